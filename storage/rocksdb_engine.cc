@@ -1,0 +1,164 @@
+#include "storage/rocksdb_engine.h"
+
+#include <array>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/log.h"
+#include "common/status.h"
+#include "rocksdb/cache.h"
+#include "rocksdb/db.h"
+#include "rocksdb/filter_policy.h"
+#include "rocksdb/options.h"
+#include "rocksdb/table.h"
+#include "rocksdb/write_batch.h"
+
+namespace rumor::storage {
+namespace {
+
+// The one place a rocksdb::Status becomes an absl::Status.
+absl::Status FromRocksDb(const rocksdb::Status& s) {
+  if (s.ok()) return absl::OkStatus();
+  std::string msg = s.ToString();
+  switch (s.code()) {
+    case rocksdb::Status::kNotFound:
+      return absl::NotFoundError(msg);
+    case rocksdb::Status::kCorruption:
+      return absl::DataLossError(msg);
+    case rocksdb::Status::kInvalidArgument:
+      return absl::InvalidArgumentError(msg);
+    case rocksdb::Status::kNotSupported:
+      return absl::UnimplementedError(msg);
+    case rocksdb::Status::kBusy:
+    case rocksdb::Status::kTimedOut:
+    case rocksdb::Status::kTryAgain:
+      return absl::UnavailableError(msg);
+    case rocksdb::Status::kIOError:
+      if (s.subcode() == rocksdb::Status::kNoSpace) {
+        return absl::ResourceExhaustedError(msg);
+      }
+      return absl::UnavailableError(msg);
+    default:
+      return absl::InternalError(msg);
+  }
+}
+
+class RocksDbEngine final : public Engine {
+ public:
+  RocksDbEngine(std::unique_ptr<rocksdb::DB> db,
+                std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync)
+      : db_(std::move(db)), handles_(std::move(handles)) {
+    write_options_.sync = sync;
+  }
+
+  ~RocksDbEngine() override {
+    // Flush the WAL so a clean shutdown never depends on recovery.
+    IgnoreError(FromRocksDb(db_->FlushWAL(/*sync=*/true)));  // best effort
+    for (auto* h : handles_) {
+      IgnoreError(FromRocksDb(db_->DestroyColumnFamilyHandle(h)));
+    }
+    IgnoreError(FromRocksDb(db_->Close()));  // logged by RocksDB itself
+  }
+
+  absl::Status Get(Column column, std::string_view key,
+                   std::string* value) override {
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(column),
+                                 rocksdb::Slice(key.data(), key.size()), value);
+    if (s.IsNotFound()) return absl::NotFoundError("");
+    return FromRocksDb(s);
+  }
+
+  absl::Status Write(const WriteBatch& batch) override {
+    rocksdb::WriteBatch wb;
+    for (const auto& op : batch.ops()) {
+      rocksdb::Status s =
+          op.is_delete ? wb.Delete(Handle(op.column), op.key)
+                       : wb.Put(Handle(op.column), op.key, op.value);
+      RUMOR_RETURN_IF_ERROR(FromRocksDb(s));
+    }
+    return FromRocksDb(db_->Write(write_options_, &wb));
+  }
+
+  absl::Status Scan(Column column, std::string_view start,
+                    std::string_view end,
+                    absl::FunctionRef<bool(std::string_view, std::string_view)>
+                        fn) override {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper(end.data(), end.size());
+    if (!end.empty()) ro.iterate_upper_bound = &upper;
+    // Range scans (handoff, Merkle rebuilds) should not evict the hot set.
+    ro.fill_cache = false;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, Handle(column)));
+    for (it->Seek(rocksdb::Slice(start.data(), start.size())); it->Valid();
+         it->Next()) {
+      rocksdb::Slice k = it->key(), v = it->value();
+      if (!fn(std::string_view(k.data(), k.size()),
+              std::string_view(v.data(), v.size()))) {
+        break;
+      }
+    }
+    return FromRocksDb(it->status());
+  }
+
+  absl::Status Sync() override { return FromRocksDb(db_->FlushWAL(true)); }
+
+ private:
+  rocksdb::ColumnFamilyHandle* Handle(Column c) {
+    // handles_[0] is RocksDB's mandatory "default" family, unused by rumor.
+    return handles_[static_cast<int>(c) + 1];
+  }
+
+  std::unique_ptr<rocksdb::DB> db_;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::WriteOptions write_options_;
+};
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
+    const std::string& dir, const RocksDbOptions& options) {
+  rocksdb::Options db_options;
+  db_options.create_if_missing = true;
+  db_options.create_missing_column_families = true;
+  db_options.IncreaseParallelism(2);
+  db_options.max_background_jobs = 2;
+  db_options.keep_log_file_num = 5;
+  db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+
+  auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = cache;
+  table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(10));
+  table.cache_index_and_filter_blocks = true;
+  table.format_version = 5;
+
+  rocksdb::ColumnFamilyOptions cf_options(db_options);
+  cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  cf_options.write_buffer_size = 32 << 20;
+  cf_options.compression = rocksdb::kNoCompression;
+
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  families.emplace_back(rocksdb::kDefaultColumnFamilyName, cf_options);
+  for (int i = 0; i < kNumColumns; ++i) {
+    families.emplace_back(ColumnName(static_cast<Column>(i)), cf_options);
+  }
+
+  std::vector<rocksdb::ColumnFamilyHandle*> handles;
+  rocksdb::DB* raw = nullptr;
+  rocksdb::Status s =
+      rocksdb::DB::Open(db_options, dir, families, &handles, &raw);
+  if (!s.ok()) {
+    if (s.IsIOError() && absl::StrContains(s.ToString(), "lock")) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "database ", dir, " is locked: another process has it open (",
+          s.ToString(), ")"));
+    }
+    return Annotate(FromRocksDb(s), absl::StrCat("opening database ", dir));
+  }
+  return std::unique_ptr<Engine>(new RocksDbEngine(
+      std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options.sync));
+}
+
+}  // namespace rumor::storage

@@ -1,0 +1,34 @@
+// The RocksDB-backed Engine used by real nodes. Thread-safe.
+//
+// One RocksDB database with a column family per storage::Column. RocksDB
+// holds an exclusive lock on the directory while open, so a second process
+// cannot open the same database.
+#ifndef RUMOR_STORAGE_ROCKSDB_ENGINE_H_
+#define RUMOR_STORAGE_ROCKSDB_ENGINE_H_
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "storage/engine.h"
+
+namespace rumor::storage {
+
+struct RocksDbOptions {
+  // fsync the write-ahead log before every Write returns. Off: writes
+  // survive a process crash (SIGKILL) but the last ones may be lost on power
+  // failure.
+  bool sync = false;
+  // Shared LRU cache for data blocks.
+  size_t block_cache_bytes = 64 << 20;
+};
+
+// Opens (creating if needed) the database in `dir`. FAILED_PRECONDITION
+// when another process holds it open, with a message saying so.
+absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
+    const std::string& dir, const RocksDbOptions& options);
+
+}  // namespace rumor::storage
+
+#endif  // RUMOR_STORAGE_ROCKSDB_ENGINE_H_

@@ -1,0 +1,181 @@
+// One suite, run against every Engine implementation.
+#include "storage/engine.h"
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "gtest/gtest.h"
+#include "storage/mem_engine.h"
+#include "storage/rocksdb_engine.h"
+#include "tests/support/temp_dir.h"
+
+namespace rumor::storage {
+namespace {
+
+struct MemFactory {
+  std::unique_ptr<Engine> Open(const std::string&) { return NewMemEngine(); }
+};
+
+struct RocksFactory {
+  std::unique_ptr<Engine> Open(const std::string& dir) {
+    auto e = OpenRocksDbEngine(dir, RocksDbOptions{});
+    EXPECT_TRUE(e.ok()) << e.status();
+    return e.ok() ? std::move(*e) : nullptr;
+  }
+};
+
+template <typename F>
+class EngineTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    engine_ = factory_.Open(dir_.Sub("db"));
+    ASSERT_NE(engine_, nullptr);
+  }
+  void Put(Column c, const std::string& k, const std::string& v) {
+    WriteBatch b;
+    b.Put(c, k, v);
+    ASSERT_TRUE(engine_->Write(b).ok());
+  }
+  std::string GetOrDie(Column c, const std::string& k) {
+    std::string v;
+    absl::Status s = engine_->Get(c, k, &v);
+    EXPECT_TRUE(s.ok()) << s;
+    return v;
+  }
+
+  rumor::testing::TempDir dir_;
+  F factory_;
+  std::unique_ptr<Engine> engine_;
+};
+
+using Factories = ::testing::Types<MemFactory, RocksFactory>;
+TYPED_TEST_SUITE(EngineTest, Factories);
+
+TYPED_TEST(EngineTest, GetMissingIsNotFound) {
+  std::string v;
+  EXPECT_TRUE(absl::IsNotFound(this->engine_->Get(Column::kData, "nope", &v)));
+}
+
+TYPED_TEST(EngineTest, PutGetDeleteAndColumnsAreSeparate) {
+  this->Put(Column::kData, "k", "data");
+  this->Put(Column::kMeta, "k", "meta");
+  EXPECT_EQ(this->GetOrDie(Column::kData, "k"), "data");
+  EXPECT_EQ(this->GetOrDie(Column::kMeta, "k"), "meta");
+  std::string v;
+  EXPECT_TRUE(absl::IsNotFound(this->engine_->Get(Column::kHints, "k", &v)));
+  WriteBatch del;
+  del.Delete(Column::kData, "k");
+  ASSERT_TRUE(this->engine_->Write(del).ok());
+  EXPECT_TRUE(absl::IsNotFound(this->engine_->Get(Column::kData, "k", &v)));
+  EXPECT_EQ(this->GetOrDie(Column::kMeta, "k"), "meta");
+}
+
+TYPED_TEST(EngineTest, BinaryKeysAndValues) {
+  std::string k("a\0b\xff", 4), v("\0\0\x01\xfe", 4);
+  this->Put(Column::kData, k, v);
+  EXPECT_EQ(this->GetOrDie(Column::kData, k), v);
+}
+
+TYPED_TEST(EngineTest, BatchIsAppliedInOrder) {
+  WriteBatch b;
+  b.Put(Column::kData, "x", "1");
+  b.Put(Column::kData, "x", "2");
+  b.Put(Column::kData, "y", "3");
+  b.Delete(Column::kData, "y");
+  ASSERT_TRUE(this->engine_->Write(b).ok());
+  EXPECT_EQ(this->GetOrDie(Column::kData, "x"), "2");
+  std::string v;
+  EXPECT_TRUE(absl::IsNotFound(this->engine_->Get(Column::kData, "y", &v)));
+}
+
+TYPED_TEST(EngineTest, ScanIsOrderedAndBounded) {
+  for (std::string k : {"d", "a", "c", "b", "e"}) {
+    this->Put(Column::kData, k, "v" + k);
+  }
+  this->Put(Column::kMeta, "bb", "other column");
+  std::vector<std::string> keys;
+  ASSERT_TRUE(this->engine_
+                  ->Scan(Column::kData, "b", "e",
+                         [&](std::string_view k, std::string_view v) {
+                           EXPECT_EQ(v, "v" + std::string(k));
+                           keys.emplace_back(k);
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"b", "c", "d"}));
+  keys.clear();
+  ASSERT_TRUE(this->engine_
+                  ->Scan(Column::kData, "", "",
+                         [&](std::string_view k, std::string_view) {
+                           keys.emplace_back(k);
+                           return keys.size() < 2;
+                         })
+                  .ok());
+  EXPECT_EQ(keys, (std::vector<std::string>{"a", "b"}));
+}
+
+TYPED_TEST(EngineTest, ConcurrentWritersDoNotLoseWrites) {
+  constexpr int kThreads = 4, kPerThread = 500;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        WriteBatch b;
+        b.Put(Column::kData, std::to_string(t) + "/" + std::to_string(i), "v");
+        EXPECT_TRUE(this->engine_->Write(b).ok());
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  int n = 0;
+  ASSERT_TRUE(this->engine_
+                  ->Scan(Column::kData, "", "",
+                         [&](std::string_view, std::string_view) {
+                           ++n;
+                           return true;
+                         })
+                  .ok());
+  EXPECT_EQ(n, kThreads * kPerThread);
+}
+
+TEST(RocksDbEngineTest, ReopenKeepsData) {
+  rumor::testing::TempDir dir;
+  for (int round = 0; round < 2; ++round) {
+    auto e = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
+    ASSERT_TRUE(e.ok()) << e.status();
+    if (round == 0) {
+      WriteBatch b;
+      b.Put(Column::kData, "k", "v");
+      b.Put(Column::kMeta, "node_id", "42");
+      ASSERT_TRUE((*e)->Write(b).ok());
+    } else {
+      std::string v;
+      ASSERT_TRUE((*e)->Get(Column::kData, "k", &v).ok());
+      EXPECT_EQ(v, "v");
+      ASSERT_TRUE((*e)->Get(Column::kMeta, "node_id", &v).ok());
+      EXPECT_EQ(v, "42");
+    }
+  }
+}
+
+TEST(RocksDbEngineTest, SecondOpenIsRefusedWhileLocked) {
+  rumor::testing::TempDir dir;
+  auto first = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
+  ASSERT_TRUE(first.ok()) << first.status();
+  auto second = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("locked"), absl::string_view::npos);
+}
+
+TEST(RocksDbEngineTest, UnwritableDirectoryIsAClearError) {
+  auto e = OpenRocksDbEngine("/proc/rumor-cannot-create/db", RocksDbOptions{});
+  ASSERT_FALSE(e.ok());
+  EXPECT_NE(e.status().message().find("/proc/rumor-cannot-create/db"),
+            absl::string_view::npos);
+}
+
+}  // namespace
+}  // namespace rumor::storage
