@@ -1,0 +1,49 @@
+# Thin wrapper around CMake/CTest: the README's commands.
+#
+#   make run        one node in the foreground, data in ./data/node1
+#   make test       every test (installs missing packages and builds first)
+#   make test-asan  every test under AddressSanitizer + UBSan (build-asan/)
+#   make bench      micro-benchmarks and the kvd-vs-baseline comparison
+
+BUILD_DIR ?= build
+ASAN_DIR ?= build-asan
+WERROR ?= OFF
+JOBS ?= $(shell nproc)
+CTEST_FLAGS ?= --output-on-failure --timeout 600
+
+.PHONY: all deps configure build run test test-asan bench clean
+
+all: build
+
+deps:
+	@bash scripts/install-deps.sh
+
+configure: deps
+	@cmake -S . -B $(BUILD_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Release \
+	  -DRUMOR_WERROR=$(WERROR) >/dev/null
+
+build: configure
+	@ninja -C $(BUILD_DIR)
+
+run: build
+	@mkdir -p data
+	exec $(BUILD_DIR)/kvd --listen=127.0.0.1:7379 --data-dir=data/node1
+
+test: build
+	cd $(BUILD_DIR) && ctest -j$(JOBS) $(CTEST_FLAGS)
+
+test-asan: deps
+	@cmake -S . -B $(ASAN_DIR) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DRUMOR_SANITIZE=ON -DRUMOR_BUILD_BENCHMARKS=OFF \
+	  -DRUMOR_WERROR=$(WERROR) >/dev/null
+	@ninja -C $(ASAN_DIR)
+	cd $(ASAN_DIR) && ASAN_OPTIONS=detect_leaks=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest -j$(JOBS) $(CTEST_FLAGS)
+
+bench: build
+	$(BUILD_DIR)/bench/micro_bench
+	bash bench/compare.sh
+
+clean:
+	rm -rf $(BUILD_DIR) $(ASAN_DIR)

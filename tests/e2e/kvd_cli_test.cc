@@ -1,0 +1,284 @@
+// End-to-end: the built kvd and kvcli binaries, run as a user runs them.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <regex>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "tests/support/process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace rumor {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::ReadFile;
+using testing::RunResult;
+using testing::Subprocess;
+
+// The JSON kvcli prints for get: {"found":B,"values":[...],"context":"..."}.
+struct GetJson {
+  bool found = false;
+  std::vector<std::string> values;
+  std::string context;
+};
+
+bool ParseGetJson(const std::string& text, GetJson* out) {
+  static const std::regex kShape(
+      R"re(^\{"found":(true|false),"values":\[(.*)\],"context":"([A-Za-z0-9_-]*)"\}\n$)re");
+  std::smatch m;
+  if (!std::regex_match(text, m, kShape)) return false;
+  out->found = m[1] == "true";
+  out->context = m[3];
+  std::string values = m[2];
+  static const std::regex kString(R"re("((?:[^"\\]|\\.)*)")re");
+  out->values.clear();
+  for (auto it = std::sregex_iterator(values.begin(), values.end(), kString);
+       it != std::sregex_iterator(); ++it) {
+    out->values.push_back((*it)[1]);
+  }
+  return true;
+}
+
+class KvdTest : public ::testing::Test {
+ protected:
+  // Starts kvd on a free port; returns its address ("" on failure).
+  std::string StartKvd(const std::string& data_dir,
+                       std::vector<std::string> extra = {}) {
+    std::string port_file = dir_.Sub("port" + std::to_string(starts_));
+    std::vector<std::string> argv = {KVD_BIN, "--listen=127.0.0.1:0",
+                                     "--data-dir=" + data_dir,
+                                     "--port-file=" + port_file};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    log_ = dir_.Sub("kvd" + std::to_string(starts_++) + ".log");
+    kvd_ = Subprocess::Start(argv, log_, log_);
+    bool up = testing::WaitUntil(
+        [&] { return std::filesystem::exists(port_file) || !kvd_->running(); },
+        20s);
+    if (!up || !kvd_->running()) {
+      ADD_FAILURE() << "kvd did not start; log:\n" << ReadFile(log_);
+      return "";
+    }
+    address_ = std::string(absl::StripTrailingAsciiWhitespace(ReadFile(port_file)));
+    return address_;
+  }
+
+  RunResult Kvcli(std::vector<std::string> args, const std::string& stdin_data = "") {
+    std::vector<std::string> argv = {KVCLI_BIN, "--server=" + address_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::Run(argv, dir_.path(), stdin_data, 30s);
+  }
+
+  GetJson GetJsonOrDie(const std::string& key, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"get", key, "--json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r = Kvcli(args);
+    GetJson j;
+    EXPECT_TRUE(ParseGetJson(r.out, &j)) << "not get JSON: " << r.out << r.err;
+    EXPECT_EQ(r.exit_code, j.found ? 0 : 1) << r.err;
+    return j;
+  }
+
+  testing::TempDir dir_;
+  std::unique_ptr<Subprocess> kvd_;
+  std::string log_;
+  std::string address_;
+  int starts_ = 0;
+};
+
+TEST_F(KvdTest, TheReadmeSession) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  RunResult r = Kvcli({"put", "greeting", "hello"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+
+  r = Kvcli({"get", "greeting"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_TRUE(absl::StartsWith(r.out, "hello\ncontext: ")) << r.out;
+
+  GetJson j = GetJsonOrDie("greeting");
+  EXPECT_TRUE(j.found);
+  EXPECT_EQ(j.values, std::vector<std::string>{"hello"});
+  ASSERT_FALSE(j.context.empty());
+
+  r = Kvcli({"put", "greeting", "hi", "--context=" + j.context});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(GetJsonOrDie("greeting").values, std::vector<std::string>{"hi"});
+
+  r = Kvcli({"put", "greeting", "hey"});  // no context: a sibling
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = GetJsonOrDie("greeting");
+  EXPECT_EQ(std::set<std::string>(j.values.begin(), j.values.end()),
+            (std::set<std::string>{"hi", "hey"}));
+  r = Kvcli({"get", "greeting"});
+  EXPECT_NE(r.out.find("2 siblings"), std::string::npos) << r.out;
+
+  r = Kvcli({"delete", "greeting", "--context=" + j.context});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  r = Kvcli({"get", "greeting"});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("not found"), std::string::npos);
+  j = GetJsonOrDie("greeting");
+  EXPECT_FALSE(j.found);
+  EXPECT_TRUE(j.values.empty());
+}
+
+TEST_F(KvdTest, BinaryValuesFromStdinSurviveWithBase64) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  std::string binary("\x00\xff\xfe\n\x01 end", 9);
+  RunResult r = Kvcli({"put", "bin", "-"}, binary);
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  GetJson j = GetJsonOrDie("bin", {"--base64"});
+  ASSERT_EQ(j.values.size(), 1u);
+  std::string decoded;
+  ASSERT_TRUE(absl::Base64Unescape(j.values[0], &decoded));
+  EXPECT_EQ(decoded, binary);
+  // And --base64 on put decodes the argument.
+  r = Kvcli({"put", "b64", "--base64", absl::Base64Escape(binary)});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  j = GetJsonOrDie("b64", {"--base64"});
+  ASSERT_EQ(j.values.size(), 1u);
+  ASSERT_TRUE(absl::Base64Unescape(j.values[0], &decoded));
+  EXPECT_EQ(decoded, binary);
+}
+
+TEST_F(KvdTest, ExitCodesAndOneLineErrors) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  auto one_line = [](const std::string& err) {
+    return !err.empty() && err.find('\n') == err.size() - 1;
+  };
+  RunResult r = Kvcli({"get", "k", "--no-such-flag"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  r = Kvcli({"frobnicate", "k"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("unknown command 'frobnicate'"), std::string::npos) << r.err;
+  r = Kvcli({"put", std::string(2049, 'k'), "v"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("limit is 2048"), std::string::npos) << r.err;
+  EXPECT_TRUE(one_line(r.err)) << r.err;
+  r = Kvcli({"put", "k", "-"}, std::string((1 << 20) + 1, 'v'));
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("limit is 1048576"), std::string::npos) << r.err;
+  r = Kvcli({"put", "k", "v", "--context=AAAAAAAAAAAA"});
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("context"), std::string::npos) << r.err;
+  r = Kvcli({"put", "k", "v", "--context=***"});
+  EXPECT_EQ(r.exit_code, 2);
+  r = Kvcli({"get", "never-written"});
+  EXPECT_EQ(r.exit_code, 1);
+  // None of the rejected writes changed anything.
+  EXPECT_FALSE(GetJsonOrDie("k").found);
+
+  RunResult down = testing::Run(
+      {KVCLI_BIN, "--server=127.0.0.1:1", "--timeout=3s", "get", "k"},
+      dir_.path());
+  EXPECT_EQ(down.exit_code, 3);
+  EXPECT_NE(down.err.find("cannot reach 127.0.0.1:1"), std::string::npos)
+      << down.err;
+  EXPECT_TRUE(one_line(down.err)) << down.err;
+}
+
+TEST_F(KvdTest, SecondKvdOnSameDataDirRefusesToStart) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  RunResult r = testing::Run({KVD_BIN, "--listen=127.0.0.1:0",
+                              "--data-dir=" + dir_.Sub("data")},
+                             dir_.path(), "", 20s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("in use by another kvd (pid " +
+                       std::to_string(kvd_->pid()) + ")"),
+            std::string::npos)
+      << r.err;
+  // The first node is unharmed.
+  EXPECT_EQ(Kvcli({"put", "still", "works"}).exit_code, 0);
+}
+
+TEST_F(KvdTest, UnusableDataDirAndBadFlagsAreClearErrors) {
+  std::string file = dir_.Sub("a-file");
+  std::ofstream(file) << "x";
+  RunResult r = testing::Run(
+      {KVD_BIN, "--listen=127.0.0.1:0", "--data-dir=" + file + "/data"},
+      dir_.path(), "", 20s);
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("cannot create data dir"), std::string::npos) << r.err;
+
+  r = testing::Run({KVD_BIN, "--no-such-flag"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 2);
+  EXPECT_NE(r.err.find("--no-such-flag"), std::string::npos) << r.err;
+
+  r = testing::Run({KVD_BIN, "--listen=127.0.0.1:0", "--max-key-bytes=0",
+                    "--data-dir=" + dir_.Sub("d2")},
+                   dir_.path());
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.err.find("max key size"), std::string::npos) << r.err;
+
+  r = testing::Run({KVD_BIN, "--help"}, dir_.path());
+  EXPECT_EQ(r.exit_code, 0);
+  EXPECT_NE(r.out.find("--data-dir"), std::string::npos);
+}
+
+// Writes `n` keys through the client library; every write acknowledged.
+void WriteKeys(const std::string& address, int n) {
+  client::ClientOptions o;
+  o.server = address;
+  auto c = client::Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  for (int i = 0; i < n; ++i) {
+    ASSERT_TRUE((*c)->Put("k" + std::to_string(i), "v" + std::to_string(i), "").ok());
+  }
+}
+
+void CheckKeys(const std::string& address, int n) {
+  client::ClientOptions o;
+  o.server = address;
+  auto c = client::Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  for (int i = 0; i < n; ++i) {
+    auto obj = (*c)->Get("k" + std::to_string(i));
+    ASSERT_TRUE(obj.ok()) << obj.status();
+    ASSERT_EQ(obj->values, std::vector<std::string>{"v" + std::to_string(i)})
+        << "acknowledged write k" << i << " lost";
+  }
+}
+
+TEST_F(KvdTest, SigtermShutsDownCleanlyAndKeepsAcknowledgedWrites) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  WriteKeys(address_, 300);
+  kvd_->Signal(SIGTERM);
+  auto code = kvd_->Wait(20s);
+  ASSERT_TRUE(code.has_value()) << "kvd did not exit on SIGTERM";
+  EXPECT_EQ(*code, 0) << ReadFile(log_);
+  EXPECT_NE(ReadFile(log_).find("shut down cleanly"), std::string::npos);
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  CheckKeys(address_, 300);
+}
+
+TEST_F(KvdTest, SigkillLosesNoAcknowledgedWrite) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  WriteKeys(address_, 300);
+  kvd_->Signal(SIGKILL);
+  ASSERT_TRUE(kvd_->Wait(20s).has_value());
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  CheckKeys(address_, 300);
+}
+
+TEST_F(KvdTest, SyncModeServesAndSurvivesSigkill) {
+  ASSERT_NE(StartKvd(dir_.Sub("data"), {"--sync"}), "");
+  WriteKeys(address_, 50);
+  kvd_->Signal(SIGKILL);
+  ASSERT_TRUE(kvd_->Wait(20s).has_value());
+  ASSERT_NE(StartKvd(dir_.Sub("data"), {"--sync"}), "");
+  CheckKeys(address_, 50);
+  RunResult r = Kvcli({"status", "--json"});
+  EXPECT_NE(r.out.find("\"sync_writes\":true"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace rumor
