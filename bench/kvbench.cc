@@ -1,0 +1,1026 @@
+// kvbench: the whole-system load generator of rumor (its db_bench). It talks
+// to nodes only through the public client library, as an application would.
+//
+//   kvbench --servers=127.0.0.1:7379 --workload=a --records=100000
+//       --duration=30 --concurrency=64 --value-size=100 --distribution=zipfian
+//
+// Workloads follow YCSB's core workloads:
+//   put  100% writes          get  100% reads
+//   a    50% reads, 50% updates (update heavy)
+//   b    95% reads,  5% updates (read mostly)
+//   c    100% reads            (read only)
+// Workloads that read first load every key once ("load phase"); put does not.
+// Keys are "<prefix>user<n>" with n in [0, records), chosen by YCSB's
+// scrambled zipfian generator (theta 0.99) or uniformly.
+//
+// Closed loop: exactly --concurrency operations are in flight; each
+// completion issues the next one until --duration has passed. The in-flight
+// operations are then awaited (they end within the per-operation deadline;
+// whatever has not answered 10 s after the end is reported as errors).
+// Throughput is successful operations over the time from the start to the
+// last completion. A phase in which the first 1000 operations all fail
+// stops early.
+//
+// Exit codes: 0 the run completed (any errors are reported), 2 bad flags,
+// 3 every operation failed (e.g. no server reachable).
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <bit>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
+#include "absl/time/time.h"
+#include "client/client.h"
+#include "client/json.h"
+#include "common/strings.h"
+
+namespace rumor::bench {
+namespace {
+
+using client::Client;
+using client::Object;
+using Clock = std::chrono::steady_clock;
+
+constexpr int kExitOk = 0;
+constexpr int kExitUsage = 2;
+constexpr int kExitAllFailed = 3;
+
+// Every operation carries this deadline, so every callback runs within it.
+constexpr absl::Duration kOpTimeout = absl::Seconds(5);
+// How long after the run's end in-flight operations are awaited before they
+// are counted as errors. Longer than kOpTimeout, so it only fires when a
+// callback is lost.
+constexpr absl::Duration kDrainGrace = absl::Seconds(10);
+// The load phase aborts when no operation completes for this long.
+constexpr absl::Duration kLoadStall = absl::Seconds(30);
+// A phase stops early once this many operations have failed and none has
+// succeeded (e.g. no server is reachable), instead of spinning on failures
+// that return at once until the duration ends.
+constexpr uint64_t kGiveUpAfterErrors = 1000;
+
+// ---------------------------------------------------------------------------
+// Random numbers and key choice.
+
+// SplitMix64: small state (one word per closed-loop slot), good enough
+// statistics for choosing keys. Not thread-safe; each slot owns one.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed) : state_(seed) {}
+
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1).
+  double NextDouble() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+  // Uniform in [0, n), n > 0 (Lemire's multiply-shift).
+  uint64_t Uniform(uint64_t n) {
+    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >>
+                                 64);
+  }
+
+ private:
+  uint64_t state_;
+};
+
+// YCSB's Utils.fnvhash64: FNV-1a over the 8 bytes of `value`, low byte
+// first, then the absolute value of the result as a signed 64-bit integer.
+uint64_t FnvHash64(uint64_t value) {
+  uint64_t hash = 0xcbf29ce484222325ULL;
+  for (int i = 0; i < 8; ++i) {
+    hash ^= value & 0xff;
+    value >>= 8;
+    hash *= 1099511628211ULL;
+  }
+  int64_t s = static_cast<int64_t>(hash);
+  return s < 0 ? 0 - static_cast<uint64_t>(s) : static_cast<uint64_t>(s);
+}
+
+// Chooses key numbers in [0, records). Thread-safe: all state is in `rng`.
+class KeyChooser {
+ public:
+  virtual ~KeyChooser() = default;
+  virtual uint64_t Next(Rng& rng) const = 0;
+};
+
+class UniformChooser final : public KeyChooser {
+ public:
+  explicit UniformChooser(uint64_t records) : records_(records) {}
+  uint64_t Next(Rng& rng) const override { return rng.Uniform(records_); }
+
+ private:
+  const uint64_t records_;
+};
+
+// YCSB's ZipfianGenerator, after Gray et al., "Quickly Generating
+// Billion-Record Synthetic Databases" (SIGMOD 1994): item i in [0, items)
+// is drawn with probability proportional to 1 / (i + 1)^theta, so item 0 is
+// the most popular.
+class ZipfianGenerator {
+ public:
+  // `zetan` must be Zeta(items, theta); callers pass a precomputed value
+  // when `items` is too large to sum.
+  ZipfianGenerator(uint64_t items, double theta, double zetan)
+      : items_(static_cast<double>(items)),
+        zetan_(zetan),
+        alpha_(1.0 / (1.0 - theta)),
+        one_plus_half_pow_theta_(1.0 + std::pow(0.5, theta)) {
+    eta_ = (1.0 - std::pow(2.0 / items_, 1.0 - theta)) /
+           (1.0 - Zeta(2, theta) / zetan_);
+  }
+
+  // sum_{i=1..n} 1 / i^theta.
+  static double Zeta(uint64_t n, double theta) {
+    double sum = 0;
+    for (uint64_t i = 1; i <= n; ++i) {
+      sum += 1.0 / std::pow(static_cast<double>(i), theta);
+    }
+    return sum;
+  }
+
+  uint64_t Next(Rng& rng) const {
+    double u = rng.NextDouble();
+    double uz = u * zetan_;
+    if (uz < 1.0) return 0;
+    if (uz < one_plus_half_pow_theta_) return 1;
+    return static_cast<uint64_t>(items_ *
+                                 std::pow(eta_ * u - eta_ + 1.0, alpha_));
+  }
+
+ private:
+  const double items_;
+  const double zetan_;
+  const double alpha_;
+  const double one_plus_half_pow_theta_;
+  double eta_;
+};
+
+// YCSB's ScrambledZipfianGenerator: a zipfian draw over 10^10 items (with
+// YCSB's precomputed zeta, theta 0.99), hashed into [0, records). The
+// popular keys are spread over the key space instead of clustering at 0,
+// and the popularity skew does not depend on `records`.
+class ScrambledZipfianChooser final : public KeyChooser {
+ public:
+  explicit ScrambledZipfianChooser(uint64_t records)
+      : records_(records), zipfian_(kItemCount + 1, kTheta, kZetan) {}
+
+  uint64_t Next(Rng& rng) const override {
+    return FnvHash64(zipfian_.Next(rng)) % records_;
+  }
+
+ private:
+  static constexpr uint64_t kItemCount = 10'000'000'000ULL;
+  static constexpr double kTheta = 0.99;
+  // Zeta(kItemCount, 0.99), YCSB's ScrambledZipfianGenerator.ZETAN.
+  static constexpr double kZetan = 26.46902820178302;
+
+  const uint64_t records_;
+  const ZipfianGenerator zipfian_;
+};
+
+// ---------------------------------------------------------------------------
+// Measurement.
+
+// Bucketing of LatencyHistogram (below), at namespace scope so that the
+// bucket count can be a constant of the class.
+namespace histogram {
+
+constexpr int kSubBucketBits = 7;
+constexpr uint64_t kSubBuckets = uint64_t{1} << kSubBucketBits;
+constexpr uint64_t kMinNanos = 1'000;
+constexpr uint64_t kMaxNanos = 60'000'000'000;
+
+// Values below kSubBuckets have a bucket each; above, value v with highest
+// bit e falls in sub-bucket (v >> (e - kSubBucketBits)) of octave e.
+constexpr size_t BucketOf(uint64_t v) {
+  if (v < kSubBuckets) return v;
+  int shift = std::bit_width(v) - 1 - kSubBucketBits;
+  return (shift + 1) * kSubBuckets + ((v >> shift) - kSubBuckets);
+}
+
+// The largest value that falls in bucket `i`.
+constexpr uint64_t BucketUpper(size_t i) {
+  if (i < kSubBuckets) return i;
+  int shift = static_cast<int>(i / kSubBuckets) - 1;
+  uint64_t lower = (kSubBuckets + i % kSubBuckets) << shift;
+  return lower + (uint64_t{1} << shift) - 1;
+}
+
+constexpr size_t kNumBuckets = BucketOf(kMaxNanos) + 1;
+
+static_assert(BucketUpper(BucketOf(1000)) >= 1000);
+static_assert(BucketUpper(BucketOf(kMaxNanos)) >= kMaxNanos);
+static_assert(BucketOf(BucketUpper(BucketOf(123'456'789)) + 1) ==
+              BucketOf(123'456'789) + 1);
+
+}  // namespace histogram
+
+// Log-linear latency histogram in the manner of HdrHistogram. Values are
+// nanoseconds clamped to [1 µs, 60 s]. Each power of two is split into 128
+// buckets, so a bucket is at most 1/128 (0.8%) of its values wide. About
+// 30 KiB. Value type, not thread-safe.
+class LatencyHistogram {
+ public:
+  LatencyHistogram() : counts_(histogram::kNumBuckets, 0) {}
+
+  void Record(uint64_t nanos) {
+    nanos = std::clamp(nanos, histogram::kMinNanos, histogram::kMaxNanos);
+    ++counts_[histogram::BucketOf(nanos)];
+    ++count_;
+    sum_ += nanos;
+    max_ = std::max(max_, nanos);
+  }
+
+  void Merge(const LatencyHistogram& other) {
+    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
+    count_ += other.count_;
+    sum_ += other.sum_;
+    max_ = std::max(max_, other.max_);
+  }
+
+  uint64_t count() const { return count_; }
+  uint64_t max_nanos() const { return max_; }
+  double mean_nanos() const {
+    return count_ == 0 ? 0.0 : static_cast<double>(sum_) / count_;
+  }
+
+  // The highest value equivalent to the q-quantile (0 < q <= 1): the upper
+  // bound of the bucket holding it, capped at the exact maximum. 0 when
+  // empty.
+  uint64_t Quantile(double q) const {
+    if (count_ == 0) return 0;
+    uint64_t rank = static_cast<uint64_t>(std::ceil(q * count_));
+    rank = std::clamp<uint64_t>(rank, 1, count_);
+    uint64_t seen = 0;
+    for (size_t i = 0; i < counts_.size(); ++i) {
+      seen += counts_[i];
+      if (seen >= rank) return std::min(histogram::BucketUpper(i), max_);
+    }
+    return max_;
+  }
+
+ private:
+  std::vector<uint64_t> counts_;
+  uint64_t count_ = 0;
+  uint64_t sum_ = 0;
+  uint64_t max_ = 0;
+};
+
+// Counts failed operations and keeps the first few distinct messages.
+// Thread-safe.
+class ErrorLog {
+ public:
+  struct Sample {
+    std::string message;
+    uint64_t count = 0;
+  };
+
+  void Add(std::string_view message) {
+    if (message.size() > kMaxMessageBytes) {
+      message = message.substr(0, kMaxMessageBytes);
+    }
+    absl::MutexLock lock(&mu_);
+    ++total_;
+    for (Sample& s : samples_) {
+      if (s.message == message) {
+        ++s.count;
+        return;
+      }
+    }
+    if (samples_.size() < kMaxSamples) {
+      samples_.push_back({std::string(message), 1});
+    }
+  }
+  // Counts `n` failures under `message` at once.
+  void AddMany(std::string_view message, uint64_t n) {
+    if (n == 0) return;
+    absl::MutexLock lock(&mu_);
+    total_ += n;
+    if (samples_.size() < kMaxSamples) {
+      samples_.push_back({std::string(message), n});
+    }
+  }
+
+  uint64_t total() const {
+    absl::MutexLock lock(&mu_);
+    return total_;
+  }
+  std::vector<Sample> samples() const {
+    absl::MutexLock lock(&mu_);
+    return samples_;
+  }
+
+ private:
+  static constexpr size_t kMaxSamples = 5;
+  static constexpr size_t kMaxMessageBytes = 300;
+
+  mutable absl::Mutex mu_;
+  uint64_t total_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<Sample> samples_ ABSL_GUARDED_BY(mu_);
+};
+
+// ---------------------------------------------------------------------------
+// Causal contexts.
+
+// The latest causal context the benchmark saw for each key, passed to the
+// next write of that key.
+//
+// Why: a write without a context replaces nothing, it adds a sibling. A
+// benchmark of blind writes would make every object grow by one value per
+// write, so requests, responses and stored objects would grow without bound
+// and the numbers would measure ever-larger objects. Writes ask for the body
+// back (return_body), whose context covers every sibling after the write,
+// and reads (in mixed workloads) return one too; passing the latest of them
+// keeps each key at one value, or a few while writers of the same key race.
+//
+// Thread-safe (striped mutexes). Holds at most about kMaxEntries contexts:
+// a full stripe drops an arbitrary entry. The next write of a dropped key is
+// blind and adds one sibling, which the context of its reply covers again.
+class ContextCache {
+ public:
+  // The cached context of `key`, "" when none.
+  std::string Lookup(uint64_t key) const {
+    const Stripe& s = StripeOf(key);
+    absl::MutexLock lock(&s.mu);
+    auto it = s.contexts.find(key);
+    return it == s.contexts.end() ? std::string() : it->second;
+  }
+
+  void Store(uint64_t key, std::string context) {
+    Stripe& s = StripeOf(key);
+    absl::MutexLock lock(&s.mu);
+    auto it = s.contexts.find(key);
+    if (it != s.contexts.end()) {
+      it->second = std::move(context);
+      return;
+    }
+    if (s.contexts.size() >= kMaxEntriesPerStripe) {
+      s.contexts.erase(s.contexts.begin());
+    }
+    s.contexts.emplace(key, std::move(context));
+  }
+
+ private:
+  static constexpr size_t kStripes = 64;
+  static constexpr size_t kMaxEntries = size_t{1} << 20;
+  static constexpr size_t kMaxEntriesPerStripe = kMaxEntries / kStripes;
+
+  struct Stripe {
+    mutable absl::Mutex mu;
+    absl::flat_hash_map<uint64_t, std::string> contexts ABSL_GUARDED_BY(mu);
+  };
+  Stripe& StripeOf(uint64_t key) { return stripes_[key % kStripes]; }
+  const Stripe& StripeOf(uint64_t key) const {
+    return stripes_[key % kStripes];
+  }
+
+  std::array<Stripe, kStripes> stripes_;
+};
+
+// ---------------------------------------------------------------------------
+// Phases and the closed loop.
+
+enum class OpKind { kRead = 0, kWrite = 1 };
+constexpr int kNumOpKinds = 2;
+
+struct Op {
+  OpKind kind;
+  uint64_t key;
+};
+
+// What a closed loop runs. Thread-safe: Next is called from gRPC threads.
+class Phase {
+ public:
+  virtual ~Phase() = default;
+  // The next operation of a slot, or nullopt when the phase is over.
+  virtual std::optional<Op> Next(Rng& rng) = 0;
+  // Whether a write that comes back with several siblings is immediately
+  // written again with the returned context, to leave one value.
+  virtual bool CollapsesSiblings() const = 0;
+};
+
+// Writes every key in [0, records) once, in order.
+class LoadPhase final : public Phase {
+ public:
+  explicit LoadPhase(uint64_t records) : records_(records) {}
+  std::optional<Op> Next(Rng&) override {
+    uint64_t key = next_.fetch_add(1, std::memory_order_relaxed);
+    if (key >= records_) return std::nullopt;
+    return Op{OpKind::kWrite, key};
+  }
+  // Loading a key that a previous run left behind adds a sibling; the
+  // second write removes it, so the run phase reads single values.
+  bool CollapsesSiblings() const override { return true; }
+
+ private:
+  const uint64_t records_;
+  std::atomic<uint64_t> next_{0};
+};
+
+// A read/write mix over chosen keys until a deadline.
+class RunPhase final : public Phase {
+ public:
+  RunPhase(double read_fraction, const KeyChooser* chooser,
+           Clock::time_point deadline)
+      : read_fraction_(read_fraction), chooser_(chooser), deadline_(deadline) {}
+  std::optional<Op> Next(Rng& rng) override {
+    if (Clock::now() >= deadline_) return std::nullopt;
+    OpKind kind =
+        rng.NextDouble() < read_fraction_ ? OpKind::kRead : OpKind::kWrite;
+    return Op{kind, chooser_->Next(rng)};
+  }
+  bool CollapsesSiblings() const override { return false; }
+
+ private:
+  const double read_fraction_;
+  const KeyChooser* const chooser_;
+  const Clock::time_point deadline_;
+};
+
+struct PhaseResult {
+  std::array<LatencyHistogram, kNumOpKinds> latency;  // successes only
+  LatencyHistogram all;
+  uint64_t errors = 0;
+  std::vector<ErrorLog::Sample> error_samples;
+  double seconds = 0;
+  // Operations with no answer when the loop stopped waiting (also errors).
+  uint64_t stuck = 0;
+  // The phase stopped early: kGiveUpAfterErrors failures, no success.
+  bool gave_up = false;
+
+  uint64_t ops() const { return all.count(); }
+};
+
+struct LoopOptions {
+  int concurrency = 1;
+  std::string key_prefix;
+  uint64_t seed = 1;
+  // Salts the slots' seeds so phases draw different sequences.
+  uint64_t phase_salt = 0;
+  // Store the contexts reads return (mixed workloads: the next update of
+  // the key then replaces what was read).
+  bool cache_read_contexts = false;
+};
+
+// Keeps exactly `concurrency` operations in flight: slot i always has one
+// operation outstanding on clients[i % clients.size()], and its completion
+// callback (on a gRPC thread) issues the slot's next operation, until the
+// phase ends. Thread-safe.
+class ClosedLoop {
+ public:
+  // Everything passed must outlive the loop, and the clients must be
+  // destroyed before the loop (a Client's destructor waits for the callbacks
+  // that still reference the loop to return).
+  ClosedLoop(LoopOptions options, std::vector<Client*> clients,
+             const std::string* value, ContextCache* contexts, Phase* phase)
+      : options_(std::move(options)),
+        clients_(std::move(clients)),
+        value_(value),
+        contexts_(contexts),
+        phase_(phase),
+        slots_(options_.concurrency),
+        unfinished_slots_(options_.concurrency) {
+    for (int i = 0; i < options_.concurrency; ++i) {
+      Slot& s = slots_[i];
+      s.index = i;
+      s.client = clients_[i % clients_.size()];
+      s.rng = Rng(Rng(options_.seed ^ (options_.phase_salt << 32)).Next() +
+                  static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
+    }
+  }
+  ClosedLoop(const ClosedLoop&) = delete;
+  ClosedLoop& operator=(const ClosedLoop&) = delete;
+
+  // Issues the first operation of every slot. Call once.
+  void Start() {
+    started_ = Clock::now();
+    for (Slot& s : slots_) Issue(&s);
+  }
+
+  // Waits up to `timeout` for every slot to finish. True when they have.
+  bool WaitFor(absl::Duration timeout) {
+    return done_.WaitForNotificationWithTimeout(timeout);
+  }
+
+  // Operations completed so far, successful or not.
+  uint64_t completed() const {
+    return completed_.load(std::memory_order_relaxed);
+  }
+
+  // The results so far. When not every slot has finished, the missing
+  // operations count as errors and `seconds` runs until now.
+  PhaseResult Result() {
+    PhaseResult r;
+    for (StatsShard& shard : shards_) {
+      absl::MutexLock lock(&shard.mu);
+      for (int k = 0; k < kNumOpKinds; ++k) {
+        r.latency[k].Merge(shard.latency[k]);
+        r.all.Merge(shard.latency[k]);
+      }
+    }
+    Clock::time_point end;
+    if (done_.HasBeenNotified()) {
+      end = finished_;
+    } else {
+      end = Clock::now();
+      r.stuck = static_cast<uint64_t>(
+          std::max(0, unfinished_slots_.load(std::memory_order_acquire)));
+      errors_.AddMany(
+          absl::StrCat("no answer ", absl::FormatDuration(kDrainGrace),
+                       " after the end of the phase (still in flight)"),
+          r.stuck);
+    }
+    r.gave_up = giving_up_.load(std::memory_order_relaxed);
+    r.errors = errors_.total();
+    r.error_samples = errors_.samples();
+    r.seconds = std::chrono::duration<double>(end - started_).count();
+    return r;
+  }
+
+ private:
+  struct Slot {
+    int index = 0;
+    Client* client = nullptr;
+    Rng rng{0};
+    std::string key;
+    Op op{};
+    // Set when the last write came back with siblings and the phase
+    // collapses them: the next op rewrites that key with its context.
+    bool collapse_pending = false;
+    // The current op is that rewrite (which is never repeated, so a foreign
+    // writer of the key cannot keep the slot rewriting it).
+    bool collapsing = false;
+    Clock::time_point start;
+  };
+
+  // Latencies are recorded into shard (slot index % kShards), so callbacks
+  // on different threads rarely contend.
+  struct StatsShard {
+    absl::Mutex mu;
+    std::array<LatencyHistogram, kNumOpKinds> latency ABSL_GUARDED_BY(mu);
+  };
+  static constexpr int kShards = 16;
+
+  // Starts the slot's next operation or finishes the slot. Touches nothing
+  // of the slot after starting the call: the callback may already be
+  // running on another thread.
+  void Issue(Slot* slot) {
+    std::optional<Op> op;
+    if (giving_up_.load(std::memory_order_relaxed)) {
+      // op stays empty: the slot finishes
+    } else if (slot->collapse_pending) {
+      slot->collapse_pending = false;
+      slot->collapsing = true;
+      op = Op{OpKind::kWrite, slot->op.key};
+    } else {
+      slot->collapsing = false;
+      op = phase_->Next(slot->rng);
+    }
+    if (!op.has_value()) {
+      FinishSlot();
+      return;
+    }
+    slot->op = *op;
+    slot->key.clear();
+    absl::StrAppend(&slot->key, options_.key_prefix, "user", op->key);
+    auto done = [this, slot](absl::StatusOr<Object> result) {
+      OnDone(slot, std::move(result));
+    };
+    if (op->kind == OpKind::kRead) {
+      slot->start = Clock::now();
+      slot->client->GetAsync(slot->key, call_options_, std::move(done));
+    } else {
+      std::string context = contexts_->Lookup(op->key);
+      slot->start = Clock::now();
+      slot->client->PutAsync(slot->key, *value_, context, call_options_,
+                             /*return_body=*/true, std::move(done));
+    }
+  }
+
+  void OnDone(Slot* slot, absl::StatusOr<Object> result) {
+    Clock::time_point now = Clock::now();
+    if (result.ok()) {
+      uint64_t nanos = static_cast<uint64_t>(
+          std::chrono::duration_cast<std::chrono::nanoseconds>(now -
+                                                               slot->start)
+              .count());
+      StatsShard& shard = shards_[slot->index % kShards];
+      {
+        absl::MutexLock lock(&shard.mu);
+        shard.latency[static_cast<int>(slot->op.kind)].Record(nanos);
+      }
+      bool is_write = slot->op.kind == OpKind::kWrite;
+      if ((is_write || options_.cache_read_contexts) &&
+          !result->context.empty()) {
+        if (is_write && result->values.size() > 1 && !slot->collapsing &&
+            phase_->CollapsesSiblings()) {
+          slot->collapse_pending = true;
+        }
+        contexts_->Store(slot->op.key, std::move(result->context));
+      }
+      succeeded_.fetch_add(1, std::memory_order_relaxed);
+    } else {
+      uint64_t failed = failed_.fetch_add(1, std::memory_order_relaxed) + 1;
+      errors_.Add(AsStd(result.status().message()));
+      if (failed >= kGiveUpAfterErrors &&
+          succeeded_.load(std::memory_order_relaxed) == 0) {
+        giving_up_.store(true, std::memory_order_relaxed);
+      }
+    }
+    completed_.fetch_add(1, std::memory_order_relaxed);
+    Issue(slot);
+  }
+
+  void FinishSlot() {
+    if (unfinished_slots_.fetch_sub(1, std::memory_order_acq_rel) == 1) {
+      finished_ = Clock::now();
+      done_.Notify();  // publishes finished_
+    }
+  }
+
+  const LoopOptions options_;
+  const std::vector<Client*> clients_;
+  const std::string* const value_;
+  ContextCache* const contexts_;
+  Phase* const phase_;
+  const client::CallOptions call_options_;
+
+  std::vector<Slot> slots_;
+  std::array<StatsShard, kShards> shards_;
+  ErrorLog errors_;
+  std::atomic<uint64_t> completed_{0};
+  std::atomic<uint64_t> succeeded_{0};
+  std::atomic<uint64_t> failed_{0};
+  // Set when nothing succeeds (kGiveUpAfterErrors): every slot stops.
+  std::atomic<bool> giving_up_{false};
+  std::atomic<int> unfinished_slots_;
+  Clock::time_point started_;
+  Clock::time_point finished_;  // written by the last slot before done_
+  absl::Notification done_;
+};
+
+// ---------------------------------------------------------------------------
+// Command line and report.
+
+struct Config {
+  std::vector<std::string> servers;
+  std::string workload;
+  int64_t records = 10000;
+  double duration = 10;
+  int concurrency = 64;
+  int64_t value_size = 100;
+  std::string distribution = "zipfian";
+  int connections = 2;
+  bool json = false;
+  uint64_t seed = 1;
+  std::string key_prefix;
+
+  double read_fraction() const {
+    if (workload == "put") return 0.0;
+    if (workload == "a") return 0.5;
+    if (workload == "b") return 0.95;
+    return 1.0;  // get, c
+  }
+  bool loads() const { return workload != "put"; }
+};
+
+double Micros(uint64_t nanos) { return static_cast<double>(nanos) / 1000.0; }
+
+std::string LatencyJson(const LatencyHistogram& h) {
+  return absl::StrFormat(
+      "\"p50_us\":%.1f,\"p95_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,"
+      "\"max_us\":%.1f,\"mean_us\":%.1f",
+      Micros(h.Quantile(0.50)), Micros(h.Quantile(0.95)),
+      Micros(h.Quantile(0.99)), Micros(h.Quantile(0.999)),
+      Micros(h.max_nanos()), h.mean_nanos() / 1000.0);
+}
+
+std::string LatencyHuman(const LatencyHistogram& h) {
+  return absl::StrFormat(
+      "p50 %.1f  p95 %.1f  p99 %.1f  p99.9 %.1f  max %.1f  mean %.1f",
+      Micros(h.Quantile(0.50)), Micros(h.Quantile(0.95)),
+      Micros(h.Quantile(0.99)), Micros(h.Quantile(0.999)),
+      Micros(h.max_nanos()), h.mean_nanos() / 1000.0);
+}
+
+double PerSecond(uint64_t n, double seconds) {
+  return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
+}
+
+void PrintJson(const Config& c, const PhaseResult* load,
+               const PhaseResult& run) {
+  std::vector<std::string> servers;
+  for (const auto& s : c.servers) servers.push_back(client::JsonQuote(s));
+  std::vector<std::string> samples;
+  for (const auto& s : run.error_samples) {
+    samples.push_back(
+        absl::StrCat("{\"message\":", client::JsonQuote(s.message),
+                     ",\"count\":", s.count, "}"));
+  }
+  std::string out = absl::StrCat(
+      "{\"workload\":", client::JsonQuote(c.workload), ",\"ops\":", run.ops(),
+      absl::StrFormat(",\"seconds\":%.3f", run.seconds),
+      absl::StrFormat(",\"ops_per_sec\":%.1f",
+                      PerSecond(run.ops(), run.seconds)),
+      ",", LatencyJson(run.all), ",\"errors\":", run.errors,
+      ",\"error_samples\":[", absl::StrJoin(samples, ","), "]",
+      ",\"concurrency\":", c.concurrency, ",\"value_size\":", c.value_size,
+      ",\"records\":", c.records,
+      ",\"distribution\":", client::JsonQuote(c.distribution), ",\"servers\":[",
+      absl::StrJoin(servers, ","), "]", ",\"connections\":", c.connections,
+      ",\"seed\":", c.seed, ",\"reads\":{\"ops\":", run.latency[0].count(), ",",
+      LatencyJson(run.latency[0]), "}",
+      ",\"updates\":{\"ops\":", run.latency[1].count(), ",",
+      LatencyJson(run.latency[1]), "}");
+  if (load != nullptr) {
+    absl::StrAppend(&out, ",\"load\":{\"ops\":", load->ops(),
+                    absl::StrFormat(",\"seconds\":%.3f", load->seconds),
+                    ",\"errors\":", load->errors, "}");
+  }
+  out += "}\n";
+  std::fputs(out.c_str(), stdout);
+}
+
+void PrintHuman(const Config& c, const PhaseResult* load,
+                const PhaseResult& run) {
+  std::string out = absl::StrFormat(
+      "workload     %s (%.0f%% reads)\n"
+      "servers      %s (%d connection%s each)\n"
+      "records      %d (%s), value size %d bytes, concurrency %d\n",
+      c.workload, c.read_fraction() * 100, absl::StrJoin(c.servers, ","),
+      c.connections, c.connections == 1 ? "" : "s", c.records, c.distribution,
+      c.value_size, c.concurrency);
+  if (load != nullptr) {
+    absl::StrAppendFormat(&out,
+                          "load         %d writes in %.2f s (%.0f/s), %d "
+                          "errors\n",
+                          load->ops(), load->seconds,
+                          PerSecond(load->ops(), load->seconds), load->errors);
+  }
+  absl::StrAppendFormat(&out,
+                        "ops          %d\n"
+                        "seconds      %.2f\n"
+                        "ops/s        %.1f\n"
+                        "latency µs   %s\n",
+                        run.ops(), run.seconds,
+                        PerSecond(run.ops(), run.seconds),
+                        LatencyHuman(run.all));
+  const char* kNames[kNumOpKinds] = {"reads", "updates"};
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    if (run.latency[k].count() == 0 || run.latency[k].count() == run.ops()) {
+      continue;  // a single kind is already the line above
+    }
+    absl::StrAppendFormat(&out, "  %-10s %d ops, %s\n", kNames[k],
+                          run.latency[k].count(), LatencyHuman(run.latency[k]));
+  }
+  absl::StrAppendFormat(&out, "errors       %d\n", run.errors);
+  for (const auto& s : run.error_samples) {
+    absl::StrAppendFormat(&out, "  %dx %s\n", s.count, s.message);
+  }
+  std::fputs(out.c_str(), stdout);
+}
+
+int UsageError(const std::string& message) {
+  std::fprintf(stderr, "kvbench: %s (see kvbench --help)\n", message.c_str());
+  return kExitUsage;
+}
+
+// Parses the command line into `config`. Returns -1 to go on, otherwise the
+// exit code (help, version, bad flags).
+int ParseFlags(int argc, char** argv, Config* config) {
+  CLI::App app{
+      "kvbench: load generator for rumor. Runs a YCSB-style workload against\n"
+      "one or more nodes with a fixed number of operations in flight and\n"
+      "reports throughput and latency percentiles.\n\n"
+      "Workloads: put (100% writes), get (100% reads), a (50% reads, 50%\n"
+      "updates), b (95% reads), c (100% reads). All but put first load\n"
+      "--records keys.\n\n"
+      "Exit codes: 0 ok, 2 bad flags, 3 every operation failed.",
+      "kvbench"};
+  std::string servers;
+  app.add_option("--servers", servers,
+                 "comma-separated host:port of the nodes to load")
+      ->required();
+  app.add_option("--workload", config->workload, "a, b, c, put or get")
+      ->required()
+      ->check(CLI::IsMember({"a", "b", "c", "put", "get"}));
+  app.add_option("--records", config->records,
+                 "number of distinct keys (loaded first by reading workloads)")
+      ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000'000}))
+      ->capture_default_str();
+  app.add_option("--duration", config->duration,
+                 "seconds to run the workload (after the load)")
+      ->check(CLI::Range(0.001, 86400.0))
+      ->capture_default_str();
+  app.add_option("--concurrency", config->concurrency,
+                 "operations in flight at any time")
+      ->check(CLI::Range(1, 10000))
+      ->capture_default_str();
+  app.add_option("--value-size", config->value_size, "bytes per value")
+      ->check(CLI::Range(int64_t{0}, int64_t{32} << 20))
+      ->capture_default_str();
+  app.add_option("--distribution", config->distribution,
+                 "key popularity: zipfian (YCSB scrambled, theta 0.99) or "
+                 "uniform")
+      ->check(CLI::IsMember({"zipfian", "uniform"}))
+      ->capture_default_str();
+  app.add_option("--connections", config->connections,
+                 "clients (gRPC channels) per server")
+      ->check(CLI::Range(1, 64))
+      ->capture_default_str();
+  app.add_flag("--json", config->json,
+               "print exactly one JSON object on stdout instead of a report");
+  app.add_option("--seed", config->seed,
+                 "seed of the key and operation choices")
+      ->capture_default_str();
+  app.add_option("--key-prefix", config->key_prefix,
+                 "prepended to every key (\"<prefix>user<n>\")");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    return UsageError(e.what());
+  }
+  for (absl::string_view s : absl::StrSplit(servers, ',')) {
+    s = absl::StripAsciiWhitespace(s);
+    if (s.empty()) {
+      return UsageError(
+          absl::StrCat("--servers: empty address in '", servers, "'"));
+    }
+    config->servers.emplace_back(s);
+  }
+  return -1;
+}
+
+// Runs `loop` to the end of its phase, printing load progress to stderr
+// once a second after the first second. Returns false when the loop had to
+// be abandoned (no progress for kLoadStall).
+bool RunLoad(ClosedLoop& loop, uint64_t records) {
+  loop.Start();
+  uint64_t last_completed = 0;
+  absl::Time last_progress = absl::Now();
+  while (!loop.WaitFor(absl::Seconds(1))) {
+    uint64_t completed = loop.completed();
+    std::fprintf(stderr, "kvbench: loading %llu/%llu keys\n",
+                 static_cast<unsigned long long>(std::min(completed, records)),
+                 static_cast<unsigned long long>(records));
+    if (completed != last_completed) {
+      last_completed = completed;
+      last_progress = absl::Now();
+    } else if (absl::Now() - last_progress > kLoadStall) {
+      return false;
+    }
+  }
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  Config config;
+  if (int code = ParseFlags(argc, argv, &config); code >= 0) return code;
+  // Debian's abseil is built in debug mode, where every absl::Mutex
+  // acquisition (gRPC's included) updates a global deadlock-detection graph
+  // and records a stack trace: several percent of a load generator's CPU,
+  // taken from the server under test on a shared machine.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  std::string value(static_cast<size_t>(config.value_size), '\0');
+  Rng value_rng(config.seed);
+  for (char& ch : value) ch = static_cast<char>('a' + value_rng.Uniform(26));
+
+  ContextCache contexts;
+  std::unique_ptr<KeyChooser> chooser;
+  if (config.distribution == "uniform") {
+    chooser = std::make_unique<UniformChooser>(config.records);
+  } else {
+    chooser = std::make_unique<ScrambledZipfianChooser>(config.records);
+  }
+  // Everything the loops' callbacks reference is declared before
+  // `clients`, so it is destroyed after them: a Client's destructor waits
+  // for its callbacks to return.
+  std::unique_ptr<LoadPhase> load_phase;
+  std::unique_ptr<ClosedLoop> load_loop;
+  std::unique_ptr<RunPhase> run_phase;
+  std::unique_ptr<ClosedLoop> run_loop;
+
+  std::vector<std::unique_ptr<Client>> clients;
+  std::vector<Client*> client_ptrs;
+  for (const std::string& server : config.servers) {
+    for (int i = 0; i < config.connections; ++i) {
+      client::ClientOptions options;
+      options.server = server;
+      options.timeout = kOpTimeout;
+      auto c = Client::Connect(options);
+      if (!c.ok()) {
+        return UsageError(absl::StrCat("--servers: ", c.status().message()));
+      }
+      client_ptrs.push_back(c->get());
+      clients.push_back(*std::move(c));
+    }
+  }
+
+  LoopOptions loop_options;
+  loop_options.concurrency = config.concurrency;
+  loop_options.key_prefix = config.key_prefix;
+  loop_options.seed = config.seed;
+
+  // Ends the process without destructors when callbacks may still be
+  // pending (they reference the loops).
+  auto abandon = [](int code) {
+    std::fflush(stdout);
+    std::fflush(stderr);
+    std::_Exit(code);
+  };
+
+  std::optional<PhaseResult> load;
+  if (config.loads()) {
+    load_phase = std::make_unique<LoadPhase>(config.records);
+    LoopOptions o = loop_options;
+    o.phase_salt = 1;
+    load_loop = std::make_unique<ClosedLoop>(o, client_ptrs, &value, &contexts,
+                                             load_phase.get());
+    bool finished = RunLoad(*load_loop, config.records);
+    load = load_loop->Result();
+    if (!finished) {
+      std::fprintf(stderr,
+                   "kvbench: the load made no progress for %s; giving up\n",
+                   absl::FormatDuration(kLoadStall).c_str());
+      abandon(kExitAllFailed);
+    }
+    if (load->errors > 0) {
+      std::string first = load->error_samples.empty()
+                              ? std::string()
+                              : load->error_samples[0].message;
+      std::fprintf(stderr,
+                   "kvbench: %llu of %llu load writes failed; first: %s\n",
+                   static_cast<unsigned long long>(load->errors),
+                   static_cast<unsigned long long>(load->errors + load->ops()),
+                   first.c_str());
+      if (load->ops() == 0) {
+        std::fprintf(stderr,
+                     "kvbench: every operation failed; nothing to measure\n");
+        return kExitAllFailed;
+      }
+    }
+  }
+
+  auto deadline =
+      Clock::now() + std::chrono::duration_cast<Clock::duration>(
+                         std::chrono::duration<double>(config.duration));
+  run_phase = std::make_unique<RunPhase>(config.read_fraction(), chooser.get(),
+                                         deadline);
+  loop_options.phase_salt = 2;
+  loop_options.cache_read_contexts = config.read_fraction() < 1.0;
+  run_loop = std::make_unique<ClosedLoop>(loop_options, client_ptrs, &value,
+                                          &contexts, run_phase.get());
+  run_loop->Start();
+  bool finished =
+      run_loop->WaitFor(absl::Seconds(config.duration) + kDrainGrace);
+  PhaseResult run = run_loop->Result();
+
+  if (config.json) {
+    PrintJson(config, load ? &*load : nullptr, run);
+  } else {
+    PrintHuman(config, load ? &*load : nullptr, run);
+  }
+  int code = kExitOk;
+  if (run.ops() == 0 && run.errors > 0) {
+    std::fprintf(
+        stderr, "kvbench: every operation failed (%llu errors%s): %s\n",
+        static_cast<unsigned long long>(run.errors),
+        run.gave_up ? ", stopped early" : "",
+        run.error_samples.empty() ? "" : run.error_samples[0].message.c_str());
+    code = kExitAllFailed;
+  }
+  if (!finished) abandon(code);
+  clients.clear();  // waits for every callback to return
+  return code;
+}
+
+}  // namespace
+}  // namespace rumor::bench
+
+int main(int argc, char** argv) { return rumor::bench::Main(argc, argv); }

@@ -1,0 +1,164 @@
+#include "server/peer_codec.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "proto/peer.pb.h"
+
+namespace rumor::server {
+namespace {
+
+v1::MemberStatus StatusToProto(MemberStatus s) {
+  return static_cast<v1::MemberStatus>(static_cast<int>(s));
+}
+
+absl::StatusOr<MemberStatus> StatusFromProto(int s) {
+  if (s < 0 || s > static_cast<int>(MemberStatus::kLeft)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown member status ", s));
+  }
+  return static_cast<MemberStatus>(s);
+}
+
+void MetaToProto(const MemberMeta& meta, v1::MemberMeta* out) {
+  out->set_address(meta.address);
+  out->mutable_tokens()->Reserve(meta.tokens.size());
+  for (uint64_t t : meta.tokens) out->add_tokens(t);
+  for (const auto& [k, v] : meta.tags) {
+    auto* tag = out->add_tags();
+    tag->set_key(k);
+    tag->set_value(v);
+  }
+}
+
+absl::Status CheckAddress(const std::string& address, const char* what) {
+  if (address.size() > kMaxAddressBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " is over ", kMaxAddressBytes, " bytes"));
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<MetaPtr> MetaFromProto(const v1::MemberMeta& in) {
+  if (in.address().empty()) {
+    return absl::InvalidArgumentError("member meta without an address");
+  }
+  RUMOR_RETURN_IF_ERROR(CheckAddress(in.address(), "member address"));
+  if (static_cast<size_t>(in.tokens_size()) > kMaxTokensPerMember) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "member announces ", in.tokens_size(), " tokens; the limit is ",
+        kMaxTokensPerMember));
+  }
+  if (static_cast<size_t>(in.tags_size()) > kMaxTagsPerMember) {
+    return absl::InvalidArgumentError("too many member tags");
+  }
+  MemberMeta meta;
+  meta.address = in.address();
+  meta.tokens.assign(in.tokens().begin(), in.tokens().end());
+  for (const auto& tag : in.tags()) {
+    if (tag.key().empty() || tag.key().size() > kMaxTagBytes ||
+        tag.value().size() > kMaxTagBytes) {
+      return absl::InvalidArgumentError("member tag empty or too long");
+    }
+    meta.tags.push_back({tag.key(), tag.value()});
+  }
+  return MakeMeta(std::move(meta));
+}
+
+}  // namespace
+
+void ToProto(const Message& m, v1::SwimMessage* out) {
+  out->set_type(static_cast<v1::SwimMessage::Type>(static_cast<int>(m.type)));
+  out->set_from(m.from);
+  out->set_from_address(m.from_address);
+  out->set_from_incarnation(m.from_incarnation);
+  out->set_to(m.to);
+  out->set_seq(m.seq);
+  out->set_target(m.target);
+  out->set_target_address(m.target_address);
+  out->set_join(m.join);
+  for (const Update& u : m.updates) {
+    auto* pu = out->add_updates();
+    pu->set_kind(StatusToProto(u.kind));
+    pu->set_node(u.node);
+    pu->set_incarnation(u.incarnation);
+    pu->set_from(u.from);
+    pu->set_meta_fingerprint(u.meta_fingerprint);
+    if (u.meta) MetaToProto(*u.meta, pu->mutable_meta());
+  }
+  for (const MemberState& s : m.state) {
+    auto* ps = out->add_state();
+    ps->set_id(s.id);
+    ps->set_incarnation(s.incarnation);
+    ps->set_status(StatusToProto(s.status));
+    if (s.meta) MetaToProto(*s.meta, ps->mutable_meta());
+  }
+}
+
+absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
+  Message m;
+  int type = static_cast<int>(in.type());
+  if (type < 0 || type > static_cast<int>(Message::Type::kGossip)) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown message type ", type));
+  }
+  m.type = static_cast<Message::Type>(type);
+  if (in.from() == kNoNode) {
+    return absl::InvalidArgumentError("message without a sender id");
+  }
+  if (in.from_address().empty()) {
+    return absl::InvalidArgumentError("message without a sender address");
+  }
+  RUMOR_RETURN_IF_ERROR(CheckAddress(in.from_address(), "sender address"));
+  RUMOR_RETURN_IF_ERROR(CheckAddress(in.target_address(), "target address"));
+  if (m.type == Message::Type::kPingReq && in.target_address().empty()) {
+    return absl::InvalidArgumentError("ping-req without a target address");
+  }
+  if (static_cast<size_t>(in.updates_size()) > kMaxUpdatesPerMessage ||
+      static_cast<size_t>(in.state_size()) > kMaxMembersPerMessage) {
+    return absl::InvalidArgumentError("message carries too many updates");
+  }
+  m.from = in.from();
+  m.from_address = in.from_address();
+  m.from_incarnation = in.from_incarnation();
+  m.to = in.to();
+  m.seq = in.seq();
+  m.target = in.target();
+  m.target_address = in.target_address();
+  m.join = in.join();
+  m.updates.reserve(in.updates_size());
+  for (const auto& pu : in.updates()) {
+    Update u;
+    RUMOR_ASSIGN_OR_RETURN(u.kind, StatusFromProto(pu.kind()));
+    u.node = pu.node();
+    u.incarnation = pu.incarnation();
+    u.from = pu.from();
+    if (u.node == kNoNode) {
+      return absl::InvalidArgumentError("update about node id 0");
+    }
+    u.meta_fingerprint = pu.meta_fingerprint();
+    if (u.kind == MemberStatus::kAlive) {
+      if (pu.has_meta()) {
+        RUMOR_ASSIGN_OR_RETURN(u.meta, MetaFromProto(pu.meta()));
+      } else if (u.meta_fingerprint == 0) {
+        return absl::InvalidArgumentError(
+            "alive update with neither meta nor fingerprint");
+      }
+    }
+    m.updates.push_back(std::move(u));
+  }
+  m.state.reserve(in.state_size());
+  for (const auto& ps : in.state()) {
+    MemberState s;
+    s.id = ps.id();
+    s.incarnation = ps.incarnation();
+    RUMOR_ASSIGN_OR_RETURN(s.status, StatusFromProto(ps.status()));
+    if (s.id == kNoNode || !ps.has_meta()) {
+      return absl::InvalidArgumentError("member state without id or meta");
+    }
+    RUMOR_ASSIGN_OR_RETURN(s.meta, MetaFromProto(ps.meta()));
+    m.state.push_back(std::move(s));
+  }
+  return m;
+}
+
+}  // namespace rumor::server

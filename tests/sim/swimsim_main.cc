@@ -1,0 +1,281 @@
+// swimsim: runs the real membership code for many nodes on a simulated
+// clock and network and prints the numbers docs/membership.md reports.
+//
+//   swimsim [--sizes=16,64,256,1024] [--seed=1] [--periods=1000] [--trials=5]
+//           [--csv=FILE] [--no-false-positives]
+//
+// Times are in probe periods (the simulated probe interval is 1 s).
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "tests/sim/swim_sim.h"
+
+namespace rumor::sim {
+namespace {
+
+struct FalsePositives {
+  int healthy_declared_dead = 0;  // distinct nodes neither crashed nor slowed
+  int slow_declared_dead = 0;     // distinct slowed nodes
+  uint64_t suspicions = 0;        // suspicions raised by probing, all nodes
+};
+
+struct Row {
+  int n = 0;
+  double join_mean = 0, join_max = 0;            // join -> all know Alive
+  double detect_mean = 0, detect_max = 0;        // crash -> first suspicion
+  double dead_first_mean = 0;                    // crash -> first Dead
+  double dead_spread_mean = 0, dead_spread_max = 0;  // first Dead -> all
+  double dead_all_mean = 0;                      // crash -> all know Dead
+  double msgs_per_node = 0, bytes_per_node = 0;  // per period, steady state
+  // False positives: healthy nodes ever declared Dead / suspicions raised,
+  // for each (loss, lifeguard) combination.
+  std::map<std::pair<int, bool>, FalsePositives> fp;
+  double wall_seconds = 0;
+};
+
+double Periods(absl::Duration d) { return absl::ToDoubleSeconds(d); }
+
+SimOptions BaseOptions(int n, uint64_t seed) {
+  SimOptions o;
+  o.nodes = n;
+  o.seed = seed;
+  o.tokens_per_node = 64;
+  o.base.probe_interval = absl::Seconds(1);
+  o.base.probe_timeout = absl::Milliseconds(400);
+  return o;
+}
+
+void MeasureDissemination(int n, uint64_t seed, int trials, Row* row) {
+  Simulation sim(BaseOptions(n, seed));
+  sim.BootstrapConverged();
+  sim.RunFor(absl::Seconds(5));  // settle
+  // Steady-state traffic.
+  uint64_t m0 = sim.messages_sent(), b0 = sim.bytes_sent();
+  const int window = 20;
+  sim.RunFor(absl::Seconds(window));
+  row->msgs_per_node = double(sim.messages_sent() - m0) / n / window;
+  row->bytes_per_node = double(sim.bytes_sent() - b0) / n / window;
+
+  std::mt19937_64 rng(seed * 7 + 1);
+  std::vector<double> joins;
+  for (int t = 0; t < trials; ++t) {
+    int seed_node = static_cast<int>(rng() % sim.size());
+    while (sim.crashed(seed_node)) seed_node = static_cast<int>(rng() % sim.size());
+    absl::Time t0 = sim.now();
+    int idx = sim.AddNode(seed_node);
+    sim.Watch(idx);
+    if (!sim.RunUntilTrue([&] { return sim.AllSee(idx, MemberStatus::kAlive); },
+                          absl::Seconds(200))) {
+      std::fprintf(stderr, "swimsim: N=%d join %d did not converge\n", n, t);
+    }
+    joins.push_back(Periods(sim.now() - t0));
+    sim.RunFor(absl::Seconds(3));
+  }
+
+  std::vector<double> detect, first_dead, spread, all_dead;
+  for (int t = 0; t < trials; ++t) {
+    int victim = static_cast<int>(rng() % n);
+    while (sim.crashed(victim)) victim = static_cast<int>(rng() % n);
+    NodeId vid = sim.id(victim);
+    absl::Time first_suspect = absl::InfiniteFuture();
+    absl::Time first_dead_at = absl::InfiniteFuture();
+    sim.SetObserver([&](int, NodeId subject, MemberStatus st, absl::Time at) {
+      if (subject != vid) return;
+      if (st == MemberStatus::kSuspect || st == MemberStatus::kDead) {
+        first_suspect = std::min(first_suspect, at);
+      }
+      if (st == MemberStatus::kDead) first_dead_at = std::min(first_dead_at, at);
+    });
+    sim.Watch(victim);
+    // Crash at a random point within a period.
+    std::uniform_int_distribution<int64_t> off(0, 999999);
+    sim.RunFor(absl::Microseconds(off(rng)));
+    absl::Time t0 = sim.now();
+    sim.Crash(victim);
+    if (!sim.RunUntilTrue([&] { return sim.AllSee(victim, MemberStatus::kDead); },
+                          absl::Seconds(600))) {
+      std::fprintf(stderr, "swimsim: N=%d crash %d not known everywhere\n", n, t);
+    }
+    detect.push_back(Periods(first_suspect - t0));
+    first_dead.push_back(Periods(first_dead_at - t0));
+    spread.push_back(Periods(sim.now() - first_dead_at));
+    all_dead.push_back(Periods(sim.now() - t0));
+    sim.SetObserver(nullptr);
+    sim.RunFor(absl::Seconds(3));
+  }
+  auto mean = [](const std::vector<double>& v) {
+    double s = 0;
+    for (double x : v) s += x;
+    return v.empty() ? 0 : s / v.size();
+  };
+  auto max = [](const std::vector<double>& v) {
+    double m = 0;
+    for (double x : v) m = std::max(m, x);
+    return m;
+  };
+  row->join_mean = mean(joins);
+  row->join_max = max(joins);
+  row->detect_mean = mean(detect);
+  row->detect_max = max(detect);
+  row->dead_first_mean = mean(first_dead);
+  row->dead_spread_mean = mean(spread);
+  row->dead_spread_max = max(spread);
+  row->dead_all_mean = mean(all_dead);
+}
+
+
+// Over `periods` with message loss and 10% of the nodes slowed: which live
+// nodes were ever declared Dead, and how many suspicions were raised.
+FalsePositives MeasureFalsePositives(int n, uint64_t seed, double loss,
+                                     bool lifeguard, int periods) {
+  SimOptions o = BaseOptions(n, seed);
+  o.loss = loss;
+  o.slow_fraction = 0.10;
+  o.base.lifeguard = lifeguard;
+  o.base.refute_on_contact = lifeguard;  // the baseline is SWIM as published
+  Simulation sim(o);
+  sim.BootstrapConverged();
+  std::set<NodeId> declared;
+  sim.SetDeadHook([&](NodeId subject) { declared.insert(subject); });
+  sim.RunFor(absl::Seconds(periods));
+  FalsePositives fp;
+  for (int i = 0; i < sim.size(); ++i) {
+    fp.suspicions += sim.node(i).stats().suspicions_raised;
+    if (declared.count(sim.id(i))) {
+      ++(sim.slow(i) ? fp.slow_declared_dead : fp.healthy_declared_dead);
+    }
+  }
+  return fp;
+}
+
+}  // namespace
+}  // namespace rumor::sim
+
+int main(int argc, char** argv) {
+  using namespace rumor::sim;
+  std::string sizes_text = "16,64,256,1024";
+  uint64_t seed = 1;
+  int periods = 1000;
+  int trials = 20;
+  std::string csv;
+  bool no_fp = false;
+  CLI::App app{"swimsim: the membership protocol at scale, simulated"};
+  app.add_option("--sizes", sizes_text, "comma-separated cluster sizes")
+      ->capture_default_str();
+  app.add_option("--seed", seed, "random seed (same seed, same run)")
+      ->capture_default_str();
+  app.add_option("--periods", periods,
+                 "probe periods for the false-positive runs")
+      ->capture_default_str();
+  app.add_option("--trials", trials, "joins and crashes measured per size")
+      ->capture_default_str();
+  app.add_option("--csv", csv, "also write the table as CSV to this file");
+  app.add_flag("--no-false-positives", no_fp, "skip the lossy runs");
+  CLI11_PARSE(app, argc, argv);
+
+  std::vector<int> sizes;
+  for (auto part : absl::StrSplit(sizes_text, ',', absl::SkipEmpty())) {
+    int n;
+    if (!absl::SimpleAtoi(part, &n) || n < 4) {
+      std::fprintf(stderr, "swimsim: bad size '%s' (need >= 4)\n",
+                   std::string(part).c_str());
+      return 2;
+    }
+    sizes.push_back(n);
+  }
+
+  std::vector<Row> rows;
+  for (int n : sizes) {
+    Row row;
+    row.n = n;
+    absl::Time wall0 = absl::Now();
+    std::fprintf(stderr, "swimsim: N=%d dissemination and detection...\n", n);
+    MeasureDissemination(n, seed, trials, &row);
+    if (!no_fp) {
+      for (int loss_pct : {5, 10}) {
+        for (bool lg : {true, false}) {
+          std::fprintf(stderr,
+                       "swimsim: N=%d false positives, %d%% loss, lifeguard %s...\n",
+                       n, loss_pct, lg ? "on" : "off");
+          row.fp[{loss_pct, lg}] =
+              MeasureFalsePositives(n, seed, loss_pct / 100.0, lg, periods);
+        }
+      }
+    }
+    row.wall_seconds = absl::ToDoubleSeconds(absl::Now() - wall0);
+    rows.push_back(row);
+  }
+
+  std::printf(
+      "| N | join: all know (periods, mean/max) | 3*log2(N) | crash: first "
+      "detection (mean/max) | crash: first Dead | Dead: spread to all "
+      "(mean/max) | crash: all know Dead | msgs/node/period | "
+      "bytes/node/period |\n");
+  std::printf("|---|---|---|---|---|---|---|---|---|\n");
+  for (const Row& r : rows) {
+    std::printf(
+        "| %d | %.1f / %.1f | %.1f | %.2f / %.2f | %.1f | %.1f / %.1f | %.1f | "
+        "%.2f | %.0f |\n",
+        r.n, r.join_mean, r.join_max, 3 * std::log2(r.n), r.detect_mean,
+        r.detect_max, r.dead_first_mean, r.dead_spread_mean, r.dead_spread_max,
+        r.dead_all_mean, r.msgs_per_node, r.bytes_per_node);
+  }
+  if (!no_fp) {
+    std::printf(
+        "\nFalse positives over %d periods with 10%% of nodes slowed: healthy "
+        "nodes declared Dead / slowed nodes declared Dead (suspicions "
+        "raised)\n\n",
+        periods);
+    std::printf(
+        "| N | 5%% loss, Lifeguard | 5%% loss, SWIM | 10%% loss, Lifeguard | "
+        "10%% loss, SWIM |\n|---|---|---|---|---|\n");
+    for (const Row& r : rows) {
+      auto cell = [&](int loss, bool lg) {
+        auto it = r.fp.find({loss, lg});
+        return absl::StrFormat("%d / %d (%d)", it->second.healthy_declared_dead,
+                               it->second.slow_declared_dead,
+                               it->second.suspicions);
+      };
+      std::printf("| %d | %s | %s | %s | %s |\n", r.n, cell(5, true).c_str(),
+                  cell(5, false).c_str(), cell(10, true).c_str(),
+                  cell(10, false).c_str());
+    }
+  }
+  std::printf("\nseed %llu; wall time per size:", (unsigned long long)seed);
+  for (const Row& r : rows) std::printf(" N=%d %.0fs", r.n, r.wall_seconds);
+  std::printf("\n");
+
+  if (!csv.empty()) {
+    std::ofstream out(csv);
+    out << "n,join_mean,join_max,bound,detect_mean,detect_max,dead_first,"
+           "spread_mean,spread_max,dead_all,msgs,bytes";
+    if (!no_fp) out << ",fp5_lg,fp5_swim,fp10_lg,fp10_swim,sus5_lg,sus5_swim,sus10_lg,sus10_swim";
+    out << "\n";
+    for (const Row& r : rows) {
+      out << r.n << "," << r.join_mean << "," << r.join_max << ","
+          << 3 * std::log2(r.n) << "," << r.detect_mean << "," << r.detect_max
+          << "," << r.dead_first_mean << "," << r.dead_spread_mean << ","
+          << r.dead_spread_max << "," << r.dead_all_mean << ","
+          << r.msgs_per_node << "," << r.bytes_per_node;
+      if (!no_fp) {
+        for (auto key : {std::pair{5, true}, {5, false}, {10, true}, {10, false}}) {
+          out << "," << r.fp.at(key).healthy_declared_dead;
+        }
+        for (auto key : {std::pair{5, true}, {5, false}, {10, true}, {10, false}}) {
+          out << "," << r.fp.at(key).suspicions;
+        }
+      }
+      out << "\n";
+    }
+  }
+  return 0;
+}
