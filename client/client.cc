@@ -243,7 +243,104 @@ absl::StatusOr<NodeStatus> Client::Status(const CallOptions& opts) {
   out.sync_writes = resp.sync_writes();
   out.max_key_bytes = resp.max_key_bytes();
   out.max_value_bytes = resp.max_value_bytes();
+  out.cluster = resp.cluster();
+  out.incarnation = resp.incarnation();
+  out.members_alive = resp.members_alive();
+  out.members_total = resp.members_total();
+  out.local_health = resp.local_health();
+  out.probe_interval_ms = resp.probe_interval_ms();
+  const auto& c = resp.counters();
+  out.counters = {{"probes_sent", c.probes_sent()},
+                  {"acks_received", c.acks_received()},
+                  {"ping_reqs_sent", c.ping_reqs_sent()},
+                  {"nacks_received", c.nacks_received()},
+                  {"suspicions_raised", c.suspicions_raised()},
+                  {"suspicions_refuted", c.suspicions_refuted()},
+                  {"deaths_declared", c.deaths_declared()},
+                  {"messages_sent", c.messages_sent()},
+                  {"bytes_sent", c.bytes_sent()},
+                  {"messages_received", c.messages_received()},
+                  {"id_collisions", c.id_collisions()}};
   return out;
+}
+
+absl::StatusOr<std::vector<Member>> Client::Members(const CallOptions& opts) {
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx, opts);
+  v1::MembersRequest req;
+  v1::MembersResponse resp;
+  grpc::Status s = impl_->admin->Members(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  std::vector<Member> out;
+  for (const auto& m : resp.members()) {
+    Member mm;
+    mm.id = m.id();
+    mm.address = m.address();
+    mm.status = m.status();
+    mm.incarnation = m.incarnation();
+    mm.tokens = m.tokens();
+    for (const auto& kv : m.tags()) mm.tags.push_back({kv.key(), kv.value()});
+    out.push_back(std::move(mm));
+  }
+  return out;
+}
+
+namespace {
+RingOwner ToOwner(const v1::RingOwner& o) {
+  RingOwner r;
+  r.id = o.id();
+  r.address = o.address();
+  r.status = o.status();
+  r.tokens = o.tokens();
+  r.share = o.share();
+  r.replica_share = o.replica_share();
+  return r;
+}
+}  // namespace
+
+absl::StatusOr<RingInfo> Client::Ring(const std::string* key,
+                                      const CallOptions& opts) {
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx, opts);
+  v1::RingRequest req;
+  if (key != nullptr) {
+    req.set_key(*key);
+    req.set_has_key(true);
+  }
+  v1::RingResponse resp;
+  grpc::Status s = impl_->admin->Ring(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  RingInfo out;
+  out.replicas = resp.replicas();
+  out.imbalance = resp.imbalance();
+  out.position = resp.position();
+  for (const auto& o : resp.owners()) out.owners.push_back(ToOwner(o));
+  for (const auto& o : resp.preference_list()) {
+    out.preference_list.push_back(ToOwner(o));
+  }
+  for (const auto& o : resp.fallbacks()) out.fallbacks.push_back(ToOwner(o));
+  return out;
+}
+
+absl::StatusOr<bool> Client::Leave(const CallOptions& opts) {
+  grpc::ClientContext ctx;
+  CallOptions o = opts;
+  if (o.timeout == absl::ZeroDuration()) o.timeout = absl::Seconds(30);
+  impl_->SetDeadline(&ctx, o);
+  v1::LeaveRequest req;
+  v1::LeaveResponse resp;
+  grpc::Status s = impl_->admin->Leave(&ctx, req, &resp);
+  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  return resp.spread();
+}
+
+absl::Status Client::Remove(uint64_t node_id, const CallOptions& opts) {
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx, opts);
+  v1::RemoveRequest req;
+  req.set_id(node_id);
+  v1::RemoveResponse resp;
+  return FromGrpc(impl_->admin->Remove(&ctx, req, &resp), impl_->options.server);
 }
 
 }  // namespace rumor::client

@@ -25,6 +25,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -72,6 +73,42 @@ struct NodeStatus {
   bool sync_writes = false;
   uint32_t max_key_bytes = 0;
   uint32_t max_value_bytes = 0;
+  std::string cluster;
+  uint64_t incarnation = 0;
+  uint32_t members_alive = 0;
+  uint32_t members_total = 0;
+  uint32_t local_health = 0;  // Lifeguard's awareness score; 0 is healthy
+  uint32_t probe_interval_ms = 0;
+  // Membership counters since start.
+  std::vector<std::pair<std::string, uint64_t>> counters;
+};
+
+struct Member {
+  uint64_t id = 0;
+  std::string address;
+  std::string status;  // alive, suspect, dead or left
+  uint64_t incarnation = 0;
+  std::vector<std::pair<std::string, std::string>> tags;
+  uint32_t tokens = 0;
+};
+
+struct RingOwner {
+  uint64_t id = 0;
+  std::string address;
+  std::string status;
+  uint32_t tokens = 0;
+  double share = 0;          // of keys owned as primary
+  double replica_share = 0;  // of keys it holds one of N replicas of
+};
+
+struct RingInfo {
+  uint32_t replicas = 0;
+  std::vector<RingOwner> owners;
+  double imbalance = 0;  // largest share / smallest
+  // Filled when a key was given.
+  uint64_t position = 0;
+  std::vector<RingOwner> preference_list;
+  std::vector<RingOwner> fallbacks;
 };
 
 class Client {
@@ -117,6 +154,16 @@ class Client {
 
   // The node's self-description (Admin.Status).
   absl::StatusOr<NodeStatus> Status(const CallOptions& opts = {});
+  // The cluster's members as the node sees them, sorted by id.
+  absl::StatusOr<std::vector<Member>> Members(const CallOptions& opts = {});
+  // Ring ownership; with a key, also its preference list and fallbacks.
+  absl::StatusOr<RingInfo> Ring(const std::string* key = nullptr,
+                                const CallOptions& opts = {});
+  // Asks the node to leave the cluster gracefully and shut down. Returns
+  // whether the announcement was confirmed spread before it stopped.
+  absl::StatusOr<bool> Leave(const CallOptions& opts = {});
+  // Marks a dead member as removed from the ring.
+  absl::Status Remove(uint64_t node_id, const CallOptions& opts = {});
 
   const std::string& server() const;
 

@@ -10,7 +10,9 @@
 #include <string>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -170,24 +172,209 @@ int RunStatus(Client& client, const Globals& g) {
   if (!st.ok()) return FailStatus(st.status());
   std::string id = rumor::NodeIdToString(st->node_id);
   if (g.json) {
+    std::string counters;
+    for (const auto& [name, value] : st->counters) {
+      absl::StrAppend(&counters, counters.empty() ? "" : ",", JsonQuote(name),
+                      ":", value);
+    }
     std::printf(
         "{\"node_id\":%s,\"address\":%s,\"version\":%s,\"uptime_seconds\":%llu,"
         "\"data_dir\":%s,\"sync_writes\":%s,\"max_key_bytes\":%u,"
-        "\"max_value_bytes\":%u}\n",
+        "\"max_value_bytes\":%u,\"cluster\":%s,\"incarnation\":%llu,"
+        "\"members_alive\":%u,\"members_total\":%u,\"local_health\":%u,"
+        "\"probe_interval_ms\":%u,\"counters\":{%s}}\n",
         JsonQuote(id).c_str(), JsonQuote(st->address).c_str(),
         JsonQuote(st->version).c_str(),
         static_cast<unsigned long long>(st->uptime_seconds),
         JsonQuote(st->data_dir).c_str(), st->sync_writes ? "true" : "false",
-        st->max_key_bytes, st->max_value_bytes);
+        st->max_key_bytes, st->max_value_bytes, JsonQuote(st->cluster).c_str(),
+        static_cast<unsigned long long>(st->incarnation), st->members_alive,
+        st->members_total, st->local_health, st->probe_interval_ms,
+        counters.c_str());
   } else {
     std::printf(
-        "node       %s\naddress    %s\nversion    %s\nuptime     %llus\n"
-        "data dir   %s\nsync       %s\nmax key    %u bytes\nmax value  %u "
-        "bytes\n",
-        id.c_str(), st->address.c_str(), st->version.c_str(),
-        static_cast<unsigned long long>(st->uptime_seconds),
+        "node         %s\naddress      %s\ncluster      %s\nversion      %s\n"
+        "uptime       %llus\ndata dir     %s\nsync         %s\n"
+        "max key      %u bytes\nmax value    %u bytes\nincarnation  %llu\n"
+        "members      %u alive of %u known\nlocal health %u (0 is healthy)\n"
+        "probe every  %ums\n",
+        id.c_str(), st->address.c_str(), st->cluster.c_str(),
+        st->version.c_str(), static_cast<unsigned long long>(st->uptime_seconds),
         st->data_dir.c_str(), st->sync_writes ? "on" : "off",
-        st->max_key_bytes, st->max_value_bytes);
+        st->max_key_bytes, st->max_value_bytes,
+        static_cast<unsigned long long>(st->incarnation), st->members_alive,
+        st->members_total, st->local_health, st->probe_interval_ms);
+    for (const auto& [name, value] : st->counters) {
+      std::printf("  %-20s %llu\n", name.c_str(),
+                  static_cast<unsigned long long>(value));
+    }
+  }
+  return kExitOk;
+}
+
+std::string TagsText(const std::vector<std::pair<std::string, std::string>>& tags) {
+  std::string out;
+  for (const auto& [k, v] : tags) absl::StrAppend(&out, out.empty() ? "" : ",", k, "=", v);
+  return out;
+}
+
+std::string TagsJson(const std::vector<std::pair<std::string, std::string>>& tags) {
+  std::string out = "{";
+  for (size_t i = 0; i < tags.size(); ++i) {
+    absl::StrAppend(&out, i ? "," : "", JsonQuote(tags[i].first), ":",
+                    JsonQuote(tags[i].second));
+  }
+  return out + "}";
+}
+
+int RunMembers(Client& client, const Globals& g) {
+  auto st = client.Status();
+  if (!st.ok()) return FailStatus(st.status());
+  auto members = client.Members();
+  if (!members.ok()) return FailStatus(members.status());
+  std::string out;
+  if (g.json) {
+    out = "[";
+    for (size_t i = 0; i < members->size(); ++i) {
+      const auto& m = (*members)[i];
+      absl::StrAppend(
+          &out, i ? "," : "", "{\"id\":",
+          JsonQuote(rumor::NodeIdToString(m.id)),
+          ",\"address\":", JsonQuote(m.address),
+          ",\"status\":", JsonQuote(m.status),
+          ",\"incarnation\":", m.incarnation, ",\"tags\":", TagsJson(m.tags),
+          ",\"tokens\":", m.tokens,
+          ",\"self\":", m.id == st->node_id ? "true" : "false", "}");
+    }
+    out += "]\n";
+  } else {
+    out = absl::StrFormat("%-17s %-22s %-8s %11s %6s  %s\n", "ID", "ADDRESS",
+                          "STATUS", "INCARNATION", "TOKENS", "TAGS");
+    for (const auto& m : *members) {
+      absl::StrAppend(
+          &out, absl::StrFormat("%-17s %-22s %-8s %11d %6d  %s\n",
+                                rumor::NodeIdToString(m.id) +
+                                    (m.id == st->node_id ? "*" : ""),
+                                m.address, m.status, m.incarnation, m.tokens,
+                                TagsText(m.tags)));
+    }
+    absl::StrAppend(&out, "(* is the node answering: ", st->address, ")\n");
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+std::string OwnerJson(const rumor::client::RingOwner& o) {
+  return absl::StrCat("{\"id\":", JsonQuote(rumor::NodeIdToString(o.id)),
+                      ",\"address\":", JsonQuote(o.address),
+                      ",\"status\":", JsonQuote(o.status),
+                      ",\"tokens\":", o.tokens, ",\"share\":",
+                      absl::StrFormat("%.6f", o.share), ",\"replica_share\":",
+                      absl::StrFormat("%.6f", o.replica_share), "}");
+}
+
+int RunRing(Client& client, const Globals& g, const std::string& key,
+            bool has_key) {
+  auto ring = client.Ring(has_key ? &key : nullptr);
+  if (!ring.ok()) return FailStatus(ring.status());
+  std::string out;
+  auto owners_json = [&](const std::vector<rumor::client::RingOwner>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) {
+      absl::StrAppend(&s, i ? "," : "", OwnerJson(v[i]));
+    }
+    return s + "]";
+  };
+  if (g.json) {
+    out = absl::StrCat("{\"replicas\":", ring->replicas, ",\"imbalance\":",
+                       absl::StrFormat("%.4f", ring->imbalance),
+                       ",\"owners\":", owners_json(ring->owners));
+    if (has_key) {
+      absl::StrAppend(&out, ",\"key\":", JsonQuote(key), ",\"position\":",
+                      JsonQuote(absl::StrFormat("%016x", ring->position)),
+                      ",\"preference_list\":",
+                      owners_json(ring->preference_list),
+                      ",\"fallbacks\":", owners_json(ring->fallbacks));
+    }
+    out += "}\n";
+  } else if (has_key) {
+    out = absl::StrFormat("key %s at ring position %016x\n", key, ring->position);
+    absl::StrAppend(&out, "preference list (N=", ring->replicas, "):\n");
+    int i = 0;
+    for (const auto& o : ring->preference_list) {
+      absl::StrAppend(&out, absl::StrFormat("  %d. %s  %-22s %s\n", ++i,
+                                            rumor::NodeIdToString(o.id),
+                                            o.address, o.status));
+    }
+    if (!ring->fallbacks.empty()) absl::StrAppend(&out, "fallbacks:\n");
+    for (const auto& o : ring->fallbacks) {
+      absl::StrAppend(&out, absl::StrFormat("  %d. %s  %-22s %s\n", ++i,
+                                            rumor::NodeIdToString(o.id),
+                                            o.address, o.status));
+    }
+  } else {
+    out = absl::StrFormat(
+        "%zu nodes in the ring, N=%u, imbalance %.2f (largest share / "
+        "smallest)\n",
+        ring->owners.size(), ring->replicas, ring->imbalance);
+    absl::StrAppend(&out, absl::StrFormat("%-17s %-22s %-8s %6s %8s %9s\n", "ID",
+                                          "ADDRESS", "STATUS", "TOKENS", "OWNS",
+                                          "REPLICAS"));
+    for (const auto& o : ring->owners) {
+      absl::StrAppend(&out, absl::StrFormat(
+                                "%-17s %-22s %-8s %6d %7.2f%% %8.2f%%\n",
+                                rumor::NodeIdToString(o.id), o.address,
+                                o.status, o.tokens, 100 * o.share,
+                                100 * o.replica_share));
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+int RunLeave(Client& client, const Globals& g) {
+  auto st = client.Status();
+  if (!st.ok()) return FailStatus(st.status());
+  auto spread = client.Leave();
+  if (!spread.ok()) return FailStatus(spread.status());
+  std::string id = rumor::NodeIdToString(st->node_id);
+  if (g.json) {
+    std::printf("{\"ok\":true,\"node_id\":%s,\"spread\":%s}\n",
+                JsonQuote(id).c_str(), *spread ? "true" : "false");
+  } else {
+    std::printf("node %s at %s left the cluster and is shutting down\n",
+                id.c_str(), st->address.c_str());
+    if (!*spread) {
+      std::printf(
+          "note: not every member had confirmed the leave yet; gossip will "
+          "finish spreading it\n");
+    }
+  }
+  return kExitOk;
+}
+
+int RunRemove(Client& client, const Globals& g, const std::string& node) {
+  auto members = client.Members();
+  if (!members.ok()) return FailStatus(members.status());
+  const rumor::client::Member* target = nullptr;
+  for (const auto& m : *members) {
+    if (rumor::NodeIdToString(m.id) == absl::AsciiStrToLower(node) ||
+        m.address == node) {
+      target = &m;
+    }
+  }
+  if (target == nullptr) {
+    return Fail(kExitUsage, absl::StrCat("no member with id or address '", node,
+                                         "' (see kvcli members)"));
+  }
+  absl::Status s = client.Remove(target->id);
+  if (!s.ok()) return FailStatus(s);
+  std::string id = rumor::NodeIdToString(target->id);
+  if (g.json) {
+    std::printf("{\"ok\":true,\"node_id\":%s}\n", JsonQuote(id).c_str());
+  } else {
+    std::printf("removed %s (%s) from the ring; its ranges move to the others\n",
+                id.c_str(), target->address.c_str());
   }
   return kExitOk;
 }
@@ -233,6 +420,16 @@ int main(int argc, char** argv) {
   del->add_option("--context", context,
                   "context from get (without it nothing existing is covered)");
   auto* status = app.add_subcommand("status", "describe the node");
+  auto* members = app.add_subcommand("members", "list the cluster's members");
+  auto* ring = app.add_subcommand(
+      "ring", "ring ownership per node, or KEY's preference list");
+  ring->add_option("key", key, "a key: print where it lives");
+  auto* leave = app.add_subcommand(
+      "leave", "make the node at --server leave the cluster and shut down");
+  std::string node_arg;
+  auto* remove = app.add_subcommand(
+      "remove", "remove a dead member (by id or address) from the ring");
+  remove->add_option("node", node_arg, "member id or address")->required();
 
   // CLI11 reports an unknown command as "a subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
@@ -279,5 +476,9 @@ int main(int argc, char** argv) {
   if (put->parsed()) return RunPut(**client, g, key, value, context);
   if (del->parsed()) return RunDelete(**client, g, key, context);
   if (status->parsed()) return RunStatus(**client, g);
+  if (members->parsed()) return RunMembers(**client, g);
+  if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
+  if (leave->parsed()) return RunLeave(**client, g);
+  if (remove->parsed()) return RunRemove(**client, g, node_arg);
   return Fail(kExitUsage, "no command given (see kvcli --help)");
 }

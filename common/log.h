@@ -66,6 +66,15 @@ struct Voidify {
                                               __FILE__, __LINE__)          \
                 .stream()
 
+// Like RUMOR_LOG with a level computed at run time.
+#define RUMOR_LOG_AT(level_value)                                         \
+  ((level_value) < ::rumor::MinLogLevel())                                \
+      ? (void)0                                                           \
+      : ::rumor::log_internal::Voidify() &                                \
+            ::rumor::log_internal::LogMessage((level_value), __FILE__,    \
+                                              __LINE__)                   \
+                .stream()
+
 #define RUMOR_LOG_EVERY_SECONDS(level, seconds)                          \
   if (static std::atomic<int64_t> rumor_log_last_{0};                    \
       !::rumor::log_internal::EverySeconds(&rumor_log_last_, (seconds))) { \

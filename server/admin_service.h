@@ -1,13 +1,18 @@
-// gRPC adapter for the operator API (proto/admin.proto).
+// gRPC adapter for the operator API (proto/admin.proto). Handlers convert
+// between protos and the backend's plain types; no logic lives here.
 #ifndef RUMOR_SERVER_ADMIN_SERVICE_H_
 #define RUMOR_SERVER_ADMIN_SERVICE_H_
 
 #include <memory>
 #include <string>
+#include <vector>
 
+#include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/types.h"
 #include "server/limits.h"
+#include "server/membership.h"
+#include "server/ring.h"
 
 namespace grpc {
 class Service;
@@ -20,21 +25,37 @@ struct NodeInfo {
   NodeId id = kNoNode;
   std::string address;
   std::string data_dir;
+  std::string cluster;
   bool sync = false;
   Limits limits;
   absl::Time started;
+  absl::Duration probe_interval;
+  size_t replicas = 3;
 };
 
-// What the admin service asks of the node. Implemented by Node; the
-// service converts the answers to protos. Thread-safe.
+struct MembershipSnapshot {
+  MemberState self;
+  std::vector<MemberState> members;  // sorted by id, self included
+  MembershipStats stats;
+  int awareness = 0;
+};
+
+// What the admin service asks of the node. Implemented by Node.
+// Thread-safe.
 class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
   virtual NodeInfo Info() const = 0;
+  virtual MembershipSnapshot Membership() const = 0;
+  virtual std::shared_ptr<const Ring> CurrentRing() const = 0;
+  // May block for seconds: the service calls it off gRPC's threads. On
+  // success the node shuts down afterwards.
+  virtual absl::Status Leave() = 0;
+  virtual absl::Status Remove(NodeId node) = 0;
 };
 
 // `backend` must outlive the service. Thread-safe.
-std::unique_ptr<grpc::Service> NewAdminService(const AdminBackend* backend);
+std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend);
 
 }  // namespace rumor::server
 

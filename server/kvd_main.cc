@@ -6,9 +6,15 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "common/log.h"
 #include "common/version.h"
 #include "server/node.h"
@@ -27,6 +33,16 @@ bool WriteFileAtomically(const std::string& path, const std::string& content) {
   return std::rename(tmp.c_str(), path.c_str()) == 0;
 }
 
+// "200ms", "1.5s", or a bare number of seconds.
+bool ParseDurationFlag(const std::string& text, absl::Duration* d) {
+  double seconds;
+  if (absl::SimpleAtod(text, &seconds)) {
+    *d = absl::Seconds(seconds);
+    return true;
+  }
+  return absl::ParseDuration(text, d);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -35,6 +51,9 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   size_t max_key_bytes = options.limits.max_key_bytes;
   size_t max_value_bytes = options.limits.max_value_bytes;
+  std::string seeds, tags;
+  std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
+  bool lifeguard = true;
 
   CLI::App app{
       "kvd: a rumor node, a Dynamo-style replicated key-value store.\n"
@@ -73,6 +92,51 @@ int main(int argc, char** argv) {
   app.add_option("--port-file", port_file,
                  "write the advertised host:port to this file once serving")
       ->envname("RUMOR_PORT_FILE");
+  app.add_option("--seeds", seeds,
+                 "comma-separated host:port of nodes to join through; none "
+                 "starts a new cluster")
+      ->envname("RUMOR_SEEDS");
+  app.add_option("--cluster", options.cluster,
+                 "cluster name; nodes only talk to peers of the same name")
+      ->envname("RUMOR_CLUSTER")
+      ->capture_default_str();
+  app.add_option("--probe-interval", probe_interval,
+                 "failure-detection period, e.g. 1s or 200ms")
+      ->envname("RUMOR_PROBE_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--probe-timeout", probe_timeout,
+                 "wait for a direct ack before asking others (default 40% "
+                 "of the probe interval)")
+      ->envname("RUMOR_PROBE_TIMEOUT");
+  app.add_option("--indirect-checks", options.indirect_checks,
+                 "members asked to ping a member that missed its ack")
+      ->envname("RUMOR_INDIRECT_CHECKS")
+      ->capture_default_str();
+  app.add_option("--retransmit-mult", options.retransmit_mult,
+                 "lambda: each update is gossiped lambda*ln(N+1) times")
+      ->envname("RUMOR_RETRANSMIT_MULT")
+      ->capture_default_str();
+  app.add_option("--suspicion-mult", options.suspicion_mult,
+                 "minimum suspicion timeout, in probe intervals times log10(N)")
+      ->envname("RUMOR_SUSPICION_MULT")
+      ->capture_default_str();
+  app.add_option("--push-pull-interval", push_pull_interval,
+                 "full-state sync with a random member")
+      ->envname("RUMOR_PUSH_PULL_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--lifeguard", lifeguard,
+                 "Lifeguard refinements of SWIM (false: plain SWIM)")
+      ->envname("RUMOR_LIFEGUARD")
+      ->capture_default_str();
+  app.add_option("--tokens", options.tokens,
+                 "ring tokens this node claims when it first joins")
+      ->envname("RUMOR_TOKENS")
+      ->capture_default_str();
+  app.add_option("--tags", tags, "member tags, e.g. zone=a,rack=3")
+      ->envname("RUMOR_TAGS");
+  app.add_option("--replicas", options.replicas, "replicas per key (N)")
+      ->envname("RUMOR_REPLICAS")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")
       ->envname("RUMOR_LOG_LEVEL")
       ->capture_default_str();
@@ -96,6 +160,42 @@ int main(int argc, char** argv) {
   rumor::SetMinLogLevel(level);
   options.limits.max_key_bytes = max_key_bytes;
   options.limits.max_value_bytes = max_value_bytes;
+  for (auto seed : absl::StrSplit(seeds, ',', absl::SkipWhitespace())) {
+    options.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
+  }
+  for (auto tag : absl::StrSplit(tags, ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(tag, absl::MaxSplits('=', 1));
+    if (kv.first.empty()) {
+      std::fprintf(stderr, "kvd: --tags wants key=value pairs, got '%s'\n",
+                   std::string(tag).c_str());
+      return 2;
+    }
+    options.tags.push_back(std::move(kv));
+  }
+  options.lifeguard = lifeguard;
+  struct DurationFlag {
+    const char* name;
+    const std::string& text;
+    absl::Duration* out;
+  };
+  for (const DurationFlag& f :
+       {DurationFlag{"--probe-interval", probe_interval, &options.probe_interval},
+        DurationFlag{"--probe-timeout", probe_timeout, &options.probe_timeout},
+        DurationFlag{"--push-pull-interval", push_pull_interval,
+                     &options.push_pull_interval}}) {
+    if (f.text.empty()) continue;
+    if (!ParseDurationFlag(f.text, f.out) || *f.out <= absl::ZeroDuration()) {
+      std::fprintf(stderr,
+                   "kvd: %s must be a positive duration like 1s or 200ms, "
+                   "got '%s'\n",
+                   f.name, f.text.c_str());
+      return 2;
+    }
+  }
+  // Debian builds abseil with deadlock detection on every Mutex lock; it
+  // costs a few percent of a node's CPU for nothing in production.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
 
   // Block the shutdown signals before any thread starts, so every thread
   // inherits the mask and only sigwait below sees them.
@@ -120,10 +220,20 @@ int main(int argc, char** argv) {
     return 1;
   }
 
+  // Wait for a signal, or for the node to ask to stop (it left).
   int sig = 0;
-  sigwait(&signals, &sig);
-  RUMOR_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
-                  << "; send it again to exit at once";
+  timespec poll = {0, 100 * 1000 * 1000};
+  while (true) {
+    sig = sigtimedwait(&signals, nullptr, &poll);
+    if (sig > 0) break;
+    if ((*node)->StopRequested()) break;
+  }
+  if (sig > 0) {
+    RUMOR_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                    << "; send it again to exit at once";
+  } else {
+    RUMOR_LOG(INFO) << "left the cluster; stopping";
+  }
   // A second signal exits immediately. Acknowledged writes are in the
   // write-ahead log already, so even that loses none.
   std::thread force([&signals] {

@@ -177,6 +177,7 @@ std::vector<MemberState> Membership::FullState() const {
 Membership::Member* Membership::AddMember(const MemberState& s) {
   index_[s.id] = members_.size();
   members_.push_back(Member{s, nullptr});
+  ++state_version_;
   if (IsLive(s.status)) ++live_count_;
   if (!s.meta->tokens.empty() && s.status != MemberStatus::kLeft) {
     ++ring_version_;
@@ -194,6 +195,7 @@ Membership::Member* Membership::AddMember(const MemberState& s) {
 void Membership::SetStatus(Member* m, MemberStatus status,
                            uint64_t incarnation) {
   MemberStatus old = m->state.status;
+  ++state_version_;
   if (IsLive(old) && !IsLive(status)) --live_count_;
   if (!IsLive(old) && IsLive(status)) ++live_count_;
   if ((old == MemberStatus::kLeft) != (status == MemberStatus::kLeft)) {
@@ -627,9 +629,11 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
   if (u.node == kNoNode) return false;
   uint64_t fingerprint = u.meta ? u.meta->fingerprint : u.meta_fingerprint;
   if (u.node == config_.self) {
-    if (fingerprint != self().state.meta->fingerprint) {
+    (void)fingerprint;
+    if (u.meta && u.meta->address != self().state.meta->address) {
       // Another process announces our id: a copied data dir, most likely.
       ++stats_.id_collisions;
+      collision_address_ = u.meta->address;
       return false;
     }
     if (u.incarnation > self().state.incarnation && !leaving_) {
@@ -654,6 +658,7 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
   SetStatus(m, MemberStatus::kAlive, u.incarnation);
   if (u.meta) {
     if (m->state.meta->tokens != u.meta->tokens) ++ring_version_;
+    ++state_version_;
     m->state.meta = u.meta;
   } else if (fingerprint != m->state.meta->fingerprint) {
     // Its meta changed and we missed the announcement.
@@ -742,6 +747,7 @@ void Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
   (void)now;
   Member& me = self();
   me.state.incarnation = std::max(me.state.incarnation, accused_incarnation) + 1;
+  ++state_version_;
   ++stats_.suspicions_refuted;
   if (config_.lifeguard) ChangeAwareness(1);
   Enqueue(RefutationUpdate(me.state));
@@ -909,6 +915,7 @@ void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
   (void)now;
   Member& me = self();
   if (me.state.meta->tokens != meta.tokens) ++ring_version_;
+  ++state_version_;
   me.state.meta = MakeMeta(std::move(meta));
   ++me.state.incarnation;
   Enqueue(AliveUpdate(me.state));

@@ -224,11 +224,15 @@ class Membership {
   // Bumped whenever the ring could change: a member appears, changes
   // tokens, or becomes Left.
   uint64_t ring_version() const { return ring_version_; }
+  // Bumped on every change of any member's state (for observers that diff).
+  uint64_t state_version() const { return state_version_; }
   // This node's incarnation; persisted by the owner so a restart starts
   // higher.
   uint64_t incarnation() const;
   int awareness() const { return awareness_; }
   const MembershipStats& stats() const { return stats_; }
+  // Address of the last process seen announcing this node's id, if any.
+  const std::string& last_collision_address() const { return collision_address_; }
   const MembershipConfig& config() const { return config_; }
 
   // Suspicion timeout bounds for the current cluster size (exposed for
@@ -357,6 +361,8 @@ class Membership {
   bool leaving_ = false;
   int awareness_ = 0;
   uint64_t ring_version_ = 1;
+  uint64_t state_version_ = 1;
+  std::string collision_address_;
   MembershipStats stats_;
 };
 

@@ -5,6 +5,8 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/service_type.h>
 
+#include <atomic>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -12,11 +14,14 @@
 #include "common/executor.h"
 #include "common/log.h"
 #include "common/status.h"
+#include "common/version.h"
 #include "server/admin_service.h"
 #include "server/coordinator.h"
 #include "server/data_dir.h"
 #include "server/kv_service.h"
+#include "server/membership_runner.h"
 #include "server/node_meta.h"
+#include "server/peer_transport.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
 
@@ -28,18 +33,19 @@ struct HostPort {
   int port = 0;
 };
 
-absl::StatusOr<HostPort> ParseHostPort(const std::string& addr) {
+absl::StatusOr<HostPort> ParseHostPort(const std::string& addr,
+                                       const char* what) {
   size_t colon = addr.rfind(':');
   if (colon == std::string::npos || colon == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("address '", addr, "' is not host:port"));
+        absl::StrCat(what, " '", addr, "' is not host:port"));
   }
   HostPort hp;
   hp.host = addr.substr(0, colon);
   if (!absl::SimpleAtoi(addr.substr(colon + 1), &hp.port) || hp.port < 0 ||
       hp.port > 65535) {
     return absl::InvalidArgumentError(
-        absl::StrCat("address '", addr, "' has no valid port (0..65535)"));
+        absl::StrCat(what, " '", addr, "' has no valid port (0..65535)"));
   }
   return hp;
 }
@@ -48,19 +54,90 @@ bool IsWildcard(const std::string& host) {
   return host == "0.0.0.0" || host == "[::]" || host == "::";
 }
 
+absl::Status ValidateOptions(const NodeOptions& o) {
+  RUMOR_RETURN_IF_ERROR(o.limits.Validate());
+  RUMOR_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(o.listen, "listen address"));
+  if (o.advertise.empty() && IsWildcard(listen.host)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "listening on wildcard address ", o.listen,
+        " needs --advertise=HOST:PORT so peers and clients can reach it"));
+  }
+  if (!o.advertise.empty()) {
+    RUMOR_RETURN_IF_ERROR(ParseHostPort(o.advertise, "advertise address").status());
+  }
+  for (const std::string& seed : o.seeds) {
+    RUMOR_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(seed, "seed"));
+    if (hp.port == 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("seed '", seed, "' needs a real port, not 0"));
+    }
+  }
+  if (o.storage_threads < 0) {
+    return absl::InvalidArgumentError("storage threads must be >= 0");
+  }
+  if (o.probe_interval < absl::Milliseconds(10) ||
+      o.probe_interval > absl::Minutes(1)) {
+    return absl::InvalidArgumentError(
+        "probe interval must be between 10ms and 1m");
+  }
+  if (o.probe_timeout < absl::ZeroDuration() ||
+      o.probe_timeout >= o.probe_interval) {
+    return absl::InvalidArgumentError(
+        "probe timeout must be shorter than the probe interval");
+  }
+  if (o.tokens == 0 || o.tokens > 4096) {
+    return absl::InvalidArgumentError("tokens per node must be 1..4096");
+  }
+  if (o.replicas == 0 || o.replicas > 16) {
+    return absl::InvalidArgumentError("replicas (N) must be 1..16");
+  }
+  if (o.indirect_checks < 0 || o.retransmit_mult < 1 ||
+      o.suspicion_mult < 3) {
+    return absl::InvalidArgumentError(
+        "need indirect checks >= 0, retransmit mult >= 1, suspicion mult >= 3");
+  }
+  if (o.cluster.empty() || o.cluster.size() > 128) {
+    return absl::InvalidArgumentError("cluster name must be 1..128 bytes");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 struct Node::State final : public AdminBackend {
+  // --- AdminBackend
   NodeInfo Info() const override {
     absl::MutexLock lock(&info_mu);
     return info;
   }
+  MembershipSnapshot Membership() const override {
+    MembershipSnapshot s;
+    s.members = runner->Members();
+    s.self = runner->Self();
+    s.stats = runner->Stats();
+    s.awareness = runner->Awareness();
+    return s;
+  }
+  std::shared_ptr<const Ring> CurrentRing() const override {
+    return runner->CurrentRing();
+  }
+  absl::Status Leave() override {
+    absl::Duration timeout =
+        std::clamp(options.probe_interval * 10, absl::Seconds(2),
+                   absl::Seconds(15));
+    absl::Status s = runner->Leave(timeout);
+    stop_requested = true;  // kvd exits either way: it announced Left
+    return s;
+  }
+  absl::Status Remove(NodeId node) override { return runner->Remove(node); }
 
   NodeOptions options;
   NodeId id = kNoNode;
   std::string address;
+  std::atomic<bool> stop_requested{false};
   mutable absl::Mutex info_mu;
   NodeInfo info ABSL_GUARDED_BY(info_mu);
+
   // Declaration order is destruction order reversed: the server goes first,
   // the data dir lock last.
   std::unique_ptr<DataDir> data_dir;
@@ -68,6 +145,9 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<storage::ObjectStore> store;
   std::unique_ptr<Executor> storage_executor;
   std::unique_ptr<Coordinator> coordinator;
+  std::unique_ptr<PeerService> peer_service;
+  std::unique_ptr<PeerTransport> peer_transport;
+  std::unique_ptr<MembershipRunner> runner;
   std::unique_ptr<grpc::Service> kv_service;
   std::unique_ptr<grpc::Service> admin_service;
   std::unique_ptr<grpc::Server> server;
@@ -77,28 +157,23 @@ struct Node::State final : public AdminBackend {
 };
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
-  RUMOR_RETURN_IF_ERROR(options.limits.Validate());
-  RUMOR_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(options.listen));
-  if (options.advertise.empty() && IsWildcard(listen.host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listening on wildcard address ", options.listen,
-        " needs --advertise=HOST:PORT so peers and clients can reach it"));
-  }
-  if (!options.advertise.empty()) {
-    RUMOR_RETURN_IF_ERROR(ParseHostPort(options.advertise).status());
-  }
-  if (options.storage_threads < 0) {
-    return absl::InvalidArgumentError("storage threads must be >= 0");
-  }
+  RUMOR_RETURN_IF_ERROR(ValidateOptions(options));
+  RUMOR_ASSIGN_OR_RETURN(HostPort listen,
+                         ParseHostPort(options.listen, "listen address"));
 
   auto st = std::make_unique<State>();
   st->options = options;
+  if (st->options.probe_timeout == absl::ZeroDuration()) {
+    st->options.probe_timeout = options.probe_interval * 0.4;
+  }
   RUMOR_ASSIGN_OR_RETURN(st->data_dir, DataDir::Open(options.data_dir));
   storage::RocksDbOptions db_options;
   db_options.sync = options.sync;
   RUMOR_ASSIGN_OR_RETURN(
       st->engine, storage::OpenRocksDbEngine(st->data_dir->db_path(), db_options));
   RUMOR_ASSIGN_OR_RETURN(st->id, LoadOrCreateNodeId(st->engine.get()));
+  RUMOR_ASSIGN_OR_RETURN(uint64_t incarnation, NextIncarnation(st->engine.get()));
+  RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->engine.get()));
   st->store = std::make_unique<storage::ObjectStore>(st->engine.get());
   if (options.storage_threads == 0) {
     st->storage_executor = std::make_unique<InlineExecutor>();
@@ -118,11 +193,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   // gRPC sets SO_REUSEPORT by default, which would let a second kvd bind the
   // same port and silently split the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
+  // Peers send keepalive pings on idle gossip streams.
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS,
+                             1000);
+  builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxGrpcMessageBytes));
   st->kv_service = NewKvService(st->coordinator.get());
   builder.RegisterService(st->kv_service.get());
   st->admin_service = NewAdminService(st.get());
   builder.RegisterService(st->admin_service.get());
+  st->peer_service = std::make_unique<PeerService>(
+      PeerServiceOptions{st->id, options.cluster});
+  builder.RegisterService(st->peer_service->service());
   st->server = builder.BuildAndStart();
   if (st->server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -137,16 +219,86 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     st->info.id = st->id;
     st->info.address = st->address;
     st->info.data_dir = options.data_dir;
+    st->info.cluster = options.cluster;
     st->info.sync = options.sync;
     st->info.limits = options.limits;
     st->info.started = SteadyClock::Get()->Now();
+    st->info.probe_interval = options.probe_interval;
+    st->info.replicas = options.replicas;
   }
+
+  // Membership.
+  PeerTransportOptions pto;
+  pto.self = st->id;
+  pto.self_address = st->address;
+  pto.cluster = options.cluster;
+  st->peer_transport = std::make_unique<PeerTransport>(pto);
+  MembershipRunnerOptions mro;
+  MembershipConfig& mc = mro.config;
+  mc.self = st->id;
+  mc.meta.address = st->address;
+  mc.meta.tokens = tokens;
+  mc.meta.tags = options.tags;
+  mc.meta.tags.push_back({"version", kVersion});
+  mc.incarnation = incarnation;
+  mc.probe_interval = options.probe_interval;
+  mc.probe_timeout = st->options.probe_timeout;
+  mc.indirect_checks = options.indirect_checks;
+  mc.retransmit_mult = options.retransmit_mult;
+  mc.suspicion_mult = options.suspicion_mult;
+  mc.push_pull_interval = options.push_pull_interval;
+  mc.join_retry_interval = std::max(options.probe_interval, absl::Milliseconds(200));
+  mc.lifeguard = options.lifeguard;
+  mc.seed = st->id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  mro.seeds = options.seeds;
+  mro.tokens = options.tokens;
+  mro.claim_settle = std::max(options.probe_interval * 3, absl::Milliseconds(300));
+  mro.claim_timeout = std::max(options.probe_interval * 20, absl::Seconds(3));
+  State* raw = st.get();
+  MembershipRunnerHooks hooks;
+  hooks.incarnation_changed = [raw](uint64_t inc) {
+    absl::Status s = StoreIncarnation(raw->engine.get(), inc);
+    if (!s.ok()) RUMOR_LOG(ERROR) << "cannot persist incarnation " << inc << ": " << s;
+  };
+  hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
+    return StoreTokens(raw->engine.get(), t);
+  };
+  st->runner = std::make_unique<MembershipRunner>(
+      mro, st->peer_transport.get(), SteadyClock::Get(), std::move(hooks));
+  st->peer_service->SetSink([raw](const Message& m) { raw->runner->Deliver(m); });
+  st->runner->Start();
+
   st->server->GetHealthCheckService()->SetServingStatus(true);
-  RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " serving on "
-                  << options.listen << " (port " << port << "), advertising "
-                  << st->address << ", data in " << options.data_dir
-                  << (options.sync ? ", fsync per write" : "");
-  return std::unique_ptr<Node>(new Node(std::move(st)));
+  RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
+                  << incarnation << ") serving on " << options.listen
+                  << " (port " << port << "), advertising " << st->address
+                  << ", data in " << options.data_dir
+                  << (options.sync ? ", fsync per write" : "")
+                  << (options.seeds.empty() ? ", starting a new cluster"
+                                            : ", joining through seeds");
+  auto node = std::unique_ptr<Node>(new Node(std::move(st)));
+
+  // A node whose id another live process already announces must not run:
+  // it would fight that process over the same identity.
+  if (!options.seeds.empty()) {
+    absl::Time deadline = absl::Now() + std::max(options.probe_interval * 3,
+                                                 absl::Seconds(2));
+    while (!raw->runner->Joined() && absl::Now() < deadline) {
+      absl::SleepFor(absl::Milliseconds(20));
+    }
+    MembershipStats stats = raw->runner->Stats();
+    if (stats.id_collisions > 0) {
+      std::string other = raw->runner->CollisionAddress();
+      node->Shutdown(absl::ZeroDuration());
+      return absl::FailedPreconditionError(absl::StrCat(
+          "node id ", NodeIdToString(raw->id), " is already announced by ",
+          other,
+          "; was this data dir copied from another node? (if this node "
+          "merely moved address, wait until the old address is declared "
+          "dead)"));
+    }
+  }
+  return node;
 }
 
 Node::Node(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -161,6 +313,11 @@ void Node::Shutdown(absl::Duration grace) {
   }
   RUMOR_LOG(INFO) << "shutting down: draining requests for up to " << grace;
   state_->server->GetHealthCheckService()->SetServingStatus(false);
+  // Gossip stops first; peers will notice and suspect us (a restart is not
+  // a leave: our ranges stay ours).
+  state_->runner->Stop();
+  state_->peer_service->Shutdown();
+  state_->peer_transport->Shutdown();
   state_->server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
   state_->server->Wait();
   // Storage work queued by requests that already finished or were
@@ -173,5 +330,6 @@ void Node::Shutdown(absl::Duration grace) {
 
 NodeId Node::id() const { return state_->id; }
 const std::string& Node::address() const { return state_->address; }
+bool Node::StopRequested() const { return state_->stop_requested; }
 
 }  // namespace rumor::server

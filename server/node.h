@@ -8,6 +8,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -29,6 +31,26 @@ struct NodeOptions {
   // Threads that run storage operations off gRPC's threads; 0 runs them
   // inline on the gRPC callback threads.
   int storage_threads = 2;
+
+  // --- membership
+  // host:port of nodes to join through; none starts a new cluster.
+  std::vector<std::string> seeds;
+  // Nodes only talk to peers of the same cluster name.
+  std::string cluster = "rumor";
+  absl::Duration probe_interval = absl::Seconds(1);
+  // Zero: 40% of the probe interval.
+  absl::Duration probe_timeout = absl::ZeroDuration();
+  int indirect_checks = 3;
+  int retransmit_mult = 4;  // lambda
+  int suspicion_mult = 4;
+  absl::Duration push_pull_interval = absl::Seconds(30);
+  bool lifeguard = true;
+  // Ring tokens this node claims on its first start.
+  size_t tokens = 64;
+  // Free-form member tags (zone, rack, ...); "version" is added.
+  std::vector<std::pair<std::string, std::string>> tags;
+  // Replicas per key (N), for ring reports now and replication later.
+  size_t replicas = 3;
 };
 
 class Node {
@@ -50,6 +72,10 @@ class Node {
   NodeId id() const;
   // The advertised host:port, with the real port when listening on port 0.
   const std::string& address() const;
+
+  // True once the node was asked to stop itself (it left the cluster);
+  // kvd polls this and exits.
+  bool StopRequested() const;
 
  private:
   struct State;

@@ -13,6 +13,16 @@ namespace {
 constexpr char kFormatKey[] = "format";
 constexpr char kFormat[] = "rumor-data-1";
 constexpr char kNodeIdKey[] = "node_id";
+constexpr char kIncarnationKey[] = "incarnation";
+constexpr char kTokensKey[] = "tokens";
+
+absl::Status PutSynced(storage::Engine* engine, const char* key,
+                       const std::string& value) {
+  storage::WriteBatch batch;
+  batch.Put(storage::Column::kMeta, key, value);
+  RUMOR_RETURN_IF_ERROR(engine->Write(batch));
+  return engine->Sync();
+}
 
 }  // namespace
 
@@ -50,6 +60,48 @@ absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
   RUMOR_RETURN_IF_ERROR(engine->Write(batch));
   RUMOR_RETURN_IF_ERROR(engine->Sync());
   return id;
+}
+
+absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine) {
+  std::string bytes;
+  uint64_t last = 0;
+  absl::Status s = engine->Get(storage::Column::kMeta, kIncarnationKey, &bytes);
+  if (s.ok()) {
+    if (bytes.size() != 8) return absl::DataLossError("stored incarnation is not 8 bytes");
+    last = DecodeFixed64BE(bytes.data());
+  } else if (!absl::IsNotFound(s)) {
+    return s;
+  }
+  RUMOR_RETURN_IF_ERROR(StoreIncarnation(engine, last + 1));
+  return last + 1;
+}
+
+absl::Status StoreIncarnation(storage::Engine* engine, uint64_t incarnation) {
+  std::string bytes;
+  PutFixed64BE(&bytes, incarnation);
+  return PutSynced(engine, kIncarnationKey, bytes);
+}
+
+absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {
+  std::string bytes;
+  absl::Status s = engine->Get(storage::Column::kMeta, kTokensKey, &bytes);
+  if (absl::IsNotFound(s)) return std::vector<uint64_t>{};
+  RUMOR_RETURN_IF_ERROR(s);
+  if (bytes.size() % 8 != 0) {
+    return absl::DataLossError("stored tokens are not a multiple of 8 bytes");
+  }
+  std::vector<uint64_t> tokens;
+  for (size_t i = 0; i < bytes.size(); i += 8) {
+    tokens.push_back(DecodeFixed64BE(bytes.data() + i));
+  }
+  return tokens;
+}
+
+absl::Status StoreTokens(storage::Engine* engine,
+                         const std::vector<uint64_t>& tokens) {
+  std::string bytes;
+  for (uint64_t t : tokens) PutFixed64BE(&bytes, t);
+  return PutSynced(engine, kTokensKey, bytes);
 }
 
 }  // namespace rumor::server

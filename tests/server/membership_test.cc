@@ -529,6 +529,7 @@ TEST_F(MembershipTest, IdCollisionIsCountedAndIgnored) {
   EXPECT_EQ(core_->stats().id_collisions, 1u);
   EXPECT_EQ(core_->Self().address(), Addr(1));
   EXPECT_EQ(core_->incarnation(), inc) << "no incarnation war with an impostor";
+  EXPECT_EQ(core_->last_collision_address(), "somewhere-else:1");
 }
 
 TEST_F(MembershipTest, RemoveOnlyDeadMembers) {

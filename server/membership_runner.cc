@@ -1,0 +1,233 @@
+#include "server/membership_runner.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+#include "common/log.h"
+
+namespace rumor::server {
+
+MembershipRunner::MembershipRunner(MembershipRunnerOptions options,
+                                   Transport* transport, Clock* clock,
+                                   MembershipRunnerHooks hooks)
+    : options_(std::move(options)),
+      clock_(clock),
+      hooks_(std::move(hooks)),
+      core_(options_.config, transport, clock->Now()) {
+  persisted_incarnation_ = options_.config.incarnation;
+  claimed_ = !options_.config.meta.tokens.empty();
+}
+
+MembershipRunner::~MembershipRunner() { Stop(); }
+
+void MembershipRunner::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    absl::Time now = clock_->Now();
+    core_.Join(options_.seeds, now);
+    if (core_.joined()) joined_at_ = now;
+  }
+  thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "gossip");
+}
+
+void MembershipRunner::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void MembershipRunner::Deliver(const Message& message) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  core_.HandleMessage(message, clock_->Now());
+  wake_ = true;  // the next deadline may have moved
+}
+
+std::vector<uint64_t> MembershipRunner::TokensToClaimLocked(absl::Time now) {
+  if (claimed_ || options_.tokens == 0 || !core_.joined()) return {};
+  if (joined_at_ == absl::InfiniteFuture()) joined_at_ = now;
+  bool alone = options_.seeds.empty();
+  if (!alone && now - joined_at_ < options_.claim_settle) return {};
+  // Nodes that join together claim one at a time, lowest id first, so each
+  // sees the others' tokens; a pending node that never claims (it died)
+  // holds the others up for at most claim_timeout.
+  NodeId self = core_.Self().id;
+  bool lowest = true;
+  for (const MemberState& m : core_.Members()) {
+    if (m.id < self && m.status == MemberStatus::kAlive &&
+        m.meta->tokens.empty()) {
+      lowest = false;
+      break;
+    }
+  }
+  if (!lowest && now - joined_at_ < options_.claim_timeout) return {};
+  Ring ring(RingMembersOf(core_.Members()));
+  return ClaimTokens(ring, self, options_.tokens);
+}
+
+void MembershipRunner::LogChangesLocked() {
+  if (core_.state_version() == logged_version_) return;
+  logged_version_ = core_.state_version();
+  NodeId self = core_.Self().id;
+  for (const MemberState& m : core_.Members()) {
+    if (m.id == self) continue;
+    auto [it, inserted] = logged_.try_emplace(m.id, m.status);
+    if (!inserted && it->second == m.status) continue;
+    it->second = m.status;
+    if (inserted && m.status == MemberStatus::kAlive) {
+      RUMOR_LOG(INFO) << "member " << NodeIdToString(m.id) << " at "
+                      << m.address() << " joined (incarnation "
+                      << m.incarnation << ")";
+    } else {
+      RUMOR_LOG_AT(m.status == MemberStatus::kAlive ? LogLevel::kInfo
+                                                    : LogLevel::kWarning)
+          << "member " << NodeIdToString(m.id) << " at " << m.address()
+          << " is " << MemberStatusName(m.status) << " (incarnation "
+          << m.incarnation << ")";
+    }
+  }
+}
+
+void MembershipRunner::Loop() {
+  absl::Time last_join_log = clock_->Now();  // warn after 10 s, not at once
+  while (true) {
+    std::vector<uint64_t> claim;
+    uint64_t incarnation = 0;
+    absl::Duration wait;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      absl::Time now = clock_->Now();
+      core_.Tick(now);
+      if (!core_.joined() && now - last_join_log >= absl::Seconds(10)) {
+        last_join_log = now;
+        RUMOR_LOG(WARNING) << "no seed has answered yet; still trying "
+                           << options_.seeds.size() << " seed(s)";
+      }
+      claim = TokensToClaimLocked(now);
+      if (core_.incarnation() != persisted_incarnation_) {
+        incarnation = core_.incarnation();
+        persisted_incarnation_ = incarnation;
+      }
+      LogChangesLocked();
+      if (core_.stats().id_collisions > logged_collisions_) {
+        logged_collisions_ = core_.stats().id_collisions;
+        RUMOR_LOG_EVERY_SECONDS(ERROR, 30)
+            << "another process at " << core_.last_collision_address()
+            << " announces this node's id " << NodeIdToString(core_.Self().id)
+            << "; was a data dir copied? Ignoring its announcements";
+      }
+      wait = std::clamp(core_.NextDeadline() - now, absl::ZeroDuration(),
+                        absl::Milliseconds(100));
+    }
+    // Disk writes happen without the lock.
+    if (incarnation != 0 && hooks_.incarnation_changed) {
+      hooks_.incarnation_changed(incarnation);
+    }
+    if (!claim.empty()) {
+      absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
+                                             : absl::OkStatus();
+      absl::MutexLock lock(&mu_);
+      if (s.ok()) {
+        MemberMeta meta = *core_.Self().meta;
+        meta.tokens = claim;
+        core_.UpdateLocalMeta(std::move(meta), clock_->Now());
+        claimed_ = true;
+        RUMOR_LOG(INFO) << "claimed " << claim.size() << " ring tokens";
+      } else {
+        RUMOR_LOG(ERROR) << "cannot persist claimed tokens, will retry: " << s;
+      }
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](MembershipRunner* r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return r->stopping_ || r->wake_;
+            },
+            this),
+        wait);
+    wake_ = false;
+  }
+}
+
+std::vector<MemberState> MembershipRunner::Members() const {
+  absl::MutexLock lock(&mu_);
+  return core_.Members();
+}
+
+MemberState MembershipRunner::Self() const {
+  absl::MutexLock lock(&mu_);
+  return core_.Self();
+}
+
+MembershipStats MembershipRunner::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return core_.stats();
+}
+
+int MembershipRunner::Awareness() const {
+  absl::MutexLock lock(&mu_);
+  return core_.awareness();
+}
+
+bool MembershipRunner::Joined() const {
+  absl::MutexLock lock(&mu_);
+  return core_.joined();
+}
+
+std::string MembershipRunner::CollisionAddress() const {
+  absl::MutexLock lock(&mu_);
+  return core_.last_collision_address();
+}
+
+absl::Duration MembershipRunner::MinSuspicionTimeout() const {
+  absl::MutexLock lock(&mu_);
+  return core_.MinSuspicionTimeout();
+}
+
+absl::Duration MembershipRunner::MaxSuspicionTimeout() const {
+  absl::MutexLock lock(&mu_);
+  return core_.MaxSuspicionTimeout();
+}
+
+std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
+  absl::MutexLock lock(&mu_);
+  if (!ring_ || ring_version_ != core_.ring_version()) {
+    ring_ = std::make_shared<const Ring>(RingMembersOf(core_.Members()));
+    ring_version_ = core_.ring_version();
+  }
+  return ring_;
+}
+
+absl::Status MembershipRunner::Remove(NodeId node) {
+  absl::MutexLock lock(&mu_);
+  absl::Status s = core_.Remove(node, clock_->Now());
+  wake_ = true;
+  return s;
+}
+
+absl::Status MembershipRunner::Leave(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  core_.Leave(clock_->Now());
+  wake_ = true;
+  RUMOR_LOG(INFO) << "leaving the cluster: announcing it to the members";
+  bool spread = mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Membership* core) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return core->LeaveSpread();
+          },
+          &core_),
+      timeout);
+  if (!spread) {
+    return absl::DeadlineExceededError(
+        "the leave was announced but may not have reached every member yet");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rumor::server
