@@ -29,8 +29,8 @@ void FillMember(const MemberState& m, v1::Member* out) {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  explicit AdminService(AdminBackend* backend)
-      : backend_(backend), blocking_(1, "admin") {}
+  AdminService(AdminBackend* backend, RequestTracker* tracker)
+      : backend_(backend), tracker_(tracker), blocking_(1, "admin") {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest*,
@@ -129,12 +129,18 @@ class AdminService final : public v1::Admin::CallbackService {
                                   const v1::LeaveRequest*,
                                   v1::LeaveResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "node is shutting down"));
+      return reactor;
+    }
     // Leaving waits for the announcement to spread: not on a gRPC thread.
     blocking_.Submit([this, reactor, resp] {
       absl::Status s = backend_->Leave();
       resp->set_spread(s.ok());
       reactor->Finish(
           absl::IsDeadlineExceeded(s) ? grpc::Status::OK : ToGrpcStatus(s));
+      tracker_->End();
     });
     return reactor;
   }
@@ -154,13 +160,15 @@ class AdminService final : public v1::Admin::CallbackService {
   }
 
   AdminBackend* const backend_;
+  RequestTracker* const tracker_;
   ThreadPool blocking_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend) {
-  return std::make_unique<AdminService>(backend);
+std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
+                                               RequestTracker* tracker) {
+  return std::make_unique<AdminService>(backend, tracker);
 }
 
 }  // namespace rumor::server

@@ -12,6 +12,7 @@
 #include "common/types.h"
 #include "server/limits.h"
 #include "server/membership.h"
+#include "server/request_tracker.h"
 #include "server/ring.h"
 
 namespace grpc {
@@ -54,8 +55,10 @@ class AdminBackend {
   virtual absl::Status Remove(NodeId node) = 0;
 };
 
-// `backend` must outlive the service. Thread-safe.
-std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend);
+// `backend` and `tracker` must outlive the service. Thread-safe. Only Leave
+// is tracked: it ends with a shutdown that must not cut off its answer.
+std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
+                                               RequestTracker* tracker);
 
 }  // namespace rumor::server
 

@@ -26,23 +26,34 @@ void FillValues(ObjectView view,
   *context = std::move(view.context);
 }
 
+grpc::Status ShuttingDown() {
+  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                      "node is shutting down; retry on another node");
+}
+
 class KvService final : public v1::KV::CallbackService {
  public:
-  explicit KvService(Coordinator* coordinator) : coordinator_(coordinator) {}
+  KvService(Coordinator* coordinator, RequestTracker* tracker)
+      : coordinator_(coordinator), tracker_(tracker) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
                                 const v1::GetRequest* req,
                                 v1::GetResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(ShuttingDown());
+      return reactor;
+    }
     coordinator_->Get(
         View(req->key()), FromProto(req->options()),
-        [reactor, resp](absl::StatusOr<ObjectView> view) {
+        [this, reactor, resp](absl::StatusOr<ObjectView> view) {
           if (view.ok()) {
             resp->set_found(view->found);
             FillValues(std::move(*view), resp->mutable_values(),
                        resp->mutable_context());
           }
           reactor->Finish(ToGrpcStatus(view.status()));
+          tracker_->End();
         });
     return reactor;
   }
@@ -51,16 +62,21 @@ class KvService final : public v1::KV::CallbackService {
                                 const v1::PutRequest* req,
                                 v1::PutResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(ShuttingDown());
+      return reactor;
+    }
     bool return_body = req->return_body();
     coordinator_->Put(
         View(req->key()), View(req->value()), View(req->context()),
         FromProto(req->options()),
-        [reactor, resp, return_body](absl::StatusOr<ObjectView> view) {
+        [this, reactor, resp, return_body](absl::StatusOr<ObjectView> view) {
           if (view.ok() && return_body) {
             FillValues(std::move(*view), resp->mutable_values(),
                        resp->mutable_context());
           }
           reactor->Finish(ToGrpcStatus(view.status()));
+          tracker_->End();
         });
     return reactor;
   }
@@ -69,22 +85,29 @@ class KvService final : public v1::KV::CallbackService {
                                    const v1::DeleteRequest* req,
                                    v1::DeleteResponse*) override {
     auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(ShuttingDown());
+      return reactor;
+    }
     coordinator_->Delete(View(req->key()), View(req->context()),
                          FromProto(req->options()),
-                         [reactor](absl::Status s) {
+                         [this, reactor](absl::Status s) {
                            reactor->Finish(ToGrpcStatus(s));
+                           tracker_->End();
                          });
     return reactor;
   }
 
  private:
   Coordinator* const coordinator_;
+  RequestTracker* const tracker_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator) {
-  return std::make_unique<KvService>(coordinator);
+std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator,
+                                            RequestTracker* tracker) {
+  return std::make_unique<KvService>(coordinator, tracker);
 }
 
 }  // namespace rumor::server

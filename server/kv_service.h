@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "server/coordinator.h"
+#include "server/request_tracker.h"
 
 namespace grpc {
 class Service;
@@ -13,8 +14,9 @@ class Service;
 
 namespace rumor::server {
 
-// `coordinator` must outlive the service. Thread-safe.
-std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator);
+// `coordinator` and `tracker` must outlive the service. Thread-safe.
+std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator,
+                                            RequestTracker* tracker);
 
 }  // namespace rumor::server
 

@@ -227,6 +227,11 @@ int main(int argc, char** argv) {
     sig = sigtimedwait(&signals, nullptr, &poll);
     if (sig > 0) break;
     if ((*node)->StopRequested()) break;
+    if (absl::Status fatal = (*node)->FatalError(); !fatal.ok()) {
+      (*node)->Shutdown(absl::ZeroDuration());
+      std::fprintf(stderr, "kvd: %s\n", std::string(fatal.message()).c_str());
+      return 1;
+    }
   }
   if (sig > 0) {
     RUMOR_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")

@@ -386,15 +386,20 @@ void Membership::FinishProbe(absl::Time now) {
     ChangeAwareness(delta);
   }
   Member* m = Get(probe_.target);
-  if (m == nullptr || m->state.status != MemberStatus::kAlive || leaving_) {
+  // A failed probe of a member already suspected is an independent
+  // confirmation of that suspicion (it shortens the timeout).
+  if (m == nullptr || leaving_ ||
+      (m->state.status != MemberStatus::kAlive &&
+       m->state.status != MemberStatus::kSuspect)) {
     return;
   }
+  bool confirming = m->state.status == MemberStatus::kSuspect;
   Update u;
   u.kind = MemberStatus::kSuspect;
   u.node = m->state.id;
   u.incarnation = m->state.incarnation;
   u.from = config_.self;
-  if (ApplySuspect(u, now)) ++stats_.suspicions_raised;
+  if (ApplySuspect(u, now) || confirming) ++stats_.suspicions_raised;
 }
 
 void Membership::CheckSuspicions(absl::Time now) {
@@ -481,7 +486,11 @@ void Membership::NoteSenderAlive(const Message& m, absl::Time now) {
     return;
   }
   if (m.from_incarnation > sender->state.incarnation &&
-      config_.refute_on_contact) {
+      config_.refute_on_contact &&
+      m.from_address == sender->state.meta->address) {
+    // (At another address its meta changed too: wait for the announcement
+    // that carries it, or we would pin the old address to the new
+    // incarnation.)
     // It speaks at a newer incarnation than our suspicion: it refuted
     // already and the refutation missed us.
     ApplyAlive(RefutationUpdate(MemberState{m.from, m.from_incarnation,
@@ -631,9 +640,13 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
   if (u.node == config_.self) {
     (void)fingerprint;
     if (u.meta && u.meta->address != self().state.meta->address) {
-      // Another process announces our id: a copied data dir, most likely.
-      ++stats_.id_collisions;
-      collision_address_ = u.meta->address;
+      // Our id at another address. At a lower incarnation it is our own
+      // previous life (we restarted elsewhere) and simply stale; at ours or
+      // above, another live process has our id: a copied data dir.
+      if (u.incarnation >= self().state.incarnation) {
+        ++stats_.id_collisions;
+        collision_address_ = u.meta->address;
+      }
       return false;
     }
     if (u.incarnation > self().state.incarnation && !leaving_) {

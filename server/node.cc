@@ -6,6 +6,8 @@
 #include <grpcpp/impl/service_type.h>
 
 #include <atomic>
+#include <chrono>
+#include <thread>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -145,6 +147,7 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<storage::ObjectStore> store;
   std::unique_ptr<Executor> storage_executor;
   std::unique_ptr<Coordinator> coordinator;
+  RequestTracker requests;
   std::unique_ptr<PeerService> peer_service;
   std::unique_ptr<PeerTransport> peer_transport;
   std::unique_ptr<MembershipRunner> runner;
@@ -198,9 +201,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                              1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxGrpcMessageBytes));
-  st->kv_service = NewKvService(st->coordinator.get());
+  st->kv_service = NewKvService(st->coordinator.get(), &st->requests);
   builder.RegisterService(st->kv_service.get());
-  st->admin_service = NewAdminService(st.get());
+  st->admin_service = NewAdminService(st.get(), &st->requests);
   builder.RegisterService(st->admin_service.get());
   st->peer_service = std::make_unique<PeerService>(
       PeerServiceOptions{st->id, options.cluster});
@@ -276,30 +279,27 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                   << (options.sync ? ", fsync per write" : "")
                   << (options.seeds.empty() ? ", starting a new cluster"
                                             : ", joining through seeds");
-  auto node = std::unique_ptr<Node>(new Node(std::move(st)));
-
-  // A node whose id another live process already announces must not run:
-  // it would fight that process over the same identity.
-  if (!options.seeds.empty()) {
-    absl::Time deadline = absl::Now() + std::max(options.probe_interval * 3,
-                                                 absl::Seconds(2));
-    while (!raw->runner->Joined() && absl::Now() < deadline) {
-      absl::SleepFor(absl::Milliseconds(20));
-    }
-    MembershipStats stats = raw->runner->Stats();
-    if (stats.id_collisions > 0) {
-      std::string other = raw->runner->CollisionAddress();
-      node->Shutdown(absl::ZeroDuration());
-      return absl::FailedPreconditionError(absl::StrCat(
-          "node id ", NodeIdToString(raw->id), " is already announced by ",
-          other,
-          "; was this data dir copied from another node? (if this node "
-          "merely moved address, wait until the old address is declared "
-          "dead)"));
-    }
-  }
-  return node;
+  return std::unique_ptr<Node>(new Node(std::move(st)));
 }
+
+absl::Status Node::FatalError() const {
+  // A node whose id another live process announces while it joins must
+  // not run: it would fight that process over one identity. Once it has
+  // been a member for a while, the newcomer is the other one, and it exits.
+  MembershipStats stats = state_->runner->Stats();
+  if (stats.id_collisions == 0) return absl::OkStatus();
+  absl::Duration up = SteadyClock::Get()->Now() - Info().started;
+  if (up > std::max(state_->options.probe_interval * 10, absl::Seconds(5))) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      "node id ", NodeIdToString(state_->id), " is already announced by ",
+      state_->runner->CollisionAddress(),
+      "; was this data dir copied from another node? (if this node merely "
+      "moved to a new address, wait until the old one is declared dead)"));
+}
+
+NodeInfo Node::Info() const { return state_->Info(); }
 
 Node::Node(std::unique_ptr<State> state) : state_(std::move(state)) {}
 
@@ -316,10 +316,28 @@ void Node::Shutdown(absl::Duration grace) {
   // Gossip stops first; peers will notice and suspect us (a restart is not
   // a leave: our ranges stay ours).
   state_->runner->Stop();
-  state_->peer_service->Shutdown();
   state_->peer_transport->Shutdown();
-  state_->server->Shutdown(absl::ToChronoTime(absl::Now() + grace));
+  // Client requests in flight get the grace period; new ones are refused.
+  // gRPC's own Shutdown would also wait that long for idle client
+  // connections to go away, so it gets only a short deadline afterwards.
+  if (!state_->requests.Drain(grace)) {
+    RUMOR_LOG(WARNING) << "requests still in flight after " << grace
+                       << "; cancelling them";
+  }
+  // Peers keep gossip streams open to us and may open new ones until the
+  // server stops accepting calls: end them in sweeps while it stops.
+  std::atomic<bool> drained{false};
+  std::thread sweeper([this, &drained] {
+    while (!drained.load()) {
+      state_->peer_service->Shutdown();
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  });
+  state_->server->Shutdown(
+      absl::ToChronoTime(absl::Now() + absl::Milliseconds(200)));
   state_->server->Wait();
+  drained = true;
+  sweeper.join();
   // Storage work queued by requests that already finished or were
   // cancelled runs to completion before the engine closes.
   state_->storage_executor.reset();

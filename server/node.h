@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/types.h"
+#include "server/admin_service.h"
 #include "server/limits.h"
 
 namespace rumor::server {
@@ -76,6 +77,10 @@ class Node {
   // True once the node was asked to stop itself (it left the cluster);
   // kvd polls this and exits.
   bool StopRequested() const;
+  // Not OK when the node must stop with an error: another live process
+  // announces this node's id while it joins. kvd polls this.
+  absl::Status FatalError() const;
+  NodeInfo Info() const;
 
  private:
   struct State;

@@ -355,22 +355,26 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
  public:
   GossipReceiver(PeerService::Impl* service, grpc::CallbackServerContext* ctx)
       : service_(service), ctx_(ctx) {
-    bool refuse;
     {
       absl::MutexLock lock(&service_->mu);
-      refuse = service_->shut_down;
       service_->open[this] = PeerService::Impl::Open{ctx};
     }
-    if (refuse) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
-      return;
-    }
+    // During shutdown, the next PeerService::Shutdown sweep cancels us.
     StartRead(&frame_);
   }
 
   void OnReadDone(bool ok) override {
     if (!ok) {  // the peer closed its side, or the call was cancelled
       Finish(grpc::Status::OK);
+      return;
+    }
+    bool shutting_down;
+    {
+      absl::MutexLock lock(&service_->mu);
+      shutting_down = service_->shut_down;
+    }
+    if (shutting_down) {
+      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
       return;
     }
     if (!hello_) {
@@ -427,15 +431,16 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
     if (h.protocol_version() != kPeerProtocolVersion) {
       return grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
-          absl::StrCat("peer speaks protocol version ", h.protocol_version(),
-                       "; this node speaks ", kPeerProtocolVersion));
+          absl::StrCat("protocol version mismatch: the caller speaks ",
+                       h.protocol_version(), ", this node ",
+                       kPeerProtocolVersion));
     }
     if (h.cluster() != service_->options.cluster) {
       return grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
-          absl::StrCat("peer belongs to cluster '", h.cluster(),
-                       "'; this node belongs to '", service_->options.cluster,
-                       "'"));
+          absl::StrCat("cluster mismatch: the caller belongs to cluster '",
+                       h.cluster(), "', this node to '",
+                       service_->options.cluster, "'"));
     }
     if (h.node_id() == kNoNode || h.address().empty() ||
         h.address().size() > kMaxAddressBytes) {

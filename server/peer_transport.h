@@ -83,7 +83,8 @@ class PeerService {
   // Where valid incoming messages go; until set they are dropped.
   void SetSink(std::function<void(const Message&)> sink);
   // Ends every open stream now (server shutdown must not wait for peers
-  // to hang up) and refuses new ones.
+  // to hang up). Streams that open later are only ended by the next call:
+  // call it repeatedly until the gRPC server has shut down.
   void Shutdown();
   uint64_t malformed_frames() const;
 

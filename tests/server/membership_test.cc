@@ -82,11 +82,28 @@ class MembershipTest : public ::testing::Test {
   MemberStatus StatusOf(NodeId id) { return core_->Find(id)->status; }
   uint64_t IncOf(NodeId id) { return core_->Find(id)->incarnation; }
 
-  // Runs the core's timers until `t`.
-  void RunUntil(absl::Time t) {
+  // Runs the core's timers until `t`. With `ack`, every member answers
+  // our pings at once (alive, but not refuting anything).
+  void RunUntil(absl::Time t, bool ack = false) {
     while (core_->NextDeadline() <= t) {
       now_ = std::max(now_, core_->NextDeadline());
+      size_t before = transport_->sent.size();
       core_->Tick(now_);
+      if (!ack) continue;
+      std::vector<Message> pings;
+      for (size_t i = before; i < transport_->sent.size(); ++i) {
+        if (transport_->sent[i].second.type == Type::kPing) {
+          pings.push_back(transport_->sent[i].second);
+        }
+      }
+      for (const Message& p : pings) {
+        Message a;
+        a.type = Type::kAck;
+        a.seq = p.seq;
+        a.from = p.to;
+        a.from_address = Addr(p.to);
+        core_->HandleMessage(a, now_);
+      }
     }
     now_ = t;
   }
@@ -211,9 +228,10 @@ TEST_F(MembershipTest, UnconfirmedSuspicionWaitsForTheMaximum) {
   absl::Time start = now_;
   Deliver(Upd(MemberStatus::kSuspect, 6, 1, 2));
   absl::Duration max = core_->MaxSuspicionTimeout();
-  RunUntil(start + max - absl::Milliseconds(1));
+  // Our own probes of 6 succeed: they confirm nothing.
+  RunUntil(start + max - absl::Milliseconds(1), /*ack=*/true);
   EXPECT_EQ(StatusOf(6), MemberStatus::kSuspect);
-  RunUntil(start + max + absl::Milliseconds(1));
+  RunUntil(start + max + absl::Milliseconds(1), /*ack=*/true);
   EXPECT_EQ(StatusOf(6), MemberStatus::kDead);
 }
 
@@ -225,13 +243,14 @@ TEST_F(MembershipTest, NewerSuspicionReplacesTheOldTimer) {
   for (NodeId id = 2; id <= 6; ++id) states.push_back(State(id, 1, MemberStatus::kAlive));
   Learn(states);
   Deliver(Upd(MemberStatus::kSuspect, 6, 1, 2));  // timer at max (24 s)
-  RunUntil(now_ + absl::Seconds(20));
+  RunUntil(now_ + absl::Seconds(20), /*ack=*/true);
   absl::Time second = now_;
   Deliver(Upd(MemberStatus::kSuspect, 6, 2, 3));  // new cycle, new timer
-  RunUntil(second + absl::Seconds(10));  // past the first timer's deadline
+  RunUntil(second + absl::Seconds(10), /*ack=*/true);  // past the first deadline
   EXPECT_EQ(StatusOf(6), MemberStatus::kSuspect)
       << "the superseded suspicion's timer fired";
-  RunUntil(second + core_->MaxSuspicionTimeout() + absl::Milliseconds(1));
+  RunUntil(second + core_->MaxSuspicionTimeout() + absl::Milliseconds(1),
+           /*ack=*/true);
   EXPECT_EQ(StatusOf(6), MemberStatus::kDead);
   EXPECT_EQ(IncOf(6), 2u);
 }
@@ -428,6 +447,27 @@ TEST_F(MembershipTest, HearingFromASuspectAtANewerIncarnationRefutes) {
   EXPECT_EQ(IncOf(3), 2u);
 }
 
+// Regression: a node restarted at a new address pings us before its new
+// meta reached us. Its contact must not pin the old address to the new
+// incarnation (which then hid the real announcement).
+TEST_F(MembershipTest, ContactFromANewAddressWaitsForTheAnnouncement) {
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
+  Deliver(Upd(MemberStatus::kDead, 3, 1));
+  Message ping;
+  ping.type = Type::kPing;
+  ping.seq = 9;
+  ping.from = 3;
+  ping.from_address = "n3-new";
+  ping.from_incarnation = 2;
+  core_->HandleMessage(ping, now_);
+  EXPECT_EQ(StatusOf(3), MemberStatus::kDead) << "not from a contact alone";
+  Update u = Upd(MemberStatus::kAlive, 3, 2);
+  u.meta = Meta("n3-new");
+  Deliver(u);
+  EXPECT_EQ(StatusOf(3), MemberStatus::kAlive);
+  EXPECT_EQ(core_->Find(3)->address(), "n3-new");
+}
+
 TEST_F(MembershipTest, ASuspectThatHasNotHeardIsToldDirectly) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   Deliver(Upd(MemberStatus::kSuspect, 3, 1, 2), /*from=*/2);
@@ -530,6 +570,33 @@ TEST_F(MembershipTest, IdCollisionIsCountedAndIgnored) {
   EXPECT_EQ(core_->Self().address(), Addr(1));
   EXPECT_EQ(core_->incarnation(), inc) << "no incarnation war with an impostor";
   EXPECT_EQ(core_->last_collision_address(), "somewhere-else:1");
+}
+
+TEST_F(MembershipTest, OurOwnPreviousLifeElsewhereIsNotACollision) {
+  Deliver(Upd(MemberStatus::kSuspect, 1, core_->incarnation()));  // inc -> 2
+  Update u;
+  u.kind = MemberStatus::kAlive;
+  u.node = 1;
+  u.incarnation = 1;  // older than ours
+  u.meta = Meta("old-address:1");
+  Deliver(u);
+  EXPECT_EQ(core_->stats().id_collisions, 0u);
+}
+
+TEST_F(MembershipTest, FailedProbeOfASuspectConfirmsTheSuspicion) {
+  std::vector<MemberState> states;
+  for (NodeId id = 2; id <= 6; ++id) states.push_back(State(id, 1, MemberStatus::kAlive));
+  Learn(states);
+  // Someone else suspects every member; our own probes then fail.
+  for (NodeId id = 2; id <= 6; ++id) Deliver(Upd(MemberStatus::kSuspect, id, 1, 2));
+  absl::Time start = now_;
+  RunUntil(now_ + absl::Seconds(2));  // at least one of our probes failed
+  EXPECT_GE(core_->stats().suspicions_raised, 1u);
+  // One confirmation: well below the 24 s maximum for some member.
+  RunUntil(start + absl::Seconds(16));
+  int dead = 0;
+  for (NodeId id = 2; id <= 6; ++id) dead += StatusOf(id) == MemberStatus::kDead;
+  EXPECT_GE(dead, 1);
 }
 
 TEST_F(MembershipTest, RemoveOnlyDeadMembers) {

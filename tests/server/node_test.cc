@@ -285,3 +285,47 @@ TEST(ClientTest, UnreachableServerIsUnavailableWithAddress) {
 
 }  // namespace
 }  // namespace rumor::server
+
+namespace rumor::server {
+namespace {
+
+// Peers hold long-lived gossip streams to each other; a node shutting down
+// must end them itself rather than sit out its whole grace period.
+TEST(NodeClusterTest, ShutdownDoesNotWaitForPeerStreams) {
+  rumor::testing::TempDir dir;
+  NodeOptions a_opts;
+  a_opts.listen = "127.0.0.1:0";
+  a_opts.data_dir = dir.Sub("a");
+  a_opts.probe_interval = absl::Milliseconds(50);
+  auto a = Node::Start(a_opts);
+  ASSERT_TRUE(a.ok()) << a.status();
+  for (int round = 0; round < 20; ++round) {
+    NodeOptions b_opts = a_opts;
+    b_opts.data_dir = dir.Sub("b");
+    b_opts.seeds = {(*a)->address()};
+    auto b = Node::Start(b_opts);
+    ASSERT_TRUE(b.ok()) << b.status();
+    // Stop right after the join, or a little later: peers are then busy
+    // opening streams to us.
+    client::ClientOptions co;
+    co.server = (*b)->address();
+    auto c = client::Client::Connect(co);
+    ASSERT_TRUE(c.ok());
+    for (int i = 0; i < 500; ++i) {
+      auto members = (*c)->Members();
+      if (members.ok() && members->size() == 2) break;
+      absl::SleepFor(absl::Milliseconds(2));
+    }
+    absl::SleepFor(absl::Milliseconds(10 * (round % 5)));
+    absl::Time t0 = absl::Now();
+    (*b)->Shutdown(absl::Seconds(5));
+    absl::Duration took = absl::Now() - t0;
+    EXPECT_LT(took, absl::Seconds(2)) << "round " << round;
+  }
+  absl::Time t0 = absl::Now();
+  (*a)->Shutdown(absl::Seconds(5));
+  EXPECT_LT(absl::Now() - t0, absl::Seconds(2));
+}
+
+}  // namespace
+}  // namespace rumor::server
