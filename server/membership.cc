@@ -179,6 +179,7 @@ Membership::Member* Membership::AddMember(const MemberState& s) {
   members_.push_back(Member{s, nullptr});
   ++state_version_;
   if (IsLive(s.status)) ++live_count_;
+  if (s.status == MemberStatus::kDead) ++dead_count_;
   if (!s.meta->tokens.empty() && s.status != MemberStatus::kLeft) {
     ++ring_version_;
   }
@@ -196,6 +197,8 @@ void Membership::SetStatus(Member* m, MemberStatus status,
                            uint64_t incarnation) {
   MemberStatus old = m->state.status;
   ++state_version_;
+  if (old == MemberStatus::kDead) --dead_count_;
+  if (status == MemberStatus::kDead) ++dead_count_;
   if (IsLive(old) && !IsLive(status)) --live_count_;
   if (!IsLive(old) && IsLive(status)) ++live_count_;
   if ((old == MemberStatus::kLeft) != (status == MemberStatus::kLeft)) {
@@ -455,6 +458,7 @@ void Membership::HandleMessage(const Message& m, absl::Time now) {
     if (seeds_.empty()) joined_ = true;
     return;
   }
+  uint64_t refuted_before = stats_.suspicions_refuted;
   for (const Update& u : m.updates) ApplyUpdate(u, now);
   NoteSenderAlive(m, now);
   switch (m.type) {
@@ -477,6 +481,16 @@ void Membership::HandleMessage(const Message& m, absl::Time now) {
     case Message::Type::kGossip:
       break;  // its updates were applied above
   }
+  if (stats_.suspicions_refuted != refuted_before && !m.from_address.empty() &&
+      !leaving_) {
+    // The sender thinks we are suspect or dead and may not be gossiping
+    // with us at all (it does not probe the dead): answer it directly. The
+    // refutation is the freshest update, so it rides on this message.
+    Message notice;
+    notice.type = Message::Type::kGossip;
+    notice.to = m.from;
+    Send(m.from_address, std::move(notice));
+  }
 }
 
 void Membership::NoteSenderAlive(const Message& m, absl::Time now) {
@@ -498,15 +512,17 @@ void Membership::NoteSenderAlive(const Message& m, absl::Time now) {
                                             sender->state.meta}),
                now, /*from_push_pull=*/false);
   } else if (config_.lifeguard &&
-             sender->state.status == MemberStatus::kSuspect &&
+             (sender->state.status == MemberStatus::kSuspect ||
+              sender->state.status == MemberStatus::kDead) &&
              m.from_incarnation == sender->state.incarnation &&
              m.type != Message::Type::kPushPullReply) {
-    // It has not heard that it is suspected: tell it straight away.
+    // It has not heard that it is suspected (or declared dead, e.g. across
+    // a partition that has healed): tell it straight away so it refutes.
     Message notice;
     notice.type = Message::Type::kGossip;
     notice.to = m.from;
     Update u;
-    u.kind = MemberStatus::kSuspect;
+    u.kind = sender->state.status;
     u.node = m.from;
     u.incarnation = sender->state.incarnation;
     u.from = config_.self;
@@ -729,6 +745,12 @@ void Membership::StartSuspicion(Member* m, NodeId from, absl::Time now) {
   s->start = now;
   s->min = MinSuspicionTimeout();
   s->max = config_.lifeguard ? MaxSuspicionTimeout() : s->min;
+  if (config_.lifeguard) {
+    // A node that misses its own deadlines hears refutations late too: it
+    // waits that much longer before declaring anyone dead.
+    s->min = Scaled(s->min);
+    s->max = Scaled(s->max);
+  }
   int others = static_cast<int>(NumLive()) - 2;  // neither us nor the suspect
   s->expected = config_.lifeguard
                     ? std::min(config_.suspicion_mult - 2, others)
@@ -862,12 +884,30 @@ void Membership::PushPull(absl::Time now) {
       absl::ToInt64Microseconds(interval) * 11 / 10);
   next_push_pull_ = now + absl::Microseconds(jitter(rng_));
   std::vector<NodeId> peer = RandomLiveMembers(1, kNoNode);
-  if (peer.empty()) return;
-  Message pp;
-  pp.type = Message::Type::kPushPull;
-  pp.to = peer[0];
-  pp.state = FullState();
-  Send(Get(peer[0])->state.meta->address, std::move(pp));
+  if (!peer.empty()) {
+    Message pp;
+    pp.type = Message::Type::kPushPull;
+    pp.to = peer[0];
+    pp.state = FullState();
+    Send(Get(peer[0])->state.meta->address, std::move(pp));
+  }
+  // Reconnect (as Serf does): also exchange state with one member we hold
+  // dead. Nobody probes the dead, so without this two sides of a healed
+  // partition, each dead to the other, would never talk again. A member
+  // that really is dead costs one lost message per interval.
+  if (dead_count_ > 0) {
+    std::vector<const Member*> dead;
+    for (const Member& m : members_) {
+      if (m.state.status == MemberStatus::kDead) dead.push_back(&m);
+    }
+    std::uniform_int_distribution<size_t> pick(0, dead.size() - 1);
+    const Member* target = dead[pick(rng_)];
+    Message pp;
+    pp.type = Message::Type::kPushPull;
+    pp.to = target->state.id;
+    pp.state = FullState();
+    Send(target->state.meta->address, std::move(pp));
+  }
 }
 
 void Membership::Leave(absl::Time now) {

@@ -16,7 +16,8 @@
 //     higher incarnation;
 //   - local health awareness (Lifeguard): a node that misses acks or nacks
 //     it should have received, or has to refute, assumes it is itself slow
-//     and stretches its probe interval and timeouts;
+//     and stretches its probe interval, probe timeout and the suspicion
+//     timeouts it starts;
 //   - updates piggyback on every message, least-transmitted first, each
 //     sent about retransmit_mult * ceil(log10(N+1)) times; a periodic
 //     push-pull exchange of the full state with one random member heals
@@ -350,6 +351,7 @@ class Membership {
   std::vector<std::list<NodeId>> buckets_;
   std::set<std::pair<absl::Time, NodeId>> suspicion_deadlines_;
   size_t live_count_ = 1;  // Alive or Suspect members, self included
+  size_t dead_count_ = 0;
 
   std::vector<std::string> seeds_;
   bool joined_ = false;
