@@ -1,5 +1,6 @@
 # Thin wrapper around CMake/CTest: the README's commands.
 #
+#   make cluster    a 3-node local cluster in the foreground, data in ./data
 #   make run        one node in the foreground, data in ./data/node1
 #   make test       every test (installs missing packages and builds first)
 #   make test-asan  every test under AddressSanitizer + UBSan (build-asan/)
@@ -11,7 +12,7 @@ WERROR ?= OFF
 JOBS ?= $(shell nproc)
 CTEST_FLAGS ?= --output-on-failure --timeout 600
 
-.PHONY: all deps configure build run test test-asan bench clean
+.PHONY: all deps configure build run cluster test test-asan bench clean
 
 all: build
 
@@ -28,6 +29,9 @@ build: configure
 run: build
 	@mkdir -p data
 	exec $(BUILD_DIR)/kvd --listen=127.0.0.1:7379 --data-dir=data/node1
+
+cluster: build
+	@bash scripts/cluster.sh
 
 test: build
 	cd $(BUILD_DIR) && ctest -j$(JOBS) $(CTEST_FLAGS)

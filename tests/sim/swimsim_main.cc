@@ -110,6 +110,12 @@ void MeasureDissemination(int n, uint64_t seed, int trials, Row* row) {
     spread.push_back(Periods(sim.now() - first_dead_at));
     all_dead.push_back(Periods(sim.now() - t0));
     sim.SetObserver(nullptr);
+    // Bring it back so the cluster keeps its size for the next trial.
+    int seed_node = (victim + 1) % n;
+    while (sim.crashed(seed_node)) seed_node = (seed_node + 1) % n;
+    sim.Restart(victim, seed_node);
+    sim.RunUntilTrue([&] { return sim.AllSee(victim, MemberStatus::kAlive); },
+                     absl::Seconds(120));
     sim.RunFor(absl::Seconds(3));
   }
   auto mean = [](const std::vector<double>& v) {
