@@ -12,7 +12,8 @@
 # both servers (by PID) on exit, whatever happens.
 #
 # Environment: DURATION (seconds per run, default 10), CONCURRENCY (64),
-# VALUE_SIZE (100), RECORDS (10000), BUILD (build directory, default build).
+# VALUE_SIZE (100), RECORDS (10000), BUILD (build directory, default build),
+# KVD_FLAGS (extra kvd flags, e.g. --storage-threads=0).
 # Exit status: 0 when every run succeeded, 1 otherwise.
 set -euo pipefail
 
@@ -95,7 +96,8 @@ wait_answers() {
 
 start bare "$BARE"
 BARE_ADDR=$ADDR
-start kvd "$KVD"
+# shellcheck disable=SC2086  # KVD_FLAGS is a list of flags
+start kvd "$KVD" ${KVD_FLAGS:-}
 KVD_ADDR=$ADDR
 wait_answers kvd "$KVCLI" --server="$KVD_ADDR" --timeout=1s status
 # The bare server has no Admin service: a one-op kvbench run is the probe.

@@ -36,7 +36,9 @@ class AdminService final : public v1::Admin::CallbackService {
                                    const v1::StatusRequest*,
                                    v1::StatusResponse* resp) override {
     NodeInfo info = backend_->Info();
-    MembershipSnapshot ms = backend_->Membership();
+    absl::StatusOr<MembershipSnapshot> snapshot = backend_->Membership();
+    if (!snapshot.ok()) return Done(ctx, snapshot.status());
+    const MembershipSnapshot& ms = *snapshot;
     resp->set_node_id(info.id);
     resp->set_address(info.address);
     resp->set_version(kVersion);
@@ -75,9 +77,10 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* ctx,
                                     const v1::MembersRequest*,
                                     v1::MembersResponse* resp) override {
-    MembershipSnapshot ms = backend_->Membership();
-    resp->set_self(ms.self.id);
-    for (const MemberState& m : ms.members) FillMember(m, resp->add_members());
+    absl::StatusOr<MembershipSnapshot> ms = backend_->Membership();
+    if (!ms.ok()) return Done(ctx, ms.status());
+    resp->set_self(ms->self.id);
+    for (const MemberState& m : ms->members) FillMember(m, resp->add_members());
     return Done(ctx, absl::OkStatus());
   }
 
@@ -85,10 +88,14 @@ class AdminService final : public v1::Admin::CallbackService {
                                  const v1::RingRequest* req,
                                  v1::RingResponse* resp) override {
     NodeInfo info = backend_->Info();
-    MembershipSnapshot ms = backend_->Membership();
-    std::shared_ptr<const server::Ring> ring = backend_->CurrentRing();
+    absl::StatusOr<MembershipSnapshot> ms = backend_->Membership();
+    if (!ms.ok()) return Done(ctx, ms.status());
+    absl::StatusOr<std::shared_ptr<const server::Ring>> current =
+        backend_->CurrentRing();
+    if (!current.ok()) return Done(ctx, current.status());
+    const std::shared_ptr<const server::Ring>& ring = *current;
     std::map<NodeId, const MemberState*> by_id;
-    for (const MemberState& m : ms.members) by_id[m.id] = &m;
+    for (const MemberState& m : ms->members) by_id[m.id] = &m;
     std::map<NodeId, double> replica_share;
     for (auto [id, s] : ring->ReplicaOwnership(info.replicas)) {
       replica_share[id] = s;

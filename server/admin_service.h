@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/types.h"
 #include "server/limits.h"
@@ -47,8 +48,9 @@ class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
   virtual NodeInfo Info() const = 0;
-  virtual MembershipSnapshot Membership() const = 0;
-  virtual std::shared_ptr<const Ring> CurrentRing() const = 0;
+  // UNAVAILABLE while the node is still starting.
+  virtual absl::StatusOr<MembershipSnapshot> Membership() const = 0;
+  virtual absl::StatusOr<std::shared_ptr<const Ring>> CurrentRing() const = 0;
   // May block for seconds: the service calls it off gRPC's threads. On
   // success the node shuts down afterwards.
   virtual absl::Status Leave() = 0;

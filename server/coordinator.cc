@@ -32,6 +32,17 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
     std::move(done)(s);
     return;
   }
+  // The common case (memtable or cache hit) answers on the calling thread;
+  // only a read that would touch the disk moves to the storage pool.
+  absl::StatusOr<DvvSet> now = store_->TryGetNow(key);
+  if (!storage::IsWouldBlock(now.status())) {
+    if (!now.ok()) {
+      std::move(done)(now.status());
+    } else {
+      std::move(done)(ViewOf(*now));
+    }
+    return;
+  }
   storage_executor_->Submit([this, key, done = std::move(done)]() mutable {
     absl::StatusOr<DvvSet> object = store_->Get(key);
     if (!object.ok()) {
@@ -44,26 +55,28 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
 
 void Coordinator::Put(std::string_view key, std::string_view value,
                       std::string_view context, const RequestOptions& options,
-                      ViewCallback done) {
+                      bool return_body, ViewCallback done) {
   (void)options;
   if (absl::Status s = limits_.CheckValue(value); !s.ok()) {
     std::move(done)(s);
     return;
   }
-  Write(key, Sibling::Value(std::string(value)), context, std::move(done));
+  Write(key, Sibling::Value(std::string(value)), context, return_body,
+        std::move(done));
 }
 
 void Coordinator::Delete(std::string_view key, std::string_view context,
                          const RequestOptions& options, DoneCallback done) {
   (void)options;
-  Write(key, Sibling::Tombstone(), context,
+  Write(key, Sibling::Tombstone(), context, /*return_body=*/false,
         [done = std::move(done)](absl::StatusOr<ObjectView> r) mutable {
           std::move(done)(r.status());
         });
 }
 
 void Coordinator::Write(std::string_view key, Sibling sibling,
-                        std::string_view context, ViewCallback done) {
+                        std::string_view context, bool return_body,
+                        ViewCallback done) {
   absl::Status s = limits_.CheckKey(key);
   if (s.ok()) s = limits_.CheckContext(context);
   absl::StatusOr<VersionVector> ctx =
@@ -72,8 +85,19 @@ void Coordinator::Write(std::string_view key, Sibling sibling,
     std::move(done)(ctx.status());
     return;
   }
+  // Without --sync a write is a memtable insert and a buffered log append:
+  // do it here unless it would stall (or the key's stripe is busy).
+  absl::StatusOr<DvvSet> now = store_->TryUpdateNow(key, *ctx, sibling, self_);
+  if (!storage::IsWouldBlock(now.status())) {
+    if (!now.ok()) {
+      std::move(done)(now.status());
+    } else {
+      std::move(done)(return_body ? ViewOf(*now) : ObjectView{true, {}, {}});
+    }
+    return;
+  }
   storage_executor_->Submit([this, key, sibling = std::move(sibling),
-                             ctx = std::move(*ctx),
+                             ctx = std::move(*ctx), return_body,
                              done = std::move(done)]() mutable {
     absl::StatusOr<DvvSet> object =
         store_->Update(key, ctx, std::move(sibling), self_);
@@ -81,7 +105,7 @@ void Coordinator::Write(std::string_view key, Sibling sibling,
       std::move(done)(object.status());
       return;
     }
-    std::move(done)(ViewOf(*object));
+    std::move(done)(return_body ? ViewOf(*object) : ObjectView{true, {}, {}});
   });
 }
 

@@ -5,8 +5,10 @@
 // turns this into the quorum coordinator (N replicas, R/W acks); the
 // interface is already asynchronous for that reason.
 //
-// Thread-safe. Callbacks run on the storage executor, or inline on the
-// calling thread when validation fails or the executor is inline.
+// Thread-safe. Each operation first tries to complete on the calling thread
+// without waiting for the disk (a memtable or cache hit, a write that needs
+// no fsync and no stall); only operations that would wait move to the
+// storage executor. Callbacks run on whichever thread completed the work.
 #ifndef RUMOR_SERVER_COORDINATOR_H_
 #define RUMOR_SERVER_COORDINATOR_H_
 
@@ -63,11 +65,12 @@ class Coordinator {
            ViewCallback done);
 
   // Writes `value`, replacing the siblings `context` covers. On success
-  // `done` gets the object after the write. INVALID_ARGUMENT for a bad key,
-  // value or context; nothing is written then.
+  // `done` gets the object after the write when `return_body` is set (an
+  // empty view otherwise). INVALID_ARGUMENT for a bad key, value or
+  // context; nothing is written then.
   void Put(std::string_view key, std::string_view value,
            std::string_view context, const RequestOptions& options,
-           ViewCallback done);
+           bool return_body, ViewCallback done);
 
   // Writes a tombstone replacing the siblings `context` covers (all of
   // them when the context comes from a read of the current object).
@@ -79,7 +82,7 @@ class Coordinator {
 
  private:
   void Write(std::string_view key, storage::Sibling sibling,
-             std::string_view context, ViewCallback done);
+             std::string_view context, bool return_body, ViewCallback done);
 
   storage::ObjectStore* const store_;
   const NodeId self_;

@@ -69,7 +69,7 @@ class KvService final : public v1::KV::CallbackService {
     bool return_body = req->return_body();
     coordinator_->Put(
         View(req->key()), View(req->value()), View(req->context()),
-        FromProto(req->options()),
+        FromProto(req->options()), return_body,
         [this, reactor, resp, return_body](absl::StatusOr<ObjectView> view) {
           if (view.ok() && return_body) {
             FillValues(std::move(*view), resp->mutable_values(),

@@ -451,10 +451,13 @@ void Membership::ExpireRelays(absl::Time now) {
 void Membership::HandleMessage(const Message& m, absl::Time now) {
   ++stats_.messages_received;
   if (m.from == config_.self) {
-    // Our own message came back: a seed or target address is this node.
+    // Our own message came back: a seed is this node under another name
+    // (localhost for 127.0.0.1, say). Forget that seed.
     ++stats_.messages_ignored;
-    seeds_.erase(std::remove(seeds_.begin(), seeds_.end(), m.from_address),
-                 seeds_.end());
+    if (m.join) {
+      seeds_.erase(std::remove(seeds_.begin(), seeds_.end(), m.target_address),
+                   seeds_.end());
+    }
     if (seeds_.empty()) joined_ = true;
     return;
   }
@@ -507,10 +510,12 @@ void Membership::NoteSenderAlive(const Message& m, absl::Time now) {
     // incarnation.)
     // It speaks at a newer incarnation than our suspicion: it refuted
     // already and the refutation missed us.
+    // We do not know whether its meta changed too: ask it.
     ApplyAlive(RefutationUpdate(MemberState{m.from, m.from_incarnation,
                                             MemberStatus::kAlive,
                                             sender->state.meta}),
                now, /*from_push_pull=*/false);
+    PullStateFrom(*sender, now);
   } else if (config_.lifeguard &&
              (sender->state.status == MemberStatus::kSuspect ||
               sender->state.status == MemberStatus::kDead) &&
@@ -618,7 +623,7 @@ void Membership::HandleNack(const Message& m, absl::Time now) {
 }
 
 void Membership::HandlePushPull(const Message& m, absl::Time now) {
-  MergeState(m.state, now);
+  MergeState(m.state, m.from, now);
   if (m.type == Message::Type::kPushPull) {
     Message reply;
     reply.type = Message::Type::kPushPullReply;
@@ -665,6 +670,14 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
       }
       return false;
     }
+    if (!u.meta && fingerprint != self().state.meta->fingerprint &&
+        u.incarnation >= self().state.incarnation) {
+      // A refutation of our id with another meta, at an incarnation our
+      // leases never reached: another process has our id.
+      ++stats_.id_collisions;
+      if (collision_address_.empty()) collision_address_ = "another address";
+      return false;
+    }
     if (u.incarnation > self().state.incarnation && !leaving_) {
       // Gossip from a previous life of this node is ahead of us.
       Refute(u.incarnation, now);
@@ -683,18 +696,32 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     Enqueue(u);
     return true;
   }
+  if (u.incarnation == m->state.incarnation && u.meta &&
+      m->expected_fingerprint != 0 &&
+      u.meta->fingerprint == m->expected_fingerprint) {
+    // The meta a refutation told us we were missing, at that incarnation.
+    ReplaceMeta(m, u.meta);
+    return true;
+  }
   if (u.incarnation <= m->state.incarnation) return false;
   SetStatus(m, MemberStatus::kAlive, u.incarnation);
   if (u.meta) {
-    if (m->state.meta->tokens != u.meta->tokens) ++ring_version_;
-    ++state_version_;
-    m->state.meta = u.meta;
+    ReplaceMeta(m, u.meta);
   } else if (fingerprint != m->state.meta->fingerprint) {
-    // Its meta changed and we missed the announcement.
+    // Its meta changed and we missed the announcement: remember what to
+    // expect and ask the member itself.
+    m->expected_fingerprint = fingerprint;
     PullStateFrom(*m, now);
   }
   Enqueue(u);
   return true;
+}
+
+void Membership::ReplaceMeta(Member* m, MetaPtr meta) {
+  if (m->state.meta->tokens != meta->tokens) ++ring_version_;
+  ++state_version_;
+  m->state.meta = std::move(meta);
+  m->expected_fingerprint = 0;
 }
 
 bool Membership::ApplySuspect(const Update& u, absl::Time now) {
@@ -715,7 +742,7 @@ bool Membership::ApplySuspect(const Update& u, absl::Time now) {
     Suspicion* s = m->suspicion.get();
     int confirmations = s ? static_cast<int>(s->confirmers.size()) - 1 : 0;
     if (config_.lifeguard && s != nullptr && confirmations < s->expected &&
-        !s->confirmers.count(u.from)) {
+        u.from != kNoNode && !s->confirmers.count(u.from)) {
       s->confirmers.insert(u.from);
       suspicion_deadlines_.erase({s->start + s->timeout, u.node});
       s->timeout = SuspicionTimeout(confirmations + 1, s->expected, s->min,
@@ -781,7 +808,9 @@ bool Membership::ApplyDead(const Update& u, absl::Time now) {
 void Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
   (void)now;
   Member& me = self();
-  me.state.incarnation = std::max(me.state.incarnation, accused_incarnation) + 1;
+  me.state.incarnation =
+      std::min(std::max(me.state.incarnation, accused_incarnation) + 1,
+               kMaxIncarnation);
   ++state_version_;
   ++stats_.suspicions_refuted;
   if (config_.lifeguard) ChangeAwareness(1);
@@ -789,9 +818,23 @@ void Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
 }
 
 void Membership::MergeState(const std::vector<MemberState>& remote,
-                            absl::Time now) {
+                            NodeId sender, absl::Time now) {
   for (const MemberState& s : remote) {
     if (!s.meta || s.id == kNoNode) continue;
+    if (s.id == sender && s.id != config_.self && s.status == MemberStatus::kAlive) {
+      // A member describing itself is the authority on its meta, even at
+      // the incarnation we already hold (we may have missed its
+      // announcement, e.g. tokens claimed just before a refutation).
+      // (Same address only: a move comes with a new incarnation, and an
+      // impostor with our id must not rewrite where the member lives.)
+      Member* m = Get(s.id);
+      if (m != nullptr && s.incarnation == m->state.incarnation &&
+          s.meta->fingerprint != m->state.meta->fingerprint &&
+          s.meta->address == m->state.meta->address) {
+        ReplaceMeta(m, s.meta);  // its status stands as it is
+        continue;
+      }
+    }
     if (s.id != config_.self && Get(s.id) == nullptr) {
       // First we hear of it: take the remote's view as is. A suspect gets
       // its own suspicion timer here.
@@ -805,7 +848,7 @@ void Membership::MergeState(const std::vector<MemberState>& remote,
     Update u;
     u.node = s.id;
     u.incarnation = s.incarnation;
-    u.from = kNoNode;
+    u.from = sender;  // the accuser, for suspicions it reports
     switch (s.status) {
       case MemberStatus::kAlive:
         ApplyAlive(AliveUpdate(s), now, /*from_push_pull=*/true);
@@ -863,6 +906,7 @@ void Membership::SendJoinRequests(absl::Time now) {
     Message pp;
     pp.type = Message::Type::kPushPull;
     pp.join = true;
+    pp.target_address = seed;  // so an echo names the seed that is us
     pp.state = FullState();
     Send(seed, std::move(pp));
   }
@@ -966,6 +1010,7 @@ absl::Status Membership::Remove(NodeId node, absl::Time now) {
 
 void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
   (void)now;
+  if (leaving_) return;  // an Alive would replace the Left announcement
   Member& me = self();
   if (me.state.meta->tokens != meta.tokens) ++ring_version_;
   ++state_version_;
@@ -986,15 +1031,18 @@ void Membership::Enqueue(Update u) {
   NodeId node = u.node;
   auto it = broadcasts_.find(node);
   if (it != broadcasts_.end()) {
-    buckets_[it->second.transmits].erase(it->second.pos);
+    Broadcast& old = *it->second;
+    buckets_[old.transmits][old.lane].erase(old.pos);
     broadcasts_.erase(it);
   }
   if (buckets_.empty()) buckets_.resize(1);
-  Broadcast b;
-  b.size = ApproxSize(u);
-  b.update = std::move(u);
-  buckets_[0].push_front(node);
-  b.pos = buckets_[0].begin();
+  auto b = std::make_unique<Broadcast>();
+  b->size = ApproxSize(u);
+  b->lane = u.kind == MemberStatus::kAlive ? 0 : 1;
+  b->update = std::move(u);
+  auto& list = buckets_[0][b->lane];
+  list.push_front(b.get());
+  b->pos = list.begin();
   broadcasts_.emplace(node, std::move(b));
 }
 
@@ -1002,51 +1050,49 @@ std::vector<Update> Membership::TakeBroadcasts(size_t budget_bytes) {
   std::vector<Update> out;
   if (broadcasts_.empty()) return out;
   constexpr size_t kSmallestUpdate = 32;
-  struct Taken {
-    Broadcast* b;
-    NodeId node;
-  };
-  std::vector<Taken> taken;
+  std::vector<Broadcast*> taken;
   size_t used = 0;
   size_t examined = 0;
   const size_t max_examined = 2 * config_.max_piggyback_updates;
-  // Within a transmit count, good news first: a refutation that arrives in
-  // time saves a node; a suspicion that arrives late costs nothing.
-  size_t visited = 0;
+  // Least transmitted first; within a transmit count, good news first: a
+  // refutation that arrives in time saves a node, a late suspicion costs
+  // nothing.
   for (size_t t = 0; t < buckets_.size(); ++t) {
-    for (int pass = 0; pass < 2; ++pass) {
-      for (NodeId node : buckets_[t]) {
+    for (int lane = 0; lane < 2; ++lane) {
+      for (Broadcast* b : buckets_[t][lane]) {
         if (out.size() >= config_.max_piggyback_updates ||
-            examined >= max_examined || ++visited > 2 * max_examined ||
+            examined++ >= max_examined ||
             used + kSmallestUpdate > budget_bytes) {
           break;
         }
-        Broadcast& b = broadcasts_.find(node)->second;
-        bool alive = b.update.kind == MemberStatus::kAlive;
-        if (alive != (pass == 0)) continue;
-        ++examined;
-        if (used + b.size > budget_bytes) continue;
-        used += b.size;
-        out.push_back(b.update);
-        taken.push_back({&b, node});
+        if (b->size > config_.max_piggyback_bytes) {
+          // Can never ride along: it spreads by push-pull. Count it as
+          // sent so it ages out instead of blocking the queue.
+          taken.push_back(b);
+          continue;
+        }
+        if (used + b->size > budget_bytes) continue;
+        used += b->size;
+        out.push_back(b->update);
+        taken.push_back(b);
       }
     }
   }
   const int limit = RetransmitLimit();
-  // Reverse order keeps the newest-first order within each bucket.
+  // Reverse order keeps the newest-first order within each list.
   for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
-    Broadcast* b = it->b;
+    Broadcast* b = *it;
     int t = b->transmits++;
     if (b->transmits >= limit) {
-      buckets_[t].erase(b->pos);
-      broadcasts_.erase(it->node);
+      buckets_[t][b->lane].erase(b->pos);
+      broadcasts_.erase(b->update.node);  // frees b
       continue;
     }
     if (buckets_.size() <= static_cast<size_t>(b->transmits)) {
       buckets_.resize(b->transmits + 1);
     }
-    std::list<NodeId>& next = buckets_[b->transmits];
-    next.splice(next.begin(), buckets_[t], b->pos);
+    auto& next = buckets_[b->transmits][b->lane];
+    next.splice(next.begin(), buckets_[t][b->lane], b->pos);
   }
   return out;
 }

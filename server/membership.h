@@ -18,10 +18,16 @@
 //     it should have received, or has to refute, assumes it is itself slow
 //     and stretches its probe interval, probe timeout and the suspicion
 //     timeouts it starts;
-//   - updates piggyback on every message, least-transmitted first, each
-//     sent about retransmit_mult * ceil(log10(N+1)) times; a periodic
-//     push-pull exchange of the full state with one random member heals
-//     partitions.
+//   - updates piggyback on every message, least-transmitted first (good
+//     news first among equals), each sent ceil(retransmit_mult * ln(N+1))
+//     times; a refutation carries the member's meta fingerprint instead of
+//     its meta;
+//   - a periodic push-pull exchange of the full state with one random live
+//     member, and one with a random dead member (Serf's reconnect), heals
+//     partitions and catches nodes up;
+//   - every message carries its sender's incarnation: hearing directly from
+//     a member at a newer incarnation refutes an older suspicion of it, and
+//     a member held suspect or dead at its current incarnation is told so.
 // States order by (incarnation, Alive < Suspect < Dead < Left): a state
 // replaces another exactly when it is greater. Left is final for its
 // incarnation; a node that returns does so with a higher one.
@@ -31,6 +37,7 @@
 #ifndef RUMOR_SERVER_MEMBERSHIP_H_
 #define RUMOR_SERVER_MEMBERSHIP_H_
 
+#include <array>
 #include <cstdint>
 #include <list>
 #include <map>
@@ -116,6 +123,10 @@ struct Message {
   std::vector<MemberState> state;   // push-pull only
 };
 
+// Incarnations above this are refused from peers (and never reached by
+// refutation), so no arithmetic on them can wrap.
+inline constexpr uint64_t kMaxIncarnation = uint64_t{1} << 62;
+
 // Approximate encoded size in bytes, used for the piggyback budget and the
 // simulator's accounting (the protobuf encoding is within a few percent).
 size_t ApproxSize(const Update& u);
@@ -200,9 +211,11 @@ class Membership {
   // When Tick next has work.
   absl::Time NextDeadline() const;
 
-  // Graceful leave: announces Left for this node. True once the
-  // announcement has been sent retransmit-limit times (spread), after which
-  // the owner may stop. Probing stops.
+  // Graceful leave: announces Left for this node (and tells a few members
+  // directly). LeaveSpread() is true once the announcement has been sent
+  // retransmit-limit times, after which the owner may stop. Probing goes
+  // on meanwhile: pings carry the announcement too. Local meta no longer
+  // changes after this.
   void Leave(absl::Time now);
   bool LeaveSpread() const;
 
@@ -256,6 +269,9 @@ class Membership {
   struct Member {
     MemberState state;
     std::unique_ptr<Suspicion> suspicion;  // while Suspect
+    // Fingerprint of the member's current meta when we know ours is stale
+    // (a refutation said so); 0 otherwise.
+    uint64_t expected_fingerprint = 0;
   };
   struct Probe {
     NodeId target = kNoNode;
@@ -280,7 +296,8 @@ class Membership {
     Update update;
     size_t size = 0;     // ApproxSize(update), cached
     int transmits = 0;
-    std::list<NodeId>::iterator pos;  // its entry in buckets_[transmits]
+    int lane = 0;        // 0: good news (Alive), 1: the rest
+    std::list<Broadcast*>::iterator pos;  // in buckets_[transmits][lane]
   };
 
   // --- state changes (all return true if the state was applied)
@@ -288,7 +305,10 @@ class Membership {
   bool ApplySuspect(const Update& u, absl::Time now);
   bool ApplyDead(const Update& u, absl::Time now);
   void ApplyUpdate(const Update& u, absl::Time now);
-  void MergeState(const std::vector<MemberState>& remote, absl::Time now);
+  // `sender` is the member the state came from (authoritative about
+  // itself), kNoNode when unknown.
+  void MergeState(const std::vector<MemberState>& remote, NodeId sender,
+                  absl::Time now);
   void Refute(uint64_t accused_incarnation, absl::Time now);
   void StartSuspicion(Member* m, NodeId from, absl::Time now);
   void SetStatus(Member* m, MemberStatus status, uint64_t incarnation);
@@ -314,6 +334,7 @@ class Membership {
   void Send(const std::string& address, Message m);
   std::vector<Update> TakeBroadcasts(size_t budget_bytes);
   std::vector<MemberState> FullState() const;
+  void ReplaceMeta(Member* m, MetaPtr meta);
   Update AliveUpdate(const MemberState& s) const;  // with meta
   Update RefutationUpdate(const MemberState& s) const;  // fingerprint only
   void PullStateFrom(const Member& m, absl::Time now);
@@ -345,10 +366,12 @@ class Membership {
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Relay> relays_;               // our seq -> requester
 
-  absl::flat_hash_map<NodeId, Broadcast> broadcasts_;  // one per subject
-  // buckets_[t]: subjects whose update was sent t times, newest first. Taking
-  // updates walks the buckets upward; a sent update splices into t+1.
-  std::vector<std::list<NodeId>> buckets_;
+  // One pending update per subject (stable addresses: the lists point in).
+  absl::flat_hash_map<NodeId, std::unique_ptr<Broadcast>> broadcasts_;
+  // buckets_[t][lane]: updates sent t times, newest first; lane 0 holds
+  // good news (Alive), lane 1 the rest. Taking walks t upward, lane 0
+  // first; a sent update splices into t+1.
+  std::vector<std::array<std::list<Broadcast*>, 2>> buckets_;
   std::set<std::pair<absl::Time, NodeId>> suspicion_deadlines_;
   size_t live_count_ = 1;  // Alive or Suspect members, self included
   size_t dead_count_ = 0;

@@ -48,7 +48,11 @@ void MembershipRunner::Deliver(const Message& message) {
 }
 
 std::vector<uint64_t> MembershipRunner::TokensToClaimLocked(absl::Time now) {
-  if (claimed_ || options_.tokens == 0 || !core_.joined()) return {};
+  if (claimed_ || options_.tokens == 0 || !core_.joined() ||
+      now < next_claim_attempt_ ||
+      core_.Self().status == MemberStatus::kLeft) {
+    return {};
+  }
   if (joined_at_ == absl::InfiniteFuture()) joined_at_ = now;
   bool alone = options_.seeds.empty();
   if (!alone && now - joined_at_ < options_.claim_settle) return {};
@@ -132,14 +136,17 @@ void MembershipRunner::Loop() {
       absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
                                              : absl::OkStatus();
       absl::MutexLock lock(&mu_);
-      if (s.ok()) {
+      if (s.ok() && core_.Self().status != MemberStatus::kLeft) {
         MemberMeta meta = *core_.Self().meta;
         meta.tokens = claim;
         core_.UpdateLocalMeta(std::move(meta), clock_->Now());
         claimed_ = true;
         RUMOR_LOG(INFO) << "claimed " << claim.size() << " ring tokens";
-      } else {
-        RUMOR_LOG(ERROR) << "cannot persist claimed tokens, will retry: " << s;
+      } else if (!s.ok()) {
+        // A full or read-only disk: back off, do not spin on fsync.
+        next_claim_attempt_ = clock_->Now() + absl::Seconds(1);
+        RUMOR_LOG_EVERY_SECONDS(ERROR, 10)
+            << "cannot persist claimed tokens, will retry: " << s;
       }
       continue;
     }
@@ -206,6 +213,7 @@ std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
 
 absl::Status MembershipRunner::Remove(NodeId node) {
   absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("node is shutting down");
   absl::Status s = core_.Remove(node, clock_->Now());
   wake_ = true;
   return s;
@@ -213,6 +221,7 @@ absl::Status MembershipRunner::Remove(NodeId node) {
 
 absl::Status MembershipRunner::Leave(absl::Duration timeout) {
   absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("node is shutting down");
   core_.Leave(clock_->Now());
   wake_ = true;
   RUMOR_LOG(INFO) << "leaving the cluster: announcing it to the members";

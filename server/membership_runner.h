@@ -98,6 +98,7 @@ class MembershipRunner {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool claimed_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time next_claim_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time joined_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   uint64_t persisted_incarnation_ ABSL_GUARDED_BY(mu_) = 0;
   mutable uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;

@@ -87,8 +87,11 @@ absl::Status ValidateOptions(const NodeOptions& o) {
     return absl::InvalidArgumentError(
         "probe timeout must be shorter than the probe interval");
   }
-  if (o.tokens == 0 || o.tokens > 4096) {
-    return absl::InvalidArgumentError("tokens per node must be 1..4096");
+  if (o.tokens == 0 || o.tokens > 1024) {
+    return absl::InvalidArgumentError("tokens per node must be 1..1024");
+  }
+  if (o.push_pull_interval < absl::Milliseconds(100)) {
+    return absl::InvalidArgumentError("push-pull interval must be >= 100ms");
   }
   if (o.replicas == 0 || o.replicas > 16) {
     return absl::InvalidArgumentError("replicas (N) must be 1..16");
@@ -112,26 +115,44 @@ struct Node::State final : public AdminBackend {
     absl::MutexLock lock(&info_mu);
     return info;
   }
-  MembershipSnapshot Membership() const override {
+  // The admin service serves from BuildAndStart on; the runner exists only
+  // once the bound address is known.
+  MembershipRunner* Runner() const { return runner_ready.load(); }
+  static absl::Status Starting() {
+    return absl::UnavailableError("node is still starting; retry shortly");
+  }
+  absl::StatusOr<MembershipSnapshot> Membership() const override {
+    MembershipRunner* r = Runner();
+    if (r == nullptr) return Starting();
     MembershipSnapshot s;
-    s.members = runner->Members();
-    s.self = runner->Self();
-    s.stats = runner->Stats();
-    s.awareness = runner->Awareness();
+    s.members = r->Members();
+    s.self = r->Self();
+    s.stats = r->Stats();
+    s.awareness = r->Awareness();
     return s;
   }
-  std::shared_ptr<const Ring> CurrentRing() const override {
-    return runner->CurrentRing();
+  absl::StatusOr<std::shared_ptr<const Ring>> CurrentRing() const override {
+    MembershipRunner* r = Runner();
+    if (r == nullptr) return Starting();
+    return r->CurrentRing();
   }
   absl::Status Leave() override {
+    MembershipRunner* r = Runner();
+    if (r == nullptr) return Starting();
     absl::Duration timeout =
         std::clamp(options.probe_interval * 10, absl::Seconds(2),
                    absl::Seconds(15));
-    absl::Status s = runner->Leave(timeout);
-    stop_requested = true;  // kvd exits either way: it announced Left
+    absl::Status s = r->Leave(timeout);
+    if (s.ok() || absl::IsDeadlineExceeded(s)) {
+      stop_requested = true;  // kvd exits: it announced Left
+    }
     return s;
   }
-  absl::Status Remove(NodeId node) override { return runner->Remove(node); }
+  absl::Status Remove(NodeId node) override {
+    MembershipRunner* r = Runner();
+    if (r == nullptr) return Starting();
+    return r->Remove(node);
+  }
 
   NodeOptions options;
   NodeId id = kNoNode;
@@ -151,6 +172,7 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<PeerService> peer_service;
   std::unique_ptr<PeerTransport> peer_transport;
   std::unique_ptr<MembershipRunner> runner;
+  std::atomic<MembershipRunner*> runner_ready{nullptr};
   std::unique_ptr<grpc::Service> kv_service;
   std::unique_ptr<grpc::Service> admin_service;
   std::unique_ptr<grpc::Server> server;
@@ -260,7 +282,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   State* raw = st.get();
   MembershipRunnerHooks hooks;
   hooks.incarnation_changed = [raw](uint64_t inc) {
-    absl::Status s = StoreIncarnation(raw->engine.get(), inc);
+    absl::Status s = RaiseIncarnationMark(raw->engine.get(), inc);
     if (!s.ok()) RUMOR_LOG(ERROR) << "cannot persist incarnation " << inc << ": " << s;
   };
   hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
@@ -270,6 +292,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       mro, st->peer_transport.get(), SteadyClock::Get(), std::move(hooks));
   st->peer_service->SetSink([raw](const Message& m) { raw->runner->Deliver(m); });
   st->runner->Start();
+  st->runner_ready.store(st->runner.get());
 
   st->server->GetHealthCheckService()->SetServingStatus(true);
   RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
@@ -289,7 +312,7 @@ absl::Status Node::FatalError() const {
   MembershipStats stats = state_->runner->Stats();
   if (stats.id_collisions == 0) return absl::OkStatus();
   absl::Duration up = SteadyClock::Get()->Now() - Info().started;
-  if (up > std::max(state_->options.probe_interval * 10, absl::Seconds(5))) {
+  if (up > std::max(state_->options.probe_interval * 10, absl::Seconds(2))) {
     return absl::OkStatus();
   }
   return absl::FailedPreconditionError(absl::StrCat(

@@ -62,24 +62,38 @@ absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
   return id;
 }
 
-absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine) {
+namespace {
+
+absl::StatusOr<uint64_t> LoadIncarnationMark(storage::Engine* engine) {
   std::string bytes;
-  uint64_t last = 0;
   absl::Status s = engine->Get(storage::Column::kMeta, kIncarnationKey, &bytes);
-  if (s.ok()) {
-    if (bytes.size() != 8) return absl::DataLossError("stored incarnation is not 8 bytes");
-    last = DecodeFixed64BE(bytes.data());
-  } else if (!absl::IsNotFound(s)) {
-    return s;
+  if (absl::IsNotFound(s)) return uint64_t{0};
+  RUMOR_RETURN_IF_ERROR(s);
+  if (bytes.size() != 8) {
+    return absl::DataLossError("stored incarnation mark is not 8 bytes");
   }
-  RUMOR_RETURN_IF_ERROR(StoreIncarnation(engine, last + 1));
-  return last + 1;
+  return DecodeFixed64BE(bytes.data());
 }
 
-absl::Status StoreIncarnation(storage::Engine* engine, uint64_t incarnation) {
+absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark) {
   std::string bytes;
-  PutFixed64BE(&bytes, incarnation);
+  PutFixed64BE(&bytes, mark);
   return PutSynced(engine, kIncarnationKey, bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+  uint64_t next = mark + 1;
+  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(engine, next + kIncarnationLease));
+  return next;
+}
+
+absl::Status RaiseIncarnationMark(storage::Engine* engine, uint64_t incarnation) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+  if (incarnation + kIncarnationLease / 2 < mark) return absl::OkStatus();
+  return StoreIncarnationMark(engine, incarnation + kIncarnationLease);
 }
 
 absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {

@@ -16,12 +16,18 @@ namespace rumor::server {
 // written by an incompatible format version.
 absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine);
 
-// The membership incarnation this start should announce: one more than any
-// the node announced before (durably stored before returning), so a
-// restarted node always outranks what the cluster remembers of it.
+// Incarnations are leased: the meta column holds a mark no announced
+// incarnation has reached, kept kIncarnationLease ahead of the current one,
+// so announcing never waits for a disk write and a restart (which starts
+// above the mark) always outranks everything the cluster heard before.
+inline constexpr uint64_t kIncarnationLease = 64;
+
+// The incarnation this start announces: one above the stored mark (which
+// is durably raised before returning).
 absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine);
-// Durably records an incarnation the node announced (refutations).
-absl::Status StoreIncarnation(storage::Engine* engine, uint64_t incarnation);
+// Called as the incarnation grows: raises the stored mark when `incarnation`
+// comes within half a lease of it. Cheap otherwise (no write).
+absl::Status RaiseIncarnationMark(storage::Engine* engine, uint64_t incarnation);
 
 // The node's ring tokens; empty before its first claim.
 absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine);

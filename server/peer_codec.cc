@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
 #include "proto/peer.pb.h"
@@ -39,11 +40,35 @@ absl::Status CheckAddress(const std::string& address, const char* what) {
   return absl::OkStatus();
 }
 
+// A member address must be plain host:port: it becomes a gRPC target, and
+// gRPC would also accept schemes (unix:, dns:///...) a peer must not choose.
+absl::Status CheckHostPort(const std::string& address, const char* what) {
+  RUMOR_RETURN_IF_ERROR(CheckAddress(address, what));
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string::npos || colon == 0 ||
+      address.find('/') != std::string::npos ||
+      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
+      port > 65535 ||
+      (address.find(':') != colon && address[0] != '[')) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(what, " '", address, "' is not host:port"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckIncarnation(uint64_t incarnation) {
+  if (incarnation > kMaxIncarnation) {
+    return absl::InvalidArgumentError("incarnation out of range");
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<MetaPtr> MetaFromProto(const v1::MemberMeta& in) {
   if (in.address().empty()) {
     return absl::InvalidArgumentError("member meta without an address");
   }
-  RUMOR_RETURN_IF_ERROR(CheckAddress(in.address(), "member address"));
+  RUMOR_RETURN_IF_ERROR(CheckHostPort(in.address(), "member address"));
   if (static_cast<size_t>(in.tokens_size()) > kMaxTokensPerMember) {
     return absl::InvalidArgumentError(absl::StrCat(
         "member announces ", in.tokens_size(), " tokens; the limit is ",
@@ -108,8 +133,12 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
   if (in.from_address().empty()) {
     return absl::InvalidArgumentError("message without a sender address");
   }
-  RUMOR_RETURN_IF_ERROR(CheckAddress(in.from_address(), "sender address"));
+  RUMOR_RETURN_IF_ERROR(CheckHostPort(in.from_address(), "sender address"));
   RUMOR_RETURN_IF_ERROR(CheckAddress(in.target_address(), "target address"));
+  if (m.type == Message::Type::kPingReq) {
+    RUMOR_RETURN_IF_ERROR(CheckHostPort(in.target_address(), "target address"));
+  }
+  RUMOR_RETURN_IF_ERROR(CheckIncarnation(in.from_incarnation()));
   if (m.type == Message::Type::kPingReq && in.target_address().empty()) {
     return absl::InvalidArgumentError("ping-req without a target address");
   }
@@ -135,6 +164,7 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     if (u.node == kNoNode) {
       return absl::InvalidArgumentError("update about node id 0");
     }
+    RUMOR_RETURN_IF_ERROR(CheckIncarnation(u.incarnation));
     u.meta_fingerprint = pu.meta_fingerprint();
     if (u.kind == MemberStatus::kAlive) {
       if (pu.has_meta()) {
@@ -152,6 +182,7 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     s.id = ps.id();
     s.incarnation = ps.incarnation();
     RUMOR_ASSIGN_OR_RETURN(s.status, StatusFromProto(ps.status()));
+    RUMOR_RETURN_IF_ERROR(CheckIncarnation(s.incarnation));
     if (s.id == kNoNode || !ps.has_meta()) {
       return absl::InvalidArgumentError("member state without id or meta");
     }

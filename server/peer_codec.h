@@ -18,11 +18,11 @@ inline constexpr uint32_t kPeerProtocolVersion = 1;
 
 // Bounds on what a peer may send; larger is refused as malformed.
 inline constexpr size_t kMaxAddressBytes = 256;
-inline constexpr size_t kMaxTokensPerMember = 4096;
+inline constexpr size_t kMaxTokensPerMember = 1024;
 inline constexpr size_t kMaxTagsPerMember = 64;
 inline constexpr size_t kMaxTagBytes = 256;
 inline constexpr size_t kMaxUpdatesPerMessage = 4096;
-inline constexpr size_t kMaxMembersPerMessage = 100000;
+inline constexpr size_t kMaxMembersPerMessage = 10000;
 
 void ToProto(const Message& m, v1::SwimMessage* out);
 // INVALID_ARGUMENT naming the first problem found.

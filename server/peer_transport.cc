@@ -5,6 +5,7 @@
 #include <atomic>
 #include <deque>
 #include <map>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -34,6 +35,7 @@ struct Link {
   bool connecting ABSL_GUARDED_BY(mu) = false;
   bool writing ABSL_GUARDED_BY(mu) = false;
   bool failed ABSL_GUARDED_BY(mu) = false;  // current stream is broken
+  bool closing ABSL_GUARDED_BY(mu) = false;  // transport shutting down
   std::deque<v1::PeerFrame> queue ABSL_GUARDED_BY(mu);
   v1::PeerFrame in_flight ABSL_GUARDED_BY(mu);
   absl::Time retry_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
@@ -49,13 +51,20 @@ struct PeerTransport::Impl {
   std::map<std::string, std::unique_ptr<Link>> links ABSL_GUARDED_BY(mu);
   bool shut_down ABSL_GUARDED_BY(mu) = false;
   int active_streams ABSL_GUARDED_BY(mu) = 0;
+  // Set when streams outlived Shutdown: the destructor must not free what
+  // their late callbacks will touch.
+  bool leak ABSL_GUARDED_BY(mu) = false;
 
   std::atomic<uint64_t> frames_sent{0}, frames_dropped{0}, streams_opened{0},
       stream_failures{0};
 
   Link* GetLink(const std::string& address);
   void Enqueue(Link* link, v1::PeerFrame frame);
-  void StreamDone(Link* link, GossipStream* stream, const grpc::Status& s);
+  // Returns whether the caller (OnDone) may delete the stream now.
+  bool StreamDone(Link* link, GossipStream* stream, const grpc::Status& s);
+  // Drops a pin taken under link->mu; deletes the stream if it finished
+  // meanwhile.
+  void Unpin(Link* link, GossipStream* stream);
   v1::PeerFrame Hello() const {
     v1::PeerFrame f;
     auto* h = f.mutable_hello();
@@ -77,6 +86,12 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
   GossipStream(PeerTransport::Impl* transport, Link* link)
       : transport_(transport), link_(link) {}
 
+  // Whoever calls into the stream without holding link->mu (Write, Cancel,
+  // ReleaseHoldOnce) pins it first under link->mu: OnDone then leaves the
+  // deletion to the last unpin. Both fields are guarded by link->mu.
+  int pins = 0;
+  bool done = false;
+
   void Start() {
     link_->stub->async()->Gossip(&ctx_, &close_, this);
     AddHold();
@@ -94,32 +109,35 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
 
   void OnWriteDone(bool ok) override {
     const v1::PeerFrame* next = nullptr;
+    bool release = false;
     {
       absl::MutexLock lock(&link_->mu);
       if (!ok) {
         link_->failed = true;
         link_->writing = false;
+        release = true;  // lets OnDone report why
       } else {
         transport_->frames_sent++;
-        if (!link_->queue.empty() && !link_->failed) {
+        if (!link_->queue.empty() && !link_->failed && !link_->closing) {
           link_->in_flight = std::move(link_->queue.front());
           link_->queue.pop_front();
           next = &link_->in_flight;
         } else {
           link_->writing = false;
+          // Shutdown left the hold to us while this write was in flight.
+          release = link_->closing;
         }
       }
     }
     if (next != nullptr) {
       Write(next);
-    } else if (!ok) {
-      ReleaseHoldOnce();  // lets OnDone report why
+    } else if (release) {
+      ReleaseHoldOnce();
     }
   }
 
   void OnDone(const grpc::Status& s) override {
-    transport_->StreamDone(link_, this, s);
-    delete this;
+    if (transport_->StreamDone(link_, this, s)) delete this;
   }
 
  private:
@@ -157,11 +175,15 @@ Link* PeerTransport::Impl::GetLink(const std::string& address) {
 
 void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
   GossipStream* start = nullptr;
-  GossipStream* write_on = nullptr;
+  GossipStream* write_on = nullptr;  // pinned
   const v1::PeerFrame* write_frame = nullptr;
   absl::Time now = SteadyClock::Get()->Now();
   {
     absl::MutexLock lock(&link->mu);
+    if (link->closing) {
+      frames_dropped++;
+      return;
+    }
     if (link->stream == nullptr && !link->connecting) {
       if (now < link->retry_at) {
         frames_dropped++;  // peer down: SWIM copes with the loss
@@ -187,6 +209,7 @@ void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
       link->in_flight = std::move(link->queue.front());
       link->queue.pop_front();
       write_on = link->stream;
+      ++write_on->pins;
       write_frame = &link->in_flight;
     }
   }
@@ -197,37 +220,58 @@ void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
     }
     streams_opened++;
     start->Start();
-    bool cancel;
+    bool cancel = false;
     {
-      absl::MutexLock lock(&mu);
-      cancel = shut_down;
+      // Publishing the stream and checking for shutdown happen in one
+      // critical section, so Shutdown either sees the stream or we see it.
+      absl::MutexLock lock(&link->mu);
+      absl::MutexLock tlock(&mu);
+      link->connecting = false;
+      if (shut_down) {
+        cancel = true;
+        ++start->pins;
+      } else {
+        link->stream = start;
+        if (!link->writing && !link->queue.empty()) {
+          link->writing = true;
+          link->in_flight = std::move(link->queue.front());
+          link->queue.pop_front();
+          write_on = start;
+          ++start->pins;
+          write_frame = &link->in_flight;
+        }
+      }
     }
-    if (cancel) {  // Shutdown ran while we connected and could not see it
+    if (cancel) {
       start->Cancel();
       start->ReleaseHoldOnce();
-      absl::MutexLock lock(&link->mu);
-      link->connecting = false;
+      Unpin(link, start);
       return;
     }
-    absl::MutexLock lock(&link->mu);
-    link->connecting = false;
-    link->stream = start;
-    if (!link->writing && !link->queue.empty()) {
-      link->writing = true;
-      link->in_flight = std::move(link->queue.front());
-      link->queue.pop_front();
-      write_on = start;
-      write_frame = &link->in_flight;
-    }
   }
-  if (write_on != nullptr) write_on->Write(write_frame);
+  if (write_on != nullptr) {
+    write_on->Write(write_frame);
+    Unpin(link, write_on);
+  }
 }
 
-void PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
-                                     const grpc::Status& s) {
-  absl::Time now = SteadyClock::Get()->Now();
+void PeerTransport::Impl::Unpin(Link* link, GossipStream* stream) {
+  bool remove;
   {
     absl::MutexLock lock(&link->mu);
+    remove = --stream->pins == 0 && stream->done;
+  }
+  if (remove) delete stream;
+}
+
+bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
+                                     const grpc::Status& s) {
+  absl::Time now = SteadyClock::Get()->Now();
+  bool deletable;
+  {
+    absl::MutexLock lock(&link->mu);
+    stream->done = true;
+    deletable = stream->pins == 0;
     if (link->stream == stream) link->stream = nullptr;
     link->writing = false;
     link->queue.clear();
@@ -260,6 +304,7 @@ void PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
   }
   absl::MutexLock lock(&mu);
   --active_streams;
+  return deletable;
 }
 
 PeerTransport::PeerTransport(PeerTransportOptions options)
@@ -267,7 +312,11 @@ PeerTransport::PeerTransport(PeerTransportOptions options)
   impl_->options = std::move(options);
 }
 
-PeerTransport::~PeerTransport() { Shutdown(); }
+PeerTransport::~PeerTransport() {
+  Shutdown();
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->leak) (void)impl_.release();  // safer than a use-after-free
+}
 
 void PeerTransport::Send(const std::string& address, Message message) {
   Link* link = impl_->GetLink(address);
@@ -287,21 +336,31 @@ void PeerTransport::Shutdown() {
   }
   for (Link* link : links) {
     GossipStream* s = nullptr;
+    bool writing = false;
     {
       absl::MutexLock lock(&link->mu);
+      link->closing = true;  // no write starts after this
       link->retry_at = absl::InfiniteFuture();
       s = link->stream;
+      writing = link->writing;
+      if (s != nullptr) ++s->pins;
     }
     if (s != nullptr) {
       s->Cancel();
-      s->ReleaseHoldOnce();
+      // With a write in flight its OnWriteDone releases the hold; releasing
+      // it here could finish the call under that write.
+      if (!writing) s->ReleaseHoldOnce();
+      impl_->Unpin(link, s);
     }
   }
   absl::MutexLock lock(&impl_->mu);
-  impl_->mu.AwaitWithTimeout(
-      absl::Condition(
-          +[](int* n) { return *n == 0; }, &impl_->active_streams),
-      absl::Seconds(10));
+  if (!impl_->mu.AwaitWithTimeout(
+          absl::Condition(
+              +[](int* n) { return *n == 0; }, &impl_->active_streams),
+          absl::Seconds(10))) {
+    RUMOR_LOG(ERROR) << "peer streams did not finish within 10 s of shutdown";
+    impl_->leak = true;  // their reactors still point into us
+  }
 }
 
 PeerTransportStats PeerTransport::stats() const {
@@ -330,7 +389,8 @@ struct PeerService::Impl final : public v1::Peer::CallbackService {
   struct Open {
     grpc::CallbackServerContext* ctx;
     int pins = 0;
-    bool done = false;
+    bool finished = false;  // Finish called: no cancelling needed any more
+    std::optional<grpc::Status> deferred;  // Finish to call on unpin
   };
   std::map<GossipReceiver*, Open> open ABSL_GUARDED_BY(mu);
   bool shut_down ABSL_GUARDED_BY(mu) = false;
@@ -357,15 +417,32 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
       : service_(service), ctx_(ctx) {
     {
       absl::MutexLock lock(&service_->mu);
-      service_->open[this] = PeerService::Impl::Open{ctx};
+      service_->open[this] = PeerService::Impl::Open{ctx, 0, false, std::nullopt};
     }
     // During shutdown, the next PeerService::Shutdown sweep cancels us.
     StartRead(&frame_);
   }
 
+  // Finishes the call, unless Shutdown has us pinned (it is cancelling our
+  // context and that context must stay alive): then Shutdown finishes us
+  // when it unpins.
+  void FinishOnce(grpc::Status status) {
+    {
+      absl::MutexLock lock(&service_->mu);
+      auto& open = service_->open.at(this);
+      if (open.finished) return;
+      open.finished = true;
+      if (open.pins > 0) {
+        open.deferred = std::move(status);
+        return;
+      }
+    }
+    Finish(std::move(status));
+  }
+
   void OnReadDone(bool ok) override {
     if (!ok) {  // the peer closed its side, or the call was cancelled
-      Finish(grpc::Status::OK);
+      FinishOnce(grpc::Status::OK);
       return;
     }
     bool shutting_down;
@@ -374,7 +451,7 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
       shutting_down = service_->shut_down;
     }
     if (shutting_down) {
-      Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
       return;
     }
     if (!hello_) {
@@ -383,7 +460,7 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
         RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
             << "refusing peer stream from " << ctx_->peer() << ": "
             << refusal.error_message();
-        Finish(refusal);
+        FinishOnce(refusal);
         return;
       }
       hello_ = true;
@@ -409,14 +486,10 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
   }
 
   void OnDone() override {
+    // Only after Finish, which is never called while we are pinned.
     {
       absl::MutexLock lock(&service_->mu);
-      auto it = service_->open.find(this);
-      if (it->second.pins > 0) {
-        it->second.done = true;  // Shutdown deletes us when it unpins
-        return;
-      }
-      service_->open.erase(it);
+      service_->open.erase(this);
     }
     delete this;
   }
@@ -488,23 +561,23 @@ void PeerService::Shutdown() {
     impl_->shut_down = true;
     impl_->sink = nullptr;
     for (auto& [receiver, open] : impl_->open) {
-      if (open.done) continue;
+      if (open.finished) continue;  // nothing to cancel; it may be freed soon
       ++open.pins;
       pinned.push_back({receiver, open.ctx});
     }
   }
   for (auto& [receiver, ctx] : pinned) ctx->TryCancel();
   for (auto& [receiver, ctx] : pinned) {
-    bool remove = false;
+    std::optional<grpc::Status> finish;
     {
       absl::MutexLock lock(&impl_->mu);
-      auto it = impl_->open.find(receiver);
-      if (--it->second.pins == 0 && it->second.done) {
-        impl_->open.erase(it);
-        remove = true;
+      auto& open = impl_->open.at(receiver);
+      if (--open.pins == 0 && open.deferred) {
+        finish = std::move(open.deferred);
+        open.deferred.reset();
       }
     }
-    if (remove) delete receiver;
+    if (finish) receiver->Finish(std::move(*finish));
   }
 }
 

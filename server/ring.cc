@@ -113,7 +113,8 @@ std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self,
   if (ring.empty() || ring.num_tokens() < 2) {
     // Evenly spaced, at an offset of our own.
     uint64_t offset = Mix64(self);
-    uint64_t step = static_cast<uint64_t>(kRingSize / count);
+    // (2^64 / 1 does not fit in 64 bits; one token needs no step.)
+    uint64_t step = count == 1 ? 0 : static_cast<uint64_t>(kRingSize / count);
     for (size_t i = 0; i < count; ++i) add(offset + step * i);
     return std::vector<uint64_t>(out.begin(), out.end());
   }

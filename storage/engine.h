@@ -78,7 +78,25 @@ class Engine {
 
   // Makes every write that returned before this call durable.
   [[nodiscard]] virtual absl::Status Sync() = 0;
+
+  // Non-blocking forms, for callers on threads that must not wait for the
+  // disk (gRPC's). They return WouldBlockError() instead of doing I/O: a
+  // read that misses the memtable and cache, a write that would stall or
+  // fsync. Nothing is written then. The defaults suit engines that never
+  // block.
+  [[nodiscard]] virtual absl::Status GetIfCached(Column column,
+                                                 std::string_view key,
+                                                 std::string* value) {
+    return Get(column, key, value);
+  }
+  [[nodiscard]] virtual absl::Status WriteIfNoWait(const WriteBatch& batch) {
+    return Write(batch);
+  }
 };
+
+// The status of a non-blocking call that would have had to wait.
+absl::Status WouldBlockError();
+bool IsWouldBlock(const absl::Status& s);
 
 }  // namespace rumor::storage
 

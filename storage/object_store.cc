@@ -26,9 +26,12 @@ absl::Mutex& ObjectStore::StripeFor(std::string_view data_key) {
   return stripes_[DecodeFixed64BE(data_key.data()) % kStripes];
 }
 
-absl::StatusOr<DvvSet> ObjectStore::ReadLocked(std::string_view data_key) {
+absl::StatusOr<DvvSet> ObjectStore::ReadLocked(std::string_view data_key,
+                                               bool cached_only) {
   std::string bytes;
-  absl::Status s = engine_->Get(Column::kData, data_key, &bytes);
+  absl::Status s = cached_only
+                       ? engine_->GetIfCached(Column::kData, data_key, &bytes)
+                       : engine_->Get(Column::kData, data_key, &bytes);
   if (absl::IsNotFound(s)) return DvvSet();
   RUMOR_RETURN_IF_ERROR(s);
   return DvvSet::Decode(bytes);
@@ -51,6 +54,29 @@ absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
   batch.Put(Column::kData, dk, object.Encode());
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
   return object;
+}
+
+absl::StatusOr<DvvSet> ObjectStore::TryGetNow(std::string_view key) {
+  return ReadLocked(DataKey(key), /*cached_only=*/true);
+}
+
+absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
+                                                 const VersionVector& context,
+                                                 const Sibling& value,
+                                                 ActorId actor) {
+  std::string dk = DataKey(key);
+  absl::Mutex& stripe = StripeFor(dk);
+  if (!stripe.TryLock()) return WouldBlockError();
+  absl::StatusOr<DvvSet> result = [&]() -> absl::StatusOr<DvvSet> {
+    RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, /*cached_only=*/true));
+    RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor).status());
+    WriteBatch batch;
+    batch.Put(Column::kData, dk, object.Encode());
+    RUMOR_RETURN_IF_ERROR(engine_->WriteIfNoWait(batch));
+    return object;
+  }();
+  stripe.Unlock();
+  return result;
 }
 
 absl::StatusOr<DvvSet> ObjectStore::Merge(std::string_view key,

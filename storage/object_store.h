@@ -50,12 +50,22 @@ class ObjectStore {
   // merge changed the local copy.
   absl::StatusOr<DvvSet> Merge(std::string_view key, const DvvSet& remote);
 
+  // Non-blocking forms of Get and Update for threads that must not wait
+  // for the disk: WouldBlockError() (and nothing written) when they would
+  // have to read from disk, stall, fsync, or wait for another writer of the
+  // same key stripe. The caller then retries the blocking form elsewhere.
+  absl::StatusOr<DvvSet> TryGetNow(std::string_view key);
+  absl::StatusOr<DvvSet> TryUpdateNow(std::string_view key,
+                                      const VersionVector& context,
+                                      const Sibling& value, ActorId actor);
+
   Engine* engine() { return engine_; }
 
  private:
   static constexpr size_t kStripes = 1024;
   absl::Mutex& StripeFor(std::string_view data_key);
-  absl::StatusOr<DvvSet> ReadLocked(std::string_view data_key);
+  absl::StatusOr<DvvSet> ReadLocked(std::string_view data_key,
+                                    bool cached_only = false);
 
   Engine* const engine_;
   std::array<absl::Mutex, kStripes> stripes_;

@@ -104,6 +104,33 @@ class RocksDbEngine final : public Engine {
 
   absl::Status Sync() override { return FromRocksDb(db_->FlushWAL(true)); }
 
+  absl::Status GetIfCached(Column column, std::string_view key,
+                           std::string* value) override {
+    rocksdb::ReadOptions ro;
+    ro.read_tier = rocksdb::kBlockCacheTier;  // memtable and cache only
+    rocksdb::Status s = db_->Get(ro, Handle(column),
+                                 rocksdb::Slice(key.data(), key.size()), value);
+    if (s.IsIncomplete()) return WouldBlockError();
+    if (s.IsNotFound()) return absl::NotFoundError("");
+    return FromRocksDb(s);
+  }
+
+  absl::Status WriteIfNoWait(const WriteBatch& batch) override {
+    if (write_options_.sync) return WouldBlockError();  // an fsync waits
+    rocksdb::WriteBatch wb;
+    for (const auto& op : batch.ops()) {
+      rocksdb::Status s =
+          op.is_delete ? wb.Delete(Handle(op.column), op.key)
+                       : wb.Put(Handle(op.column), op.key, op.value);
+      RUMOR_RETURN_IF_ERROR(FromRocksDb(s));
+    }
+    rocksdb::WriteOptions wo = write_options_;
+    wo.no_slowdown = true;  // Incomplete instead of a write stall
+    rocksdb::Status s = db_->Write(wo, &wb);
+    if (s.IsIncomplete()) return WouldBlockError();
+    return FromRocksDb(s);
+  }
+
  private:
   rocksdb::ColumnFamilyHandle* Handle(Column c) {
     // handles_[0] is RocksDB's mandatory "default" family, unused by rumor.

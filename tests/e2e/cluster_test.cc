@@ -8,6 +8,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -362,6 +363,14 @@ TEST_F(ClusterTiming, CopiedDataDirIsRefusedAsIdCollision) {
   std::filesystem::remove(dir_.Sub("copy") + "/LOCK");
   ASSERT_NE(StartNode(1), nullptr);
   ASSERT_TRUE(WaitUntil([&] { return AllAlive(2); }, 5s)) << Logs();
+  // Past the original's startup window (10 periods, at least 2 s), only the
+  // copy is a newcomer: it is the one that must give up.
+  ASSERT_TRUE(WaitUntil(
+      [&] {
+        auto st = nodes_[1]->client().Status();
+        return st.ok() && st->uptime_seconds >= 3;
+      },
+      10s, 100ms));
   testing::RunResult r = testing::Run(
       {KVD_BIN, "--listen=127.0.0.1:0", "--data-dir=" + dir_.Sub("copy"),
        "--probe-interval=200ms", "--seeds=" + nodes_[0]->address()},

@@ -26,7 +26,7 @@ class CoordinatorTest : public ::testing::Test {
   absl::StatusOr<ObjectView> Put(const std::string& key, const std::string& v,
                                  const std::string& ctx = "") {
     std::optional<absl::StatusOr<ObjectView>> out;
-    coordinator_.Put(key, v, ctx, {},
+    coordinator_.Put(key, v, ctx, {}, /*return_body=*/true,
                      [&](absl::StatusOr<ObjectView> r) { out = r; });
     EXPECT_TRUE(out.has_value());
     return *out;

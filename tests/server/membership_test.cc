@@ -545,6 +545,130 @@ TEST_F(MembershipTest, LightAliveWithAnotherFingerprintPullsState) {
   EXPECT_EQ(transport_->sent.back().first, Addr(3));
 }
 
+// Review finding: a member's new meta (tokens) announced at incarnation 6,
+// then a refutation at 7 that replaced it in the sender's queue. We must
+// still end up with the new meta, from the member's own push-pull.
+TEST_F(MembershipTest, MissedMetaAnnouncementIsRecoveredFromTheMember) {
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 5, MemberStatus::kAlive)});
+  MetaPtr m2 = Meta(Addr(3), {7, 8, 9});
+  Update light;
+  light.kind = MemberStatus::kAlive;
+  light.node = 3;
+  light.incarnation = 7;
+  light.meta_fingerprint = m2->fingerprint;
+  transport_->sent.clear();
+  Deliver(light);
+  ASSERT_EQ(transport_->Take(Type::kPushPull).size(), 1u) << "asks node 3";
+  EXPECT_TRUE(core_->Find(3)->meta->tokens.empty()) << "not yet";
+  uint64_t ring = core_->ring_version();
+  Message reply;
+  reply.type = Type::kPushPullReply;
+  reply.from = 3;
+  reply.from_address = Addr(3);
+  reply.state = {MemberState{3, 7, MemberStatus::kAlive, m2}};
+  core_->HandleMessage(reply, now_);
+  EXPECT_EQ(core_->Find(3)->meta->tokens, (std::vector<uint64_t>{7, 8, 9}));
+  EXPECT_GT(core_->ring_version(), ring);
+}
+
+TEST_F(MembershipTest, ExpectedMetaIsAcceptedFromGossipAtTheSameIncarnation) {
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 5, MemberStatus::kAlive)});
+  MetaPtr m2 = Meta(Addr(3), {4, 5});
+  Update light;
+  light.kind = MemberStatus::kAlive;
+  light.node = 3;
+  light.incarnation = 7;
+  light.meta_fingerprint = m2->fingerprint;
+  Deliver(light);
+  Update full = light;
+  full.meta = m2;
+  Deliver(full, /*from=*/2);  // relayed by another member
+  EXPECT_EQ(core_->Find(3)->meta->tokens, (std::vector<uint64_t>{4, 5}));
+  // But not an arbitrary meta at that incarnation.
+  Update other = full;
+  other.meta = Meta(Addr(3), {1});
+  Deliver(other, 2);
+  EXPECT_EQ(core_->Find(3)->meta->tokens, (std::vector<uint64_t>{4, 5}));
+}
+
+TEST_F(MembershipTest, RefutationNeverWrapsTheIncarnation) {
+  Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation));
+  EXPECT_EQ(core_->incarnation(), kMaxIncarnation);
+}
+
+TEST_F(MembershipTest, NoMetaChangeAfterLeaving) {
+  Learn({State(2, 1, MemberStatus::kAlive)});
+  core_->Leave(now_);
+  uint64_t inc = core_->incarnation();
+  MemberMeta meta = *core_->Self().meta;
+  meta.tokens = {1, 2};
+  core_->UpdateLocalMeta(meta, now_);
+  EXPECT_EQ(core_->Self().status, MemberStatus::kLeft);
+  EXPECT_EQ(core_->incarnation(), inc);
+}
+
+TEST_F(MembershipTest, SeedThatIsThisNodeUnderAnotherNameIsDropped) {
+  transport_->sent.clear();
+  core_->Join({"localhost:7000"}, now_);
+  auto joins = transport_->Take(Type::kPushPull);
+  ASSERT_EQ(joins.size(), 1u);
+  EXPECT_EQ(joins[0].target_address, "localhost:7000");
+  core_->HandleMessage(joins[0], now_);  // it came back: the seed is us
+  EXPECT_TRUE(core_->joined());
+}
+
+TEST_F(MembershipTest, AnUpdateTooLargeToPiggybackDoesNotBlockOthers) {
+  std::vector<uint64_t> huge(5000);
+  for (size_t i = 0; i < huge.size(); ++i) huge[i] = i;
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive, huge)});
+  Deliver(Upd(MemberStatus::kSuspect, 2, 1, 3), 3);
+  bool suspect_sent = false;
+  for (int i = 0; i < 40 && !suspect_sent; ++i) {
+    transport_->sent.clear();
+    Message ping;
+    ping.type = Type::kPing;
+    ping.seq = 500 + i;
+    ping.from = 2;
+    ping.from_address = Addr(2);
+    core_->HandleMessage(ping, now_);
+    for (const auto& a : transport_->Take(Type::kAck)) {
+      EXPECT_LE(ApproxSize(a), core_->config().max_piggyback_bytes);
+      for (const Update& u : a.updates) {
+        suspect_sent |= u.node == 2 && u.kind == MemberStatus::kSuspect;
+      }
+    }
+  }
+  EXPECT_TRUE(suspect_sent);
+}
+
+TEST_F(MembershipTest, SuspicionsMergedFromPushPullNameTheSenderAsAccuser) {
+  std::vector<MemberState> states;
+  for (NodeId id = 2; id <= 6; ++id) states.push_back(State(id, 1, MemberStatus::kAlive));
+  Learn(states);
+  Deliver(Upd(MemberStatus::kSuspect, 6, 1, /*from=*/3));
+  transport_->sent.clear();
+  Message pp;
+  pp.type = Type::kPushPullReply;
+  pp.from = 4;
+  pp.from_address = Addr(4);
+  pp.state = {State(6, 1, MemberStatus::kSuspect)};
+  core_->HandleMessage(pp, now_);
+  // The confirmation is re-gossiped naming node 4, never node 0.
+  Message ping;
+  ping.type = Type::kPing;
+  ping.seq = 1;
+  ping.from = 2;
+  ping.from_address = Addr(2);
+  core_->HandleMessage(ping, now_);
+  for (const auto& a : transport_->Take(Type::kAck)) {
+    for (const Update& u : a.updates) {
+      if (u.node == 6 && u.kind == MemberStatus::kSuspect) {
+        EXPECT_NE(u.from, kNoNode);
+      }
+    }
+  }
+}
+
 TEST_F(MembershipTest, PingForAnotherNodeIdIsIgnored) {
   transport_->sent.clear();
   Message ping;

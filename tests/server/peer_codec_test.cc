@@ -88,6 +88,11 @@ TEST(PeerCodecTest, MalformedMessagesAreRefused) {
        }, "tag"},
       {"meta address", [](v1::SwimMessage* m) { m->mutable_state(0)->mutable_meta()->clear_address(); }, "address"},
       {"state meta", [](v1::SwimMessage* m) { m->mutable_state(0)->clear_meta(); }, "meta"},
+      {"incarnation", [](v1::SwimMessage* m) { m->mutable_updates(2)->set_incarnation(~0ULL); }, "incarnation"},
+      {"sender incarnation", [](v1::SwimMessage* m) { m->set_from_incarnation(kMaxIncarnation + 1); }, "incarnation"},
+      {"state incarnation", [](v1::SwimMessage* m) { m->mutable_state(0)->set_incarnation(~0ULL); }, "incarnation"},
+      {"scheme address", [](v1::SwimMessage* m) { m->mutable_state(0)->mutable_meta()->set_address("unix:/tmp/sock"); }, "host:port"},
+      {"portless address", [](v1::SwimMessage* m) { m->set_from_address("somehost"); }, "host:port"},
       {"too many updates", [](v1::SwimMessage* m) {
          for (int i = 0; i < 5000; ++i) {
            auto* u = m->add_updates();

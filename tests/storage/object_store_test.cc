@@ -1,5 +1,6 @@
 #include "storage/object_store.h"
 
+#include <atomic>
 #include <set>
 #include <string>
 #include <thread>
@@ -130,6 +131,89 @@ TEST(ObjectStoreTest, ConcurrentReadModifyWriteLosesNothingRocksDb) {
   auto engine = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
   ASSERT_TRUE(engine.ok());
   RunConcurrentRmw(engine->get());
+}
+
+TEST(ObjectStoreTest, NonBlockingFormsMatchTheBlockingOnes) {
+  rumor::testing::TempDir dir;
+  auto engine = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
+  ASSERT_TRUE(engine.ok());
+  ObjectStore store(engine->get());
+  auto w = store.TryUpdateNow("k", {}, Sibling::Value("v"), 1);
+  ASSERT_TRUE(w.ok()) << w.status() << " (a memtable write need not wait)";
+  auto r = store.TryGetNow("k");
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(*r, *w);
+  auto blocking = store.Get("k");
+  ASSERT_TRUE(blocking.ok());
+  EXPECT_EQ(*blocking, *w);
+  auto missing = store.TryGetNow("never");
+  ASSERT_TRUE(missing.ok());
+  EXPECT_TRUE(missing->empty());
+}
+
+TEST(ObjectStoreTest, SyncWritesAlwaysDeferAndWriteNothingInline) {
+  rumor::testing::TempDir dir;
+  RocksDbOptions opts;
+  opts.sync = true;
+  auto engine = OpenRocksDbEngine(dir.Sub("db"), opts);
+  ASSERT_TRUE(engine.ok());
+  ObjectStore store(engine->get());
+  auto w = store.TryUpdateNow("k", {}, Sibling::Value("v"), 1);
+  ASSERT_FALSE(w.ok());
+  EXPECT_TRUE(IsWouldBlock(w.status()));
+  auto r = store.Get("k");
+  ASSERT_TRUE(r.ok());
+  EXPECT_TRUE(r->empty()) << "a deferred write left nothing behind";
+  ASSERT_TRUE(store.Update("k", {}, Sibling::Value("v"), 1).ok());
+}
+
+TEST(ObjectStoreTest, BusyStripeDefersInsteadOfWaiting) {
+  auto engine = NewMemEngine();
+  ObjectStore store(engine.get());
+  std::atomic<bool> holding{false}, release{false};
+  // Another writer sits in the key's stripe (a slow fsync, say): a blocking
+  // update through an engine whose Write waits until we let it go.
+  class GatedEngine final : public Engine {
+   public:
+    explicit GatedEngine(Engine* inner, std::atomic<bool>* holding,
+                         std::atomic<bool>* release)
+        : inner_(inner), holding_(holding), release_(release) {}
+    absl::Status Get(Column c, std::string_view k, std::string* v) override {
+      return inner_->Get(c, k, v);
+    }
+    absl::Status Write(const WriteBatch& b) override {
+      *holding_ = true;
+      while (!*release_) std::this_thread::yield();
+      return inner_->Write(b);
+    }
+    absl::Status Scan(Column c, std::string_view s, std::string_view e,
+                      absl::FunctionRef<bool(std::string_view, std::string_view)>
+                          fn) override {
+      return inner_->Scan(c, s, e, fn);
+    }
+    absl::Status Sync() override { return inner_->Sync(); }
+    absl::Status WriteIfNoWait(const WriteBatch& b) override {
+      return inner_->Write(b);
+    }
+
+   private:
+    Engine* inner_;
+    std::atomic<bool>* holding_;
+    std::atomic<bool>* release_;
+  };
+  GatedEngine gated(engine.get(), &holding, &release);
+  ObjectStore gated_store(&gated);
+  std::thread slow([&] {
+    EXPECT_TRUE(gated_store.Update("k", {}, Sibling::Value("slow"), 1).ok());
+  });
+  while (!holding) std::this_thread::yield();
+  auto now = gated_store.TryUpdateNow("k", {}, Sibling::Value("fast"), 1);
+  EXPECT_TRUE(IsWouldBlock(now.status())) << now.status();
+  release = true;
+  slow.join();
+  auto after = gated_store.TryUpdateNow("k", {}, Sibling::Value("fast"), 1);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(after->SiblingCount(), 2u);
 }
 
 }  // namespace
