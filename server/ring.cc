@@ -48,18 +48,7 @@ std::vector<NodeId> Ring::PreferenceList(uint64_t position, size_t n) const {
 }
 
 std::vector<std::pair<NodeId, double>> Ring::Ownership() const {
-  std::map<NodeId, long double> share;
-  for (size_t i = 0; i < tokens_.size(); ++i) {
-    uint64_t prev = tokens_[(i + tokens_.size() - 1) % tokens_.size()].first;
-    long double arc = tokens_.size() == 1 ? kRingSize
-                                          : (prev == tokens_[i].first
-                                                 ? 0.0L
-                                                 : Arc(prev, tokens_[i].first));
-    share[tokens_[i].second] += arc / kRingSize;
-  }
-  std::vector<std::pair<NodeId, double>> out;
-  for (auto [id, s] : share) out.push_back({id, static_cast<double>(s)});
-  return out;
+  return ReplicaOwnership(1);  // the primary is the first replica
 }
 
 std::vector<std::pair<NodeId, double>> Ring::ReplicaOwnership(size_t n) const {

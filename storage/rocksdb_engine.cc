@@ -72,12 +72,7 @@ class RocksDbEngine final : public Engine {
 
   absl::Status Write(const WriteBatch& batch) override {
     rocksdb::WriteBatch wb;
-    for (const auto& op : batch.ops()) {
-      rocksdb::Status s =
-          op.is_delete ? wb.Delete(Handle(op.column), op.key)
-                       : wb.Put(Handle(op.column), op.key, op.value);
-      RUMOR_RETURN_IF_ERROR(FromRocksDb(s));
-    }
+    RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
     return FromRocksDb(db_->Write(write_options_, &wb));
   }
 
@@ -118,12 +113,7 @@ class RocksDbEngine final : public Engine {
   absl::Status WriteIfNoWait(const WriteBatch& batch) override {
     if (write_options_.sync) return WouldBlockError();  // an fsync waits
     rocksdb::WriteBatch wb;
-    for (const auto& op : batch.ops()) {
-      rocksdb::Status s =
-          op.is_delete ? wb.Delete(Handle(op.column), op.key)
-                       : wb.Put(Handle(op.column), op.key, op.value);
-      RUMOR_RETURN_IF_ERROR(FromRocksDb(s));
-    }
+    RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
     rocksdb::WriteOptions wo = write_options_;
     wo.no_slowdown = true;  // Incomplete instead of a write stall
     rocksdb::Status s = db_->Write(wo, &wb);
@@ -132,6 +122,16 @@ class RocksDbEngine final : public Engine {
   }
 
  private:
+  absl::Status ToRocksDb(const WriteBatch& batch, rocksdb::WriteBatch* wb) {
+    for (const auto& op : batch.ops()) {
+      rocksdb::Status s =
+          op.is_delete ? wb->Delete(Handle(op.column), op.key)
+                       : wb->Put(Handle(op.column), op.key, op.value);
+      RUMOR_RETURN_IF_ERROR(FromRocksDb(s));
+    }
+    return absl::OkStatus();
+  }
+
   rocksdb::ColumnFamilyHandle* Handle(Column c) {
     // handles_[0] is RocksDB's mandatory "default" family, unused by rumor.
     return handles_[static_cast<int>(c) + 1];
