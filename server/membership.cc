@@ -848,7 +848,11 @@ void Membership::MergeState(const std::vector<MemberState>& remote,
     Update u;
     u.node = s.id;
     u.incarnation = s.incarnation;
-    u.from = sender;  // the accuser, for suspicions it reports
+    // No accuser: a suspicion merged from someone's view is hearsay, not an
+    // independent probe, and must not count as a confirmation (if it did,
+    // routine push-pulls would shrink a healthy node's suspicion to the
+    // minimum within seconds).
+    u.from = kNoNode;
     switch (s.status) {
       case MemberStatus::kAlive:
         ApplyAlive(AliveUpdate(s), now, /*from_push_pull=*/true);

@@ -127,6 +127,7 @@ void Simulation::Restart(int i, int seed_index) {
   if (!n.crashed) return;
   n.retired_messages += n.core->stats().messages_sent;
   n.retired_bytes += n.core->stats().bytes_sent;
+  n.retired_push_pull_bytes += n.core->stats().push_pull_bytes_sent;
   // A restarted node persisted its incarnation; it comes back higher.
   n.incarnation = n.core->incarnation() + 1;
   n.crashed = false;
@@ -206,6 +207,14 @@ uint64_t Simulation::bytes_sent() const {
   uint64_t n = 0;
   for (const Node& node : nodes_) {
     n += node.retired_bytes + node.core->stats().bytes_sent;
+  }
+  return n;
+}
+
+uint64_t Simulation::push_pull_bytes_sent() const {
+  uint64_t n = 0;
+  for (const Node& node : nodes_) {
+    n += node.retired_push_pull_bytes + node.core->stats().push_pull_bytes_sent;
   }
   return n;
 }

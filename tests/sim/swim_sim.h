@@ -111,6 +111,7 @@ class Simulation {
   // Totals over every node ever created.
   uint64_t messages_sent() const;
   uint64_t bytes_sent() const;
+  uint64_t push_pull_bytes_sent() const;  // the full-state share of it
   uint64_t messages_delivered() const { return delivered_; }
   uint64_t messages_dropped() const { return dropped_; }
 
@@ -136,6 +137,7 @@ class Simulation {
     // Last status seen per watched subject (255: unknown).
     std::vector<uint8_t> last_seen;
     uint64_t retired_messages = 0, retired_bytes = 0;  // from earlier lives
+    uint64_t retired_push_pull_bytes = 0;
   };
 
   Node& MakeNode(int index);

@@ -36,6 +36,7 @@ struct Row {
   double dead_spread_mean = 0, dead_spread_max = 0;  // first Dead -> all
   double dead_all_mean = 0;                      // crash -> all know Dead
   double msgs_per_node = 0, bytes_per_node = 0;  // per period, steady state
+  double push_pull_share = 0;                    // of those bytes
   // False positives: healthy nodes ever declared Dead / suspicions raised,
   // for each (loss, lifeguard) combination.
   std::map<std::pair<int, bool>, FalsePositives> fp;
@@ -59,11 +60,14 @@ void MeasureDissemination(int n, uint64_t seed, int trials, Row* row) {
   sim.BootstrapConverged();
   sim.RunFor(absl::Seconds(5));  // settle
   // Steady-state traffic.
-  uint64_t m0 = sim.messages_sent(), b0 = sim.bytes_sent();
+  uint64_t m0 = sim.messages_sent(), b0 = sim.bytes_sent(),
+           p0 = sim.push_pull_bytes_sent();
   const int window = 20;
   sim.RunFor(absl::Seconds(window));
   row->msgs_per_node = double(sim.messages_sent() - m0) / n / window;
   row->bytes_per_node = double(sim.bytes_sent() - b0) / n / window;
+  row->push_pull_share = double(sim.push_pull_bytes_sent() - p0) /
+                         std::max<double>(1.0, sim.bytes_sent() - b0);
 
   std::mt19937_64 rng(seed * 7 + 1);
   std::vector<double> joins;
@@ -225,15 +229,16 @@ int main(int argc, char** argv) {
       "| N | join: all know (periods, mean/max) | 3*log2(N) | crash: first "
       "detection (mean/max) | crash: first Dead | Dead: spread to all "
       "(mean/max) | crash: all know Dead | msgs/node/period | "
-      "bytes/node/period |\n");
+      "bytes/node/period (push-pull share) |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|\n");
   for (const Row& r : rows) {
     std::printf(
         "| %d | %.1f / %.1f | %.1f | %.2f / %.2f | %.1f | %.1f / %.1f | %.1f | "
-        "%.2f | %.0f |\n",
+        "%.2f | %.0f (%.0f%%) |\n",
         r.n, r.join_mean, r.join_max, 3 * std::log2(r.n), r.detect_mean,
         r.detect_max, r.dead_first_mean, r.dead_spread_mean, r.dead_spread_max,
-        r.dead_all_mean, r.msgs_per_node, r.bytes_per_node);
+        r.dead_all_mean, r.msgs_per_node, r.bytes_per_node,
+        100 * r.push_pull_share);
   }
   if (!no_fp) {
     std::printf(
