@@ -9,7 +9,7 @@ out=${2:?usage: membership-plot.sh SWIMSIM.csv OUT.png}
 command -v gnuplot >/dev/null || { echo "membership-plot: needs gnuplot (apt-get install gnuplot-nox)" >&2; exit 2; }
 
 gnuplot <<GP
-set terminal pngcairo size 1500,480 font "sans,11"
+set terminal pngcairo size 1560,500 font "sans,11"
 set output "$out"
 set datafile separator ","
 set key top left
@@ -17,6 +17,7 @@ set grid
 set logscale x 2
 set xlabel "cluster size N"
 set xtics (16, 64, 256, 1024, 4096)
+set xrange [12:5500]
 set multiplot layout 1,3 title "rumor membership (SWIM + Lifeguard), simulated; times in probe periods"
 
 set title "Dissemination to every live node"
@@ -27,14 +28,16 @@ plot "$csv" every ::1 using 1:2 with linespoints lw 2 pt 7 title "new member kno
      "" every ::1 using 1:4 with lines lw 2 dt 2 lc rgb "red" title "target 3 log2 N"
 
 set title "Crash detection"
+set key bottom right
 set ylabel "periods"
 set yrange [0:*]
 plot "$csv" every ::1 using 1:5 with linespoints lw 2 pt 7 title "first detection (mean)", \
      "" every ::1 using 1:6 with points pt 6 ps 1.5 title "first detection (max)", \
      2 with lines lw 2 dt 2 lc rgb "red" title "target: mean < 2", \
-     1.582 with lines lw 1 dt 3 lc rgb "gray" title "SWIM analysis 1/(1-1/e)"
+     1.582 with lines lw 2 dt 3 lc rgb "#555555" title "SWIM analysis 1/(1-1/e)"
 
-set title "Healthy nodes declared Dead, 1000 periods, 10% nodes slowed"
+set key top left
+set title "Healthy nodes declared Dead in 1000 periods\n(10% of nodes slowed; no runs at 4096)"
 set ylabel "nodes (log scale, 0 drawn at 0.1)"
 set logscale y 10
 set yrange [0.05:*]
