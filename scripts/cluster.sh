@@ -5,6 +5,7 @@
 # cleanly. Node 1 starts the cluster; the others join through it.
 #
 #   NODES=5 PROBE_INTERVAL=200ms scripts/cluster.sh
+#   BASE_PORT=9000 DATA=/tmp/rumor scripts/cluster.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,7 @@ BUILD=${BUILD:-build}
 NODES=${NODES:-3}
 BASE_PORT=${BASE_PORT:-7379}
 PROBE_INTERVAL=${PROBE_INTERVAL:-1s}
+DATA=${DATA:-data}
 KVD="$BUILD/kvd"
 
 if [ ! -x "$KVD" ]; then
@@ -21,33 +23,40 @@ fi
 
 pids=()
 names=()
+# Signal the nodes before saying anything: if our output is a pipe whose
+# reader died with the same Ctrl-C (`make cluster | tee log`), writing
+# first would fail and the nodes would be orphaned. SIGPIPE is ignored so
+# a dead reader can only make a write fail, never kill this script.
+trap '' PIPE
 stop_all() {
-  trap - INT TERM
-  echo "cluster: stopping ${#pids[@]} nodes" >&2
+  trap - INT TERM HUP
   for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
+  echo "cluster: stopping ${#pids[@]} nodes" >&2
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
   echo "cluster: stopped" >&2
 }
-trap 'stop_all; exit 0' INT TERM
+trap 'stop_all; exit 0' INT TERM HUP
 
 for i in $(seq 1 "$NODES"); do
   port=$((BASE_PORT + i - 1))
-  args=(--listen="127.0.0.1:$port" --data-dir="data/node$i"
+  args=(--listen="127.0.0.1:$port" --data-dir="$DATA/node$i"
         --probe-interval="$PROBE_INTERVAL")
   if [ "$i" -gt 1 ]; then args+=(--seeds="127.0.0.1:$BASE_PORT"); fi
-  mkdir -p "data/node$i"
+  mkdir -p "$DATA/node$i"
   # Own session: a terminal Ctrl-C reaches this script only, which then
   # sends each node exactly one SIGTERM (a second signal forces an exit).
-  # The log prefixer ignores SIGINT so the shutdown lines still show.
+  # The log prefixers ignore signals (they end when their node closes its
+  # output), so the shutdown lines still show.
   setsid "$KVD" "${args[@]}" \
-    > >(trap '' INT; exec sed -u "s/^/[node$i] /") 2>&1 &
+    > >(trap '' INT HUP TERM; exec sed -u "s/^/[node$i] /") 2>&1 &
   pids+=($!)
   names+=("node$i")
+  echo "cluster: node$i pid $! on 127.0.0.1:$port" >&2
   if [ "$i" -eq 1 ]; then sleep 0.3; fi  # let the first node bind its port
 done
 
 last=$((BASE_PORT + NODES - 1))
-echo "cluster: $NODES nodes on 127.0.0.1:$BASE_PORT..$last, data under ./data;" \
+echo "cluster: $NODES nodes on 127.0.0.1:$BASE_PORT..$last, data under $DATA;" \
      "try: build/kvcli members. Ctrl-C stops them." >&2
 
 # Report nodes that exit on their own (a failed start, or 'kvcli leave');
