@@ -47,15 +47,16 @@ void MembershipRunner::Deliver(const Message& message) {
   wake_ = true;  // the next deadline may have moved
 }
 
-std::vector<uint64_t> MembershipRunner::TokensToClaimLocked(absl::Time now) {
+std::optional<std::vector<RingMember>> MembershipRunner::ClaimDueLocked(
+    absl::Time now) {
   if (claimed_ || options_.tokens == 0 || !core_.joined() ||
       now < next_claim_attempt_ ||
       core_.Self().status == MemberStatus::kLeft) {
-    return {};
+    return std::nullopt;
   }
   if (joined_at_ == absl::InfiniteFuture()) joined_at_ = now;
   bool alone = options_.seeds.empty();
-  if (!alone && now - joined_at_ < options_.claim_settle) return {};
+  if (!alone && now - joined_at_ < options_.claim_settle) return std::nullopt;
   // Nodes that join together claim one at a time, lowest id first, so each
   // sees the others' tokens; a pending node that never claims (it died)
   // holds the others up for at most claim_timeout.
@@ -68,9 +69,8 @@ std::vector<uint64_t> MembershipRunner::TokensToClaimLocked(absl::Time now) {
       break;
     }
   }
-  if (!lowest && now - joined_at_ < options_.claim_timeout) return {};
-  Ring ring(RingMembersOf(core_.Members()));
-  return ClaimTokens(ring, self, options_.tokens);
+  if (!lowest && now - joined_at_ < options_.claim_timeout) return std::nullopt;
+  return RingMembersOf(core_.Members());
 }
 
 void MembershipRunner::LogChangesLocked() {
@@ -99,7 +99,8 @@ void MembershipRunner::LogChangesLocked() {
 void MembershipRunner::Loop() {
   absl::Time last_join_log = clock_->Now();  // warn after 10 s, not at once
   while (true) {
-    std::vector<uint64_t> claim;
+    std::optional<std::vector<RingMember>> claim_among;
+    NodeId self = kNoNode;
     uint64_t incarnation = 0;
     absl::Duration wait;
     {
@@ -112,7 +113,8 @@ void MembershipRunner::Loop() {
         RUMOR_LOG(WARNING) << "no seed has answered yet; still trying "
                            << options_.seeds.size() << " seed(s)";
       }
-      claim = TokensToClaimLocked(now);
+      claim_among = ClaimDueLocked(now);
+      self = core_.Self().id;
       if (core_.incarnation() != persisted_incarnation_) {
         incarnation = core_.incarnation();
         persisted_incarnation_ = incarnation;
@@ -132,7 +134,12 @@ void MembershipRunner::Loop() {
     if (incarnation != 0 && hooks_.incarnation_changed) {
       hooks_.incarnation_changed(incarnation);
     }
-    if (!claim.empty()) {
+    if (claim_among) {
+      // Tens of milliseconds for a small cluster, about a second at a few
+      // hundred nodes: computed without the lock, so messages keep being
+      // answered meanwhile.
+      std::vector<uint64_t> claim = ClaimTokens(
+          Ring(*claim_among), self, options_.tokens, options_.replicas);
       absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
                                              : absl::OkStatus();
       absl::MutexLock lock(&mu_);

@@ -13,6 +13,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,6 +32,8 @@ struct MembershipRunnerOptions {
   std::vector<std::string> seeds;
   // Tokens to claim when config.meta has none (first start of this node).
   size_t tokens = 64;
+  // Replicas per key: the claim balances what each node stores at this N.
+  size_t replicas = 3;
   // Claiming waits this long after joining so that nodes joining at the
   // same time see each other and claim one at a time (lowest id first).
   absl::Duration claim_settle = absl::Seconds(2);
@@ -84,8 +87,9 @@ class MembershipRunner {
   // Main loop of the "gossip" thread: tick, claim, persist, sleep until
   // the core's next deadline or a wake-up.
   void Loop();
-  // Under the lock: tokens to claim now, or empty.
-  std::vector<uint64_t> TokensToClaimLocked(absl::Time now)
+  // Under the lock: when it is time to claim tokens, the ring members to
+  // claim among (the claim itself is computed without the lock).
+  std::optional<std::vector<RingMember>> ClaimDueLocked(absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LogChangesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 

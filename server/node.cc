@@ -277,6 +277,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mc.seed = st->id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   mro.seeds = options.seeds;
   mro.tokens = options.tokens;
+  mro.replicas = options.replicas;
   mro.claim_settle = std::max(options.probe_interval, absl::Milliseconds(300));
   mro.claim_timeout = std::max(options.probe_interval * 20, absl::Seconds(3));
   State* raw = st.get();

@@ -56,12 +56,13 @@ class Ring {
 };
 
 // Chooses `count` tokens for a node joining a ring. An empty ring gets
-// evenly spaced tokens at an offset derived from the node id; otherwise the
-// new node takes from each current owner the amount by which it exceeds an
-// even share 1/(n+1), carving its tokens out of each owner's largest
-// ranges, so ownership stays balanced as nodes join one at a time.
-// Deterministic for a given ring and node id. Returns sorted tokens.
-std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count);
+// evenly spaced tokens at an offset derived from the node id; otherwise
+// each token goes, greedily, where it best evens out both every node's
+// primary share and its replica share (keys stored with `replicas`
+// copies), so ownership and storage stay balanced as nodes join one at a
+// time. Deterministic for a given ring and node id. Returns sorted tokens.
+std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
+                                  size_t replicas = 3);
 
 // `count` pseudo-random tokens derived from the node id (hash of id and
 // index). The baseline that ClaimTokens improves on.

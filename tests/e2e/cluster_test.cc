@@ -109,10 +109,34 @@ class ClusterTiming : public ::testing::Test {
     return out;
   }
 
+  // Each node's log, then what each live node believes about the others.
   std::string Logs() {
     std::string out;
     for (size_t i = 0; i < nodes_.size(); ++i) {
       if (nodes_[i]) absl::StrAppend(&out, "--- node", i, "\n", nodes_[i]->Log());
+    }
+    for (size_t i = 0; i < nodes_.size(); ++i) {
+      if (!nodes_[i]) continue;
+      auto members = nodes_[i]->client().Members();
+      absl::StrAppend(&out, "--- node", i, " sees:");
+      if (!members.ok()) {
+        absl::StrAppend(&out, " ", members.status().ToString(), "\n");
+        continue;
+      }
+      for (const auto& m : *members) {
+        absl::StrAppend(&out, " ", m.address, "=", m.status, "/", m.incarnation,
+                        "/", m.tokens, "t");
+      }
+      auto ring = nodes_[i]->client().Ring();
+      if (ring.ok()) {
+        absl::StrAppend(&out, "\n    ring of ", ring->owners.size(), ":");
+        for (const auto& o : ring->owners) {
+          absl::StrAppend(&out, " ", o.address, "=", o.share);
+        }
+      } else {
+        absl::StrAppend(&out, "\n    ring: ", ring.status().ToString());
+      }
+      absl::StrAppend(&out, "\n");
     }
     return out;
   }
