@@ -97,6 +97,15 @@ namespace {
 constexpr long double kReplicaWeight = 4;
 constexpr long double kFractions[] = {0.25L, 0.5L, 0.75L};
 constexpr int kRefineRounds = 3;
+// Only the largest ranges are candidates beyond this: bounds the work in
+// big rings.
+constexpr size_t kMaxCandidates = 4096;
+// Refinement stops once this many candidate positions have been scored
+// (about a second here): in big rings the greedy placement stands mostly
+// as it is.
+constexpr uint64_t kScoreBudget = 1'000'000;
+// More tokens per node than this are taken at random (see ClaimTokens).
+constexpr size_t kMaxClaimedTokens = 128;
 
 // Greedy, replica-aware token placement for a joining node. Tokens are
 // added one at a time; each goes where it most reduces the squared
@@ -130,6 +139,7 @@ class Claimer {
   }
 
   long double score() const { return score_; }
+  uint64_t scored() const { return scored_; }
 
   // Our tokens, in ring order.
   std::vector<uint64_t> Mine() const {
@@ -153,7 +163,6 @@ class Claimer {
     const size_t t = pos_.size();
     std::vector<size_t> candidates(t);
     for (size_t i = 0; i < t; ++i) candidates[i] = i;
-    constexpr size_t kMaxCandidates = 4096;  // bounds the work in big rings
     if (t > kMaxCandidates) {
       std::nth_element(candidates.begin(), candidates.begin() + kMaxCandidates,
                        candidates.end(), [&](size_t a, size_t b) {
@@ -168,6 +177,7 @@ class Claimer {
     for (size_t i : candidates) {
       if (arc_[i] * kRingSize < 8) continue;  // no room for a new token
       Prepare(i);
+      scored_ += std::size(kFractions);
       // Where inside the range is nudged by our id: two nodes that claim
       // from the same ring at once (neither saw the other's claim yet)
       // must not pick the same positions, or one would own nothing.
@@ -335,6 +345,7 @@ class Claimer {
   std::vector<size_t> reach_;  // tokens each range's walk looks at
   size_t max_reach_ = 0;
   long double target_p_ = 0, target_r_ = 0, score_ = 0;
+  uint64_t scored_ = 0;
   std::vector<Delta> delta_;
   std::vector<int> walk_;
 };
@@ -344,6 +355,13 @@ class Claimer {
 std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
                                   size_t replicas) {
   if (count == 0) return {};
+  // Hundreds of tokens per node are balanced by chance alone (random
+  // tokens: within about 1.1x at 1024 per node) and would take the greedy
+  // claim minutes. The choice depends on the count only, so every node of
+  // a cluster (same --tokens) makes the same one: random tokens next to
+  // claimed or evenly spaced ones would be lopsided (a random joiner gets
+  // about half of each gap it lands in, not a fair share).
+  if (count > kMaxClaimedTokens) return RandomTokens(self, count);
   std::set<uint64_t> out;
   bool others = false;
   for (const auto& [t, id] : ring.tokens()) others = others || id != self;
@@ -363,6 +381,7 @@ std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
   for (int round = 0; round < kRefineRounds; ++round) {
     long double before = claimer.score();
     for (uint64_t token : claimer.Mine()) {
+      if (claimer.scored() > kScoreBudget) break;
       claimer.Remove(token);
       claimer.Step();
     }

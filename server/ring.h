@@ -61,6 +61,8 @@ class Ring {
 // primary share and its replica share (keys stored with `replicas`
 // copies), so ownership and storage stay balanced as nodes join one at a
 // time. Deterministic for a given ring and node id. Returns sorted tokens.
+// Above 128 tokens per node (where claiming would take many seconds)
+// returns RandomTokens, which are about as balanced at such counts.
 std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
                                   size_t replicas = 3);
 
