@@ -159,6 +159,20 @@ TEST(RingTest, ConcurrentClaimsFromTheSameRingDoNotCollide) {
   EXPECT_LE(OwnershipImbalance(Ring(members)), 2.0);
 }
 
+// Hundreds of tokens per node are taken at random by every node, the first
+// included (random joiners next to evenly spaced tokens would be
+// lopsided), and come out balanced by numbers alone.
+TEST(RingTest, ManyTokensPerNodeAreRandomForEveryNode) {
+  std::vector<RingMember> members;
+  for (NodeId id = 1; id <= 5; ++id) {
+    auto tokens = ClaimTokens(Ring(members), Mix64(id), 512);
+    EXPECT_EQ(tokens, RandomTokens(Mix64(id), 512)) << id;
+    members.push_back({Mix64(id), tokens});
+  }
+  EXPECT_LE(OwnershipImbalance(Ring(members)), 1.3);
+  EXPECT_LE(ReplicaImbalance(Ring(members), 3), 1.2);
+}
+
 TEST(RingTest, ClaimIsDeterministicAndUnique) {
   std::vector<RingMember> members = {{1, RandomTokens(1, 64)}};
   auto a = ClaimTokens(Ring(members), 2, 64);
