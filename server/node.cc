@@ -23,6 +23,7 @@
 #include "server/kv_service.h"
 #include "server/membership_runner.h"
 #include "server/node_meta.h"
+#include "server/peer_codec.h"
 #include "server/peer_transport.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
@@ -44,6 +45,8 @@ absl::StatusOr<HostPort> ParseHostPort(const std::string& addr,
   }
   HostPort hp;
   hp.host = addr.substr(0, colon);
+  // (The same check peers apply to what this node announces.)
+  RUMOR_RETURN_IF_ERROR(CheckHostPort(addr, what, /*min_port=*/0));
   if (!absl::SimpleAtoi(addr.substr(colon + 1), &hp.port) || hp.port < 0 ||
       hp.port > 65535) {
     return absl::InvalidArgumentError(
@@ -101,8 +104,17 @@ absl::Status ValidateOptions(const NodeOptions& o) {
     return absl::InvalidArgumentError(
         "need indirect checks >= 0, retransmit mult >= 1, suspicion mult >= 3");
   }
-  if (o.cluster.empty() || o.cluster.size() > 128) {
-    return absl::InvalidArgumentError("cluster name must be 1..128 bytes");
+  RUMOR_RETURN_IF_ERROR(CheckClusterName(o.cluster));
+  if (o.tags.size() + 1 > kMaxTagsPerMember) {  // (+1: the version tag)
+    return absl::InvalidArgumentError(
+        absl::StrCat("at most ", kMaxTagsPerMember - 1, " member tags"));
+  }
+  for (const auto& [key, value] : o.tags) {
+    RUMOR_RETURN_IF_ERROR(CheckTag(key, value));
+    if (key == "version") {
+      return absl::InvalidArgumentError(
+          "tag 'version' is set by kvd itself (its release)");
+    }
   }
   return absl::OkStatus();
 }

@@ -2,9 +2,12 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status.h"
+#include "common/strings.h"
 #include "proto/peer.pb.h"
 
 namespace rumor::server {
@@ -32,31 +35,6 @@ void MetaToProto(const MemberMeta& meta, v1::MemberMeta* out) {
   }
 }
 
-absl::Status CheckAddress(const std::string& address, const char* what) {
-  if (address.size() > kMaxAddressBytes) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " is over ", kMaxAddressBytes, " bytes"));
-  }
-  return absl::OkStatus();
-}
-
-// A member address must be plain host:port: it becomes a gRPC target, and
-// gRPC would also accept schemes (unix:, dns:///...) a peer must not choose.
-absl::Status CheckHostPort(const std::string& address, const char* what) {
-  RUMOR_RETURN_IF_ERROR(CheckAddress(address, what));
-  size_t colon = address.rfind(':');
-  int port = 0;
-  if (colon == std::string::npos || colon == 0 ||
-      address.find('/') != std::string::npos ||
-      !absl::SimpleAtoi(address.substr(colon + 1), &port) || port <= 0 ||
-      port > 65535 ||
-      (address.find(':') != colon && address[0] != '[')) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, " '", address, "' is not host:port"));
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckIncarnation(uint64_t incarnation) {
   if (incarnation > kMaxIncarnation) {
     return absl::InvalidArgumentError("incarnation out of range");
@@ -81,16 +59,94 @@ absl::StatusOr<MetaPtr> MetaFromProto(const v1::MemberMeta& in) {
   meta.address = in.address();
   meta.tokens.assign(in.tokens().begin(), in.tokens().end());
   for (const auto& tag : in.tags()) {
-    if (tag.key().empty() || tag.key().size() > kMaxTagBytes ||
-        tag.value().size() > kMaxTagBytes) {
-      return absl::InvalidArgumentError("member tag empty or too long");
-    }
+    RUMOR_RETURN_IF_ERROR(CheckTag(tag.key(), tag.value()));
     meta.tags.push_back({tag.key(), tag.value()});
   }
   return MakeMeta(std::move(meta));
 }
 
 }  // namespace
+
+bool ValidHost(std::string_view host) {
+  if (host.empty()) return false;
+  if (host.front() == '[') {
+    if (host.size() < 3 || host.back() != ']') return false;
+    for (char c : host.substr(1, host.size() - 2)) {
+      // hex digits, separators, and an alphanumeric zone after '%'
+      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != ':' &&
+          c != '.' && c != '%') {
+        return false;
+      }
+    }
+    return true;
+  }
+  for (char c : host) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '-' && c != '_') {
+      return false;
+    }
+  }
+  return true;
+}
+
+absl::Status CheckHostPort(std::string_view address, std::string_view what,
+                           int min_port) {
+  if (address.size() > kMaxAddressBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AsAbsl(what), " is over ", kMaxAddressBytes, " bytes"));
+  }
+  size_t colon = address.rfind(':');
+  int port = 0;
+  if (colon == std::string_view::npos ||
+      !ValidHost(address.substr(0, colon)) ||
+      !absl::SimpleAtoi(AsAbsl(address.substr(colon + 1)), &port) ||
+      port < min_port || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(AsAbsl(what), " '", absl::CHexEscape(AsAbsl(address)),
+                     "' is not host:port (a name, IPv4 or [IPv6] address, "
+                     "and a port ", min_port, "..65535)"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckTag(std::string_view key, std::string_view value) {
+  if (key.empty() || key.size() > kMaxTagBytes || value.size() > kMaxTagBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "member tag key must be 1..", kMaxTagBytes, " bytes and its value at most ",
+        kMaxTagBytes));
+  }
+  for (char c : key) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' &&
+        c != '_' && c != '-' && c != '/') {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member tag key '", absl::CHexEscape(AsAbsl(key)),
+                       "' may hold only letters, digits and . _ - /"));
+    }
+  }
+  for (char c : value) {
+    if (c < 0x20 || c > 0x7e) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("member tag '", AsAbsl(key), "' value '",
+                       absl::CHexEscape(AsAbsl(value)),
+                       "' may hold only printable ASCII"));
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::Status CheckClusterName(std::string_view name) {
+  bool ok = !name.empty() && name.size() <= 128;
+  for (char c : name) {
+    ok = ok && (absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                c == '.' || c == '_' || c == '-');
+  }
+  if (!ok) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cluster name '", absl::CHexEscape(AsAbsl(name)),
+                     "' must be 1..128 letters, digits, '.', '_' or '-'"));
+  }
+  return absl::OkStatus();
+}
 
 void ToProto(const Message& m, v1::SwimMessage* out) {
   out->set_type(static_cast<v1::SwimMessage::Type>(static_cast<int>(m.type)));
@@ -134,7 +190,10 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     return absl::InvalidArgumentError("message without a sender address");
   }
   RUMOR_RETURN_IF_ERROR(CheckHostPort(in.from_address(), "sender address"));
-  RUMOR_RETURN_IF_ERROR(CheckAddress(in.target_address(), "target address"));
+  if (in.target_address().size() > kMaxAddressBytes) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("target address is over ", kMaxAddressBytes, " bytes"));
+  }
   if (m.type == Message::Type::kPingReq) {
     RUMOR_RETURN_IF_ERROR(CheckHostPort(in.target_address(), "target address"));
   }

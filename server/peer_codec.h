@@ -4,6 +4,8 @@
 #ifndef RUMOR_SERVER_PEER_CODEC_H_
 #define RUMOR_SERVER_PEER_CODEC_H_
 
+#include <string_view>
+
 #include "absl/status/statusor.h"
 #include "server/membership.h"
 
@@ -23,6 +25,23 @@ inline constexpr size_t kMaxTagsPerMember = 64;
 inline constexpr size_t kMaxTagBytes = 256;
 inline constexpr size_t kMaxUpdatesPerMessage = 4096;
 inline constexpr size_t kMaxMembersPerMessage = 10000;
+
+// What a member may announce about itself, checked the same way on the
+// receiving side (FromProto) and on the node's own configuration, so that
+// a node never starts with an address, tag or cluster name its peers
+// would refuse. Plain ASCII only: these end up in logs, kvcli tables and
+// JSON, and an address becomes a gRPC target.
+//
+// A host is a name or IPv4 address ([A-Za-z0-9._-]) or a bracketed IPv6
+// address. `min_port` is 1 for announced addresses, 0 for --listen.
+bool ValidHost(std::string_view host);
+absl::Status CheckHostPort(std::string_view address, std::string_view what,
+                           int min_port = 1);
+// Key: 1..kMaxTagBytes of [A-Za-z0-9._/-]; value: up to kMaxTagBytes of
+// printable ASCII.
+absl::Status CheckTag(std::string_view key, std::string_view value);
+// 1..128 bytes of [A-Za-z0-9._-].
+absl::Status CheckClusterName(std::string_view name);
 
 void ToProto(const Message& m, v1::SwimMessage* out);
 // INVALID_ARGUMENT naming the first problem found.

@@ -7,6 +7,7 @@
 #include <map>
 #include <optional>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
@@ -512,13 +513,16 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
       return grpc::Status(
           grpc::StatusCode::FAILED_PRECONDITION,
           absl::StrCat("cluster mismatch: the caller belongs to cluster '",
-                       h.cluster(), "', this node to '",
+                       absl::CHexEscape(h.cluster()), "', this node to '",
                        service_->options.cluster, "'"));
     }
-    if (h.node_id() == kNoNode || h.address().empty() ||
-        h.address().size() > kMaxAddressBytes) {
+    if (h.node_id() == kNoNode) {
       return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "hello without a node id or address");
+                          "hello without a node id");
+    }
+    if (absl::Status s = CheckHostPort(h.address(), "hello address"); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::string(s.message()));
     }
     peer_id_ = h.node_id();
     peer_address_ = h.address();

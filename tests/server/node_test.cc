@@ -245,6 +245,48 @@ TEST_F(NodeTest, BadOptionsAreRefused) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// What a node would announce to its peers is checked at start with the
+// peers' own rules: a node must not start only to have every message it
+// sends refused as malformed.
+TEST_F(NodeTest, AnnouncementsPeersWouldRefuseAreRefusedAtStart) {
+  struct Case {
+    const char* name;
+    void (*breakit)(NodeOptions*);
+    const char* expect;
+  };
+  const Case cases[] = {
+      {"tag key", [](NodeOptions* o) { o->tags = {{"my zone", "a"}}; }, "tag key"},
+      {"tag value", [](NodeOptions* o) { o->tags = {{"zone", "a\nb"}}; }, "printable"},
+      {"long tag", [](NodeOptions* o) { o->tags = {{"zone", std::string(300, 'a')}}; }, "256"},
+      {"version tag", [](NodeOptions* o) { o->tags = {{"version", "9"}}; }, "version"},
+      {"too many tags", [](NodeOptions* o) {
+         for (int i = 0; i < 64; ++i) o->tags.push_back({"t" + std::to_string(i), "x"});
+       }, "tags"},
+      {"cluster", [](NodeOptions* o) { o->cluster = "prod cluster"; }, "cluster name"},
+      {"advertise host", [](NodeOptions* o) { o->advertise = "bad\thost:7000"; }, "host:port"},
+      {"listen host", [](NodeOptions* o) { o->listen = "local host:0"; }, "host:port"},
+  };
+  for (const Case& c : cases) {
+    NodeOptions opts;
+    opts.data_dir = dir_.Sub(std::string("refused-") + c.name);
+    opts.listen = "127.0.0.1:0";
+    c.breakit(&opts);
+    auto node = Node::Start(opts);
+    ASSERT_FALSE(node.ok()) << c.name;
+    EXPECT_EQ(node.status().code(), absl::StatusCode::kInvalidArgument) << c.name;
+    EXPECT_NE(node.status().message().find(c.expect), absl::string_view::npos)
+        << c.name << ": " << node.status();
+  }
+  // And what is fine starts.
+  NodeOptions ok;
+  ok.data_dir = dir_.Sub("tagged");
+  ok.listen = "127.0.0.1:0";
+  ok.tags = {{"zone", "eu-west-1a"}, {"rack/row", "R 12"}};
+  ok.cluster = "prod-2.eu_west";
+  auto node = Node::Start(ok);
+  ASSERT_TRUE(node.ok()) << node.status();
+}
+
 TEST_F(NodeTest, HealthServiceReportsServing) {
   auto channel = grpc::CreateChannel(node_->address(),
                                      grpc::InsecureChannelCredentials());

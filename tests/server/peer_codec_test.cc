@@ -98,6 +98,11 @@ TEST(PeerCodecTest, MalformedMessagesAreRefused) {
       {"state incarnation", [](v1::SwimMessage* m) { m->mutable_state(0)->set_incarnation(~0ULL); }, "incarnation"},
       {"scheme address", [](v1::SwimMessage* m) { m->mutable_state(0)->mutable_meta()->set_address("unix:/tmp/sock"); }, "host:port"},
       {"portless address", [](v1::SwimMessage* m) { m->set_from_address("somehost"); }, "host:port"},
+      {"control character", [](v1::SwimMessage* m) { m->set_from_address("evil\nhost:7000"); }, "host:port"},
+      {"non-ASCII address", [](v1::SwimMessage* m) { m->mutable_state(0)->mutable_meta()->set_address("h\xc3\xa9:7000"); }, "host:port"},
+      {"unbracketed IPv6", [](v1::SwimMessage* m) { m->set_from_address("::1:7000"); }, "host:port"},
+      {"tag key", [](v1::SwimMessage* m) { m->mutable_updates(0)->mutable_meta()->mutable_tags(0)->set_key("a b"); }, "tag key"},
+      {"tag value", [](v1::SwimMessage* m) { m->mutable_updates(0)->mutable_meta()->mutable_tags(0)->set_value("\x1b[31m"); }, "printable"},
       {"too many updates", [](v1::SwimMessage* m) {
          for (int i = 0; i < 5000; ++i) {
            auto* u = m->add_updates();
