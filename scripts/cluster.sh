@@ -23,19 +23,32 @@ fi
 
 pids=()
 names=()
+# The nodes are this script's background jobs; `jobs -p` lists exactly the
+# ones not yet reaped, so a signal never goes to a recycled PID, and a node
+# started an instant before a Ctrl-C is not missed.
+signal_nodes() {
+  local p
+  for p in $(jobs -p); do kill -TERM "$p" 2>/dev/null; done
+}
 # Signal the nodes before saying anything: if our output is a pipe whose
 # reader died with the same Ctrl-C (`make cluster | tee log`), writing
 # first would fail and the nodes would be orphaned. SIGPIPE is ignored so
 # a dead reader can only make a write fail, never kill this script.
 trap '' PIPE
 stop_all() {
-  trap - INT TERM HUP
-  for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null; done
-  echo "cluster: stopping ${#pids[@]} nodes" >&2
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null; done
+  # A second Ctrl-C while they shut down is passed on: kvd exits at once
+  # on its second signal.
+  trap 'signal_nodes' INT TERM HUP
+  signal_nodes
+  echo "cluster: stopping $(jobs -p | wc -l) nodes (Ctrl-C again to force)" >&2
+  # (A signal ends `wait` early, after its trap ran: wait again.)
+  while [ -n "$(jobs -pr)" ]; do wait; done
   echo "cluster: stopped" >&2
 }
-trap 'stop_all; exit 0' INT TERM HUP
+# Exit as the signal would have (130 for Ctrl-C), so make reports it.
+trap 'stop_all; exit 130' INT
+trap 'stop_all; exit 143' TERM
+trap 'stop_all; exit 129' HUP
 
 for i in $(seq 1 "$NODES"); do
   port=$((BASE_PORT + i - 1))
@@ -61,18 +74,16 @@ echo "cluster: $NODES nodes on 127.0.0.1:$BASE_PORT..$last, data under $DATA;" \
 
 # Report nodes that exit on their own (a failed start, or 'kvcli leave');
 # the others keep running.
-remaining=$NODES
-while [ "$remaining" -gt 0 ]; do
-  wait -n "${pids[@]}" 2>/dev/null
+while true; do
+  wait -n 2>/dev/null
   code=$?
-  remaining=0
+  running=" $(jobs -pr | tr '\n' ' ')"
   for idx in "${!pids[@]}"; do
-    if kill -0 "${pids[$idx]}" 2>/dev/null; then
-      remaining=$((remaining + 1))
-    elif [ -n "${names[$idx]}" ]; then
+    if [ -n "${names[$idx]}" ] && [[ "$running" != *" ${pids[$idx]} "* ]]; then
       echo "cluster: ${names[$idx]} exited (code $code)" >&2
       names[$idx]=""
     fi
   done
+  [ "$running" = " " ] && break
 done
 echo "cluster: all nodes have exited" >&2

@@ -29,10 +29,22 @@ fail() {
   exit 1
 }
 
+# kvd processes this test started: by PID as printed, and any kvd whose
+# data dir is under this test's own temporary directory (they run in
+# sessions of their own, out of reach of a process-group kill).
+our_kvds() {
+  local p
+  for p in "${node_pids[@]}"; do echo "$p"; done
+  for p in $(pgrep -x kvd); do
+    if tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "--data-dir=$work/"; then
+      echo "$p"
+    fi
+  done
+}
+
 cleanup() {
-  # Only what this test started, by PID.
   if [ -n "$group" ]; then kill -KILL -- "-$group" 2>/dev/null; fi
-  for p in "${node_pids[@]}"; do kill -KILL "$p" 2>/dev/null; done
+  for p in $(our_kvds); do kill -KILL "$p" 2>/dev/null; done
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -93,14 +105,22 @@ run_case() {
         bash "$4/scripts/cluster.sh" 2>&1 | ( '"$reader"' )' \
       _ "$build" "$data" "$base" "$repo" "$log" </dev/null >/dev/null 2>&1 &
     echo $!)
-  wait_for 30 "$name: 2 nodes listed in the log" \
+  wait_for 20 "$name: 2 nodes listed in the log" \
       bash -c "[ \"\$(grep -c 'cluster: node. pid' '$log' 2>/dev/null)\" = 2 ]"
   mapfile -t node_pids < <(sed -n 's/^cluster: node[0-9]* pid \([0-9]*\) .*/\1/p' "$log")
   [ "${#node_pids[@]}" = 2 ] || fail "$name: expected 2 node pids, got ${node_pids[*]}"
-  wait_for 30 "$name: both nodes alive" all_alive
+  wait_for 20 "$name: both nodes alive" all_alive
 
   case $name in
-    int-pipe) kill -INT -- "-$group" ;;
+    int-pipe) # The reader goes first (as tee does when it wins the race),
+              # so the script's trap always meets a dead pipe.
+              local reader_pid
+              reader_pid=$(pgrep -g "$group" -x cat)
+              [ -n "$reader_pid" ] || fail "int-pipe: the reader is not running"
+              kill -INT "$reader_pid"
+              wait_for 10 "int-pipe: the reader to exit" \
+                  bash -c "! kill -0 $reader_pid 2>/dev/null"
+              kill -INT -- "-$group" ;;
     hup)      kill -HUP -- "-$group" ;;
     term)     local script_pid="" p
               for p in $(pgrep -g "$group" -x bash); do
@@ -112,6 +132,12 @@ run_case() {
               kill -TERM "$script_pid" ;;
   esac
   wait_for 20 "$name: nodes to exit (pids ${node_pids[*]})" none_running
+  # (Also by what they held, in case the printed PIDs were not theirs.)
+  wait_for 10 "$name: ports $base and $((base + 1)) to be released" \
+      bash -c "! (exec 3<>/dev/tcp/127.0.0.1/$base) 2>/dev/null &&
+               ! (exec 3<>/dev/tcp/127.0.0.1/$((base + 1))) 2>/dev/null"
+  [ -z "$(our_kvds | sort -u | while read -r p; do kill -0 "$p" 2>/dev/null && echo "$p"; done)" ] ||
+    fail "$name: kvd processes of this test still run"
   if [ "$name" != int-pipe ]; then
     # (with the reader gone, int-pipe's shutdown lines have nowhere to go)
     wait_for 10 "$name: both nodes to log 'shut down cleanly'" \
