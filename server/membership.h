@@ -238,6 +238,8 @@ class Membership {
   // Bumped whenever the ring could change: a member appears, changes
   // tokens, or becomes Left.
   uint64_t ring_version() const { return ring_version_; }
+  // Leave() was called: no new announcements of ours.
+  bool leaving() const { return leaving_; }
   // Bumped on every change of any member's state (for observers that diff).
   uint64_t state_version() const { return state_version_; }
   // This node's incarnation; persisted by the owner so a restart starts

@@ -50,7 +50,7 @@ void MembershipRunner::Deliver(const Message& message) {
 std::optional<std::vector<RingMember>> MembershipRunner::ClaimDueLocked(
     absl::Time now) {
   if (claimed_ || options_.tokens == 0 || !core_.joined() ||
-      now < next_claim_attempt_ ||
+      now < next_claim_attempt_ || core_.leaving() ||
       core_.Self().status == MemberStatus::kLeft) {
     return std::nullopt;
   }
@@ -100,6 +100,7 @@ void MembershipRunner::Loop() {
   absl::Time last_join_log = clock_->Now();  // warn after 10 s, not at once
   while (true) {
     std::optional<std::vector<RingMember>> claim_among;
+    uint64_t claim_ring_version = 0;
     NodeId self = kNoNode;
     uint64_t incarnation = 0;
     absl::Duration wait;
@@ -114,6 +115,7 @@ void MembershipRunner::Loop() {
                            << options_.seeds.size() << " seed(s)";
       }
       claim_among = ClaimDueLocked(now);
+      claim_ring_version = core_.ring_version();
       self = core_.Self().id;
       if (core_.incarnation() != persisted_incarnation_) {
         incarnation = core_.incarnation();
@@ -140,10 +142,28 @@ void MembershipRunner::Loop() {
       // answered meanwhile.
       std::vector<uint64_t> claim = ClaimTokens(
           Ring(*claim_among), self, options_.tokens, options_.replicas);
+      {
+        // The world may have moved on meanwhile. A node that is stopping
+        // or leaving must not persist tokens it will never announce; one
+        // whose ring changed (another node claimed) claims again against
+        // the new ring, a few times at most so a busy ring cannot starve
+        // it (tokens claimed against a slightly old ring are still valid,
+        // only less even).
+        absl::MutexLock lock(&mu_);
+        if (stopping_ || core_.leaving() ||
+            core_.Self().status == MemberStatus::kLeft) {
+          continue;
+        }
+        if (core_.ring_version() != claim_ring_version &&
+            ++claim_restarts_ <= kMaxClaimRestarts) {
+          continue;
+        }
+      }
       absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
                                              : absl::OkStatus();
       absl::MutexLock lock(&mu_);
-      if (s.ok() && core_.Self().status != MemberStatus::kLeft) {
+      if (s.ok() && !core_.leaving() &&
+          core_.Self().status != MemberStatus::kLeft) {
         MemberMeta meta = *core_.Self().meta;
         meta.tokens = claim;
         core_.UpdateLocalMeta(std::move(meta), clock_->Now());

@@ -102,6 +102,8 @@ class MembershipRunner {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   bool wake_ ABSL_GUARDED_BY(mu_) = false;
   bool claimed_ ABSL_GUARDED_BY(mu_) = false;
+  static constexpr int kMaxClaimRestarts = 3;
+  int claim_restarts_ ABSL_GUARDED_BY(mu_) = 0;  // ring changed mid-claim
   absl::Time next_claim_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time joined_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
   uint64_t persisted_incarnation_ ABSL_GUARDED_BY(mu_) = 0;

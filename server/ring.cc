@@ -378,6 +378,10 @@ std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
   // Greedy choices made early are revisited: each token in turn is taken
   // out and placed again where it now helps most, until a round changes
   // little.
+  // A round can also make things worse (each move is greedy on its own):
+  // keep the best placement seen.
+  std::vector<uint64_t> best = claimer.Mine();
+  long double best_score = claimer.score();
   for (int round = 0; round < kRefineRounds; ++round) {
     long double before = claimer.score();
     for (uint64_t token : claimer.Mine()) {
@@ -385,9 +389,13 @@ std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
       claimer.Remove(token);
       claimer.Step();
     }
+    if (claimer.score() < best_score) {
+      best_score = claimer.score();
+      best = claimer.Mine();
+    }
     if (before - claimer.score() < 1e-6L * before) break;
   }
-  for (uint64_t t : claimer.Mine()) out.insert(t);
+  for (uint64_t t : best) out.insert(t);
   return std::vector<uint64_t>(out.begin(), out.end());
 }
 
