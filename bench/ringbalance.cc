@@ -20,18 +20,11 @@ namespace {
 
 using rumor::NodeId;
 using rumor::server::ClaimTokens;
+using rumor::server::OwnershipImbalance;
 using rumor::server::RandomTokens;
+using rumor::server::ReplicaImbalance;
 using rumor::server::Ring;
 using rumor::server::RingMember;
-
-double Imbalance(const std::vector<std::pair<NodeId, double>>& shares) {
-  double lo = 2.0, hi = 0.0;
-  for (auto [id, s] : shares) {
-    lo = std::min(lo, s);
-    hi = std::max(hi, s);
-  }
-  return lo > 0 ? hi / lo : 1e9;
-}
 
 struct Stat {
   double sum = 0, worst = 0;
@@ -73,10 +66,10 @@ int main(int argc, char** argv) {
                           .count());
       random.push_back({id, RandomTokens(id, tokens)});
       Ring c(claimed), r(random);
-      primary[i].Add(Imbalance(c.Ownership()));
-      stored[i].Add(Imbalance(c.ReplicaOwnership(replicas)));
-      random_primary[i].Add(Imbalance(r.Ownership()));
-      random_stored[i].Add(Imbalance(r.ReplicaOwnership(replicas)));
+      primary[i].Add(OwnershipImbalance(c));
+      stored[i].Add(ReplicaImbalance(c, replicas));
+      random_primary[i].Add(OwnershipImbalance(r));
+      random_stored[i].Add(ReplicaImbalance(r, replicas));
     }
     std::fprintf(stderr, "\rringbalance: %d/%d id sets", t + 1, trials);
   }

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/status.h"
 #include "proto/admin.grpc.pb.h"
 #include "proto/kv.grpc.pb.h"
 
@@ -78,6 +79,21 @@ struct Client::Impl {
     absl::Duration d = o.timeout > absl::ZeroDuration() ? o.timeout
                                                         : options.timeout;
     ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
+  }
+
+  // One blocking admin RPC, with the deadline from `o` and errors naming
+  // the server.
+  template <typename Req, typename Resp>
+  absl::StatusOr<Resp> Admin(
+      grpc::Status (v1::Admin::Stub::*method)(grpc::ClientContext*, const Req&,
+                                              Resp*),
+      const Req& req, const CallOptions& o) const {
+    grpc::ClientContext ctx;
+    SetDeadline(&ctx, o);
+    Resp resp;
+    grpc::Status s = (admin.get()->*method)(&ctx, req, &resp);
+    if (!s.ok()) return FromGrpc(s, options.server);
+    return resp;
   }
 };
 
@@ -228,12 +244,9 @@ absl::Status Client::Delete(std::string_view key, std::string_view context,
 }
 
 absl::StatusOr<NodeStatus> Client::Status(const CallOptions& opts) {
-  grpc::ClientContext ctx;
-  impl_->SetDeadline(&ctx, opts);
-  v1::StatusRequest req;
-  v1::StatusResponse resp;
-  grpc::Status s = impl_->admin->Status(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  RUMOR_ASSIGN_OR_RETURN(
+      v1::StatusResponse resp,
+      impl_->Admin(&v1::Admin::Stub::Status, v1::StatusRequest(), opts));
   NodeStatus out;
   out.node_id = resp.node_id();
   out.address = resp.address();
@@ -265,12 +278,9 @@ absl::StatusOr<NodeStatus> Client::Status(const CallOptions& opts) {
 }
 
 absl::StatusOr<std::vector<Member>> Client::Members(const CallOptions& opts) {
-  grpc::ClientContext ctx;
-  impl_->SetDeadline(&ctx, opts);
-  v1::MembersRequest req;
-  v1::MembersResponse resp;
-  grpc::Status s = impl_->admin->Members(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  RUMOR_ASSIGN_OR_RETURN(
+      v1::MembersResponse resp,
+      impl_->Admin(&v1::Admin::Stub::Members, v1::MembersRequest(), opts));
   std::vector<Member> out;
   for (const auto& m : resp.members()) {
     Member mm;
@@ -300,16 +310,13 @@ RingOwner ToOwner(const v1::RingOwner& o) {
 
 absl::StatusOr<RingInfo> Client::Ring(const std::string* key,
                                       const CallOptions& opts) {
-  grpc::ClientContext ctx;
-  impl_->SetDeadline(&ctx, opts);
   v1::RingRequest req;
   if (key != nullptr) {
     req.set_key(*key);
     req.set_has_key(true);
   }
-  v1::RingResponse resp;
-  grpc::Status s = impl_->admin->Ring(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  RUMOR_ASSIGN_OR_RETURN(v1::RingResponse resp,
+                         impl_->Admin(&v1::Admin::Stub::Ring, req, opts));
   RingInfo out;
   out.replicas = resp.replicas();
   out.imbalance = resp.imbalance();
@@ -323,24 +330,18 @@ absl::StatusOr<RingInfo> Client::Ring(const std::string* key,
 }
 
 absl::StatusOr<bool> Client::Leave(const CallOptions& opts) {
-  grpc::ClientContext ctx;
   CallOptions o = opts;
   if (o.timeout == absl::ZeroDuration()) o.timeout = absl::Seconds(30);
-  impl_->SetDeadline(&ctx, o);
-  v1::LeaveRequest req;
-  v1::LeaveResponse resp;
-  grpc::Status s = impl_->admin->Leave(&ctx, req, &resp);
-  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  RUMOR_ASSIGN_OR_RETURN(
+      v1::LeaveResponse resp,
+      impl_->Admin(&v1::Admin::Stub::Leave, v1::LeaveRequest(), o));
   return resp.spread();
 }
 
 absl::Status Client::Remove(uint64_t node_id, const CallOptions& opts) {
-  grpc::ClientContext ctx;
-  impl_->SetDeadline(&ctx, opts);
   v1::RemoveRequest req;
   req.set_id(node_id);
-  v1::RemoveResponse resp;
-  return FromGrpc(impl_->admin->Remove(&ctx, req, &resp), impl_->options.server);
+  return impl_->Admin(&v1::Admin::Stub::Remove, req, opts).status();
 }
 
 }  // namespace rumor::client

@@ -207,8 +207,7 @@ void Membership::SetStatus(Member* m, MemberStatus status,
   m->state.status = status;
   m->state.incarnation = incarnation;
   if (status != MemberStatus::kSuspect && m->suspicion) {
-    suspicion_deadlines_.erase(
-        {m->suspicion->start + m->suspicion->timeout, m->state.id});
+    suspicion_deadlines_.erase({m->suspicion->deadline(), m->state.id});
     m->suspicion.reset();
   }
 }
@@ -413,7 +412,7 @@ void Membership::CheckSuspicions(absl::Time now) {
     Member* m = Get(id);
     if (m == nullptr || m->state.status != MemberStatus::kSuspect ||
         m->suspicion == nullptr ||
-        m->suspicion->start + m->suspicion->timeout != deadline) {
+        m->suspicion->deadline() != deadline) {
       continue;  // not the timer of the member's current suspicion
     }
     m->suspicion.reset();  // its deadline entry is already gone
@@ -724,11 +723,15 @@ void Membership::ReplaceMeta(Member* m, MetaPtr meta) {
   m->expected_fingerprint = 0;
 }
 
+void Membership::AnswerAccusation(const Update& u, absl::Time now) {
+  if (!leaving_ && u.incarnation >= self().state.incarnation) {
+    Refute(u.incarnation, now);
+  }
+}
+
 bool Membership::ApplySuspect(const Update& u, absl::Time now) {
   if (u.node == config_.self) {
-    if (!leaving_ && u.incarnation >= self().state.incarnation) {
-      Refute(u.incarnation, now);
-    }
+    AnswerAccusation(u, now);
     return false;
   }
   Member* m = Get(u.node);
@@ -744,10 +747,10 @@ bool Membership::ApplySuspect(const Update& u, absl::Time now) {
     if (config_.lifeguard && s != nullptr && confirmations < s->expected &&
         u.from != kNoNode && !s->confirmers.count(u.from)) {
       s->confirmers.insert(u.from);
-      suspicion_deadlines_.erase({s->start + s->timeout, u.node});
+      suspicion_deadlines_.erase({s->deadline(), u.node});
       s->timeout = SuspicionTimeout(confirmations + 1, s->expected, s->min,
                                     s->max);
-      suspicion_deadlines_.insert({s->start + s->timeout, u.node});
+      suspicion_deadlines_.insert({s->deadline(), u.node});
       Enqueue(u);  // let others count this confirmation too
     }
     return false;
@@ -765,8 +768,7 @@ bool Membership::ApplySuspect(const Update& u, absl::Time now) {
 void Membership::StartSuspicion(Member* m, NodeId from, absl::Time now) {
   if (m->suspicion) {
     // A suspicion of a newer incarnation replaces the old one, timer too.
-    suspicion_deadlines_.erase(
-        {m->suspicion->start + m->suspicion->timeout, m->state.id});
+    suspicion_deadlines_.erase({m->suspicion->deadline(), m->state.id});
   }
   auto s = std::make_unique<Suspicion>();
   s->start = now;
@@ -784,15 +786,13 @@ void Membership::StartSuspicion(Member* m, NodeId from, absl::Time now) {
                     : 0;
   s->confirmers.insert(from);
   s->timeout = s->expected < 1 ? s->min : s->max;
-  suspicion_deadlines_.insert({s->start + s->timeout, m->state.id});
+  suspicion_deadlines_.insert({s->deadline(), m->state.id});
   m->suspicion = std::move(s);
 }
 
 bool Membership::ApplyDead(const Update& u, absl::Time now) {
   if (u.node == config_.self) {
-    if (!leaving_ && u.incarnation >= self().state.incarnation) {
-      Refute(u.incarnation, now);
-    }
+    AnswerAccusation(u, now);
     return false;
   }
   Member* m = Get(u.node);

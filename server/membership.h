@@ -267,6 +267,8 @@ class Membership {
     absl::Duration timeout;          // current, shrinks with confirmations
     std::set<NodeId> confirmers;     // distinct accusers, first one included
     int expected = 0;                // confirmations that bring it to min
+    // Its entry in suspicion_deadlines_ is {deadline(), member id}.
+    absl::Time deadline() const { return start + timeout; }
   };
   struct Member {
     MemberState state;
@@ -304,6 +306,8 @@ class Membership {
 
   // --- state changes (all return true if the state was applied)
   bool ApplyAlive(const Update& u, absl::Time now, bool from_push_pull);
+  // A Suspect or Dead about us: refute it unless we are leaving.
+  void AnswerAccusation(const Update& u, absl::Time now);
   bool ApplySuspect(const Update& u, absl::Time now);
   bool ApplyDead(const Update& u, absl::Time now);
   void ApplyUpdate(const Update& u, absl::Time now);

@@ -69,8 +69,8 @@ std::vector<std::pair<NodeId, double>> Ring::ReplicaOwnership(size_t n) const {
   return out;
 }
 
-double OwnershipImbalance(const Ring& ring) {
-  auto own = ring.Ownership();
+double ReplicaImbalance(const Ring& ring, size_t n) {
+  auto own = ring.ReplicaOwnership(n);
   if (own.empty()) return 1.0;
   double lo = 2.0, hi = 0.0;
   for (auto [id, s] : own) {
@@ -79,6 +79,8 @@ double OwnershipImbalance(const Ring& ring) {
   }
   return lo > 0 ? hi / lo : INFINITY;
 }
+
+double OwnershipImbalance(const Ring& ring) { return ReplicaImbalance(ring, 1); }
 
 std::vector<uint64_t> RandomTokens(NodeId self, size_t count) {
   std::set<uint64_t> out;

@@ -70,8 +70,10 @@ std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
 // index). The baseline that ClaimTokens improves on.
 std::vector<uint64_t> RandomTokens(NodeId self, size_t count);
 
-// max share / min share over the ring's nodes (1.0 = perfectly even).
+// max share / min share over the ring's nodes (1.0 = perfectly even), of
+// primary ownership, and of what each node stores with n replicas.
 double OwnershipImbalance(const Ring& ring);
+double ReplicaImbalance(const Ring& ring, size_t n);
 
 }  // namespace rumor::server
 

@@ -39,6 +39,16 @@ MetaPtr Meta(const std::string& addr, std::vector<uint64_t> tokens = {}) {
 
 std::string Addr(NodeId id) { return "n" + std::to_string(id); }
 
+// A message of `type` from member `from` at its usual address.
+Message Msg(Type type, NodeId from, uint64_t seq = 0) {
+  Message m;
+  m.type = type;
+  m.seq = seq;
+  m.from = from;
+  m.from_address = Addr(from);
+  return m;
+}
+
 MemberState State(NodeId id, uint64_t inc, MemberStatus st,
                   std::vector<uint64_t> tokens = {}) {
   return MemberState{id, inc, st, Meta(Addr(id), std::move(tokens))};
@@ -61,20 +71,14 @@ class MembershipTest : public ::testing::Test {
 
   // Teaches the core about members through a push-pull from node 2.
   void Learn(std::vector<MemberState> states) {
-    Message pp;
-    pp.type = Type::kPushPullReply;
-    pp.from = 2;
-    pp.from_address = Addr(2);
+    Message pp = Msg(Type::kPushPullReply, 2);
     pp.state = std::move(states);
     core_->HandleMessage(pp, now_);
   }
 
   void Deliver(Update u, NodeId from = 3) {
-    Message m;
-    m.type = Type::kAck;  // any type: updates piggyback on everything
-    m.seq = 999999;
-    m.from = from;
-    m.from_address = Addr(from);
+    // Any type: updates piggyback on everything.
+    Message m = Msg(Type::kAck, from, 999999);
     m.updates.push_back(std::move(u));
     core_->HandleMessage(m, now_);
   }
@@ -97,11 +101,7 @@ class MembershipTest : public ::testing::Test {
         }
       }
       for (const Message& p : pings) {
-        Message a;
-        a.type = Type::kAck;
-        a.seq = p.seq;
-        a.from = p.to;
-        a.from_address = Addr(p.to);
+        Message a = Msg(Type::kAck, p.to, p.seq);
         core_->HandleMessage(a, now_);
       }
     }
@@ -158,11 +158,7 @@ TEST_F(MembershipTest, SuspicionOfSelfIsRefutedWithHigherIncarnation) {
   EXPECT_EQ(core_->awareness(), 1) << "refuting counts against local health";
   // The refutation rides on the next message out.
   transport_->sent.clear();
-  Message ping;
-  ping.type = Type::kPing;
-  ping.seq = 5;
-  ping.from = 2;
-  ping.from_address = Addr(2);
+  Message ping = Msg(Type::kPing, 2, 5);
   core_->HandleMessage(ping, now_);
   auto acks = transport_->Take(Type::kAck);
   ASSERT_EQ(acks.size(), 1u);
@@ -270,22 +266,14 @@ TEST_F(MembershipTest, EachUpdateIsRetransmittedLambdaLogNTimes) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   // Drain whatever the join queued.
   for (int i = 0; i < 50; ++i) {
-    Message ping;
-    ping.type = Type::kPing;
-    ping.seq = i;
-    ping.from = 2;
-    ping.from_address = Addr(2);
+    Message ping = Msg(Type::kPing, 2, i);
     core_->HandleMessage(ping, now_);
   }
   transport_->sent.clear();
   Deliver(Upd(MemberStatus::kSuspect, 3, 1, 2), /*from=*/2);
   int carried = 0;
   for (int i = 0; i < 50; ++i) {
-    Message ping;
-    ping.type = Type::kPing;
-    ping.seq = 100 + i;
-    ping.from = 2;
-    ping.from_address = Addr(2);
+    Message ping = Msg(Type::kPing, 2, 100 + i);
     core_->HandleMessage(ping, now_);
   }
   for (auto& [addr, m] : transport_->sent) {
@@ -307,11 +295,7 @@ TEST_F(MembershipTest, PiggybackIsBoundedPerMessage) {
   }
   Learn(many);  // queues ~500 alive broadcasts with 64 tokens each
   transport_->sent.clear();
-  Message ping;
-  ping.type = Type::kPing;
-  ping.seq = 1;
-  ping.from = 2;
-  ping.from_address = Addr(2);
+  Message ping = Msg(Type::kPing, 2, 1);
   core_->HandleMessage(ping, now_);
   auto acks = transport_->Take(Type::kAck);
   ASSERT_EQ(acks.size(), 1u);
@@ -374,11 +358,7 @@ TEST_F(MembershipTest, AckedProbeSuspectsNobody) {
     transport_->sent.clear();
     RunUntil(core_->NextDeadline());
     for (auto& m : transport_->Take(Type::kPing)) {
-      Message ack;
-      ack.type = Type::kAck;
-      ack.seq = m.seq;
-      ack.from = m.to;
-      ack.from_address = Addr(m.to);
+      Message ack = Msg(Type::kAck, m.to, m.seq);
       core_->HandleMessage(ack, now_);
     }
   }
@@ -391,22 +371,14 @@ TEST_F(MembershipTest, AckedProbeSuspectsNobody) {
 TEST_F(MembershipTest, PingReqIsRelayedAndAckForwarded) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   transport_->sent.clear();
-  Message req;
-  req.type = Type::kPingReq;
-  req.seq = 77;
-  req.from = 2;
-  req.from_address = Addr(2);
+  Message req = Msg(Type::kPingReq, 2, 77);
   req.target = 3;
   req.target_address = Addr(3);
   core_->HandleMessage(req, now_);
   auto pings = transport_->Take(Type::kPing);
   ASSERT_EQ(pings.size(), 1u);
   EXPECT_EQ(pings[0].to, 3u);
-  Message ack;
-  ack.type = Type::kAck;
-  ack.seq = pings[0].seq;
-  ack.from = 3;
-  ack.from_address = Addr(3);
+  Message ack = Msg(Type::kAck, 3, pings[0].seq);
   core_->HandleMessage(ack, now_);
   auto acks = transport_->Take(Type::kAck);
   ASSERT_EQ(acks.size(), 1u);
@@ -417,11 +389,7 @@ TEST_F(MembershipTest, PingReqIsRelayedAndAckForwarded) {
 TEST_F(MembershipTest, UnansweredRelayNacks) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   transport_->sent.clear();
-  Message req;
-  req.type = Type::kPingReq;
-  req.seq = 78;
-  req.from = 2;
-  req.from_address = Addr(2);
+  Message req = Msg(Type::kPingReq, 2, 78);
   req.target = 3;
   req.target_address = Addr(3);
   core_->HandleMessage(req, now_);
@@ -436,11 +404,7 @@ TEST_F(MembershipTest, HearingFromASuspectAtANewerIncarnationRefutes) {
   Deliver(Upd(MemberStatus::kSuspect, 3, 1, 2), /*from=*/2);
   ASSERT_EQ(StatusOf(3), MemberStatus::kSuspect);
   // Node 3 pings us at incarnation 2: it refuted, we missed the gossip.
-  Message ping;
-  ping.type = Type::kPing;
-  ping.seq = 9;
-  ping.from = 3;
-  ping.from_address = Addr(3);
+  Message ping = Msg(Type::kPing, 3, 9);
   ping.from_incarnation = 2;
   core_->HandleMessage(ping, now_);
   EXPECT_EQ(StatusOf(3), MemberStatus::kAlive);
@@ -472,11 +436,7 @@ TEST_F(MembershipTest, ASuspectThatHasNotHeardIsToldDirectly) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   Deliver(Upd(MemberStatus::kSuspect, 3, 1, 2), /*from=*/2);
   transport_->sent.clear();
-  Message ping;
-  ping.type = Type::kPing;
-  ping.seq = 9;
-  ping.from = 3;
-  ping.from_address = Addr(3);
+  Message ping = Msg(Type::kPing, 3, 9);
   ping.from_incarnation = 1;  // still the suspected incarnation
   core_->HandleMessage(ping, now_);
   bool told = false;
@@ -494,11 +454,7 @@ TEST_F(MembershipTest, RefutationsCarryOnlyTheMetaFingerprint) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   Deliver(Upd(MemberStatus::kSuspect, 1, core_->incarnation()));
   transport_->sent.clear();
-  Message ping;
-  ping.type = Type::kPing;
-  ping.seq = 5;
-  ping.from = 2;
-  ping.from_address = Addr(2);
+  Message ping = Msg(Type::kPing, 2, 5);
   core_->HandleMessage(ping, now_);
   bool light = false;
   std::vector<Message> acks = transport_->Take(Type::kAck);
@@ -561,10 +517,7 @@ TEST_F(MembershipTest, MissedMetaAnnouncementIsRecoveredFromTheMember) {
   ASSERT_EQ(transport_->Take(Type::kPushPull).size(), 1u) << "asks node 3";
   EXPECT_TRUE(core_->Find(3)->meta->tokens.empty()) << "not yet";
   uint64_t ring = core_->ring_version();
-  Message reply;
-  reply.type = Type::kPushPullReply;
-  reply.from = 3;
-  reply.from_address = Addr(3);
+  Message reply = Msg(Type::kPushPullReply, 3);
   reply.state = {MemberState{3, 7, MemberStatus::kAlive, m2}};
   core_->HandleMessage(reply, now_);
   EXPECT_EQ(core_->Find(3)->meta->tokens, (std::vector<uint64_t>{7, 8, 9}));
@@ -625,11 +578,7 @@ TEST_F(MembershipTest, AnUpdateTooLargeToPiggybackDoesNotBlockOthers) {
   bool suspect_sent = false;
   for (int i = 0; i < 40 && !suspect_sent; ++i) {
     transport_->sent.clear();
-    Message ping;
-    ping.type = Type::kPing;
-    ping.seq = 500 + i;
-    ping.from = 2;
-    ping.from_address = Addr(2);
+    Message ping = Msg(Type::kPing, 2, 500 + i);
     core_->HandleMessage(ping, now_);
     for (const auto& a : transport_->Take(Type::kAck)) {
       EXPECT_LE(ApproxSize(a), core_->config().max_piggyback_bytes);
@@ -651,10 +600,7 @@ TEST_F(MembershipTest, SuspicionsMergedFromPushPullDoNotConfirm) {
   absl::Time start = now_;
   Deliver(Upd(MemberStatus::kSuspect, 6, 1, /*from=*/3));
   for (NodeId sender : {2, 4, 5}) {
-    Message pp;
-    pp.type = Type::kPushPullReply;
-    pp.from = sender;
-    pp.from_address = Addr(sender);
+    Message pp = Msg(Type::kPushPullReply, sender);
     pp.state = {State(6, 1, MemberStatus::kSuspect)};
     core_->HandleMessage(pp, now_);
   }
@@ -745,11 +691,7 @@ TEST_F(MembershipTest, LeaveSpreadsThenReportsDone) {
   core_->Leave(now_);
   EXPECT_EQ(core_->Self().status, MemberStatus::kLeft);
   for (int i = 0; i < 20 && !core_->LeaveSpread(); ++i) {
-    Message ping;
-    ping.type = Type::kPing;
-    ping.seq = i;
-    ping.from = 2;
-    ping.from_address = Addr(2);
+    Message ping = Msg(Type::kPing, 2, i);
     core_->HandleMessage(ping, now_);
   }
   EXPECT_TRUE(core_->LeaveSpread());

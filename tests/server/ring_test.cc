@@ -60,16 +60,6 @@ TEST(RingTest, OwnershipSumsToOneAndReplicasToN) {
   EXPECT_NEAR(replicas, 3.0, 1e-9);
 }
 
-// max share / min share of what each node stores with n replicas.
-double ReplicaImbalance(const Ring& ring, size_t n) {
-  double lo = 2.0, hi = 0.0;
-  for (auto [id, s] : ring.ReplicaOwnership(n)) {
-    lo = std::min(lo, s);
-    hi = std::max(hi, s);
-  }
-  return hi / lo;
-}
-
 // Sequential joins with claimed tokens stay within 1.5x (max/min share) at
 // 5 nodes x 64 tokens for every one of many random id sets, both in
 // primary ownership and in what each node stores with 3 replicas; random
