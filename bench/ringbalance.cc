@@ -6,6 +6,8 @@
 // claims") quotes its output.
 //
 //   ringbalance [--trials=30] [--max-nodes=12] [--replicas=3] [--tokens=64]
+//   ringbalance --join=1024    # time one claim joining 1024 nodes (random
+//                              # tokens, quick to build) and exit
 
 #include <algorithm>
 #include <chrono>
@@ -44,12 +46,33 @@ int main(int argc, char** argv) {
   int trials = 30, max_nodes = 12;
   size_t replicas = 3, tokens = 64;
   uint64_t seed = 11;
+  int join = 0;
   app.add_option("--trials", trials, "random node-id sets")->check(CLI::Range(1, 100000));
   app.add_option("--max-nodes", max_nodes, "largest cluster")->check(CLI::Range(2, 4096));
   app.add_option("--replicas", replicas, "N, for stored shares")->check(CLI::Range(1, 16));
   app.add_option("--tokens", tokens, "tokens per node")->check(CLI::Range(1, 1024));
   app.add_option("--seed", seed, "random seed");
+  app.add_option("--join", join, "only time one claim joining this many nodes")
+      ->check(CLI::Range(1, 100000));
   CLI11_PARSE(app, argc, argv);
+
+  if (join > 0) {
+    std::mt19937_64 rng(seed);
+    std::vector<RingMember> members;
+    for (int i = 0; i < join; ++i) {
+      NodeId id = rng() | 1;
+      members.push_back({id, RandomTokens(id, tokens)});
+    }
+    Ring ring(members);
+    auto start = std::chrono::steady_clock::now();
+    auto claimed = ClaimTokens(ring, rng() | 1, tokens, replicas);
+    double ms = std::chrono::duration<double, std::milli>(
+                    std::chrono::steady_clock::now() - start)
+                    .count();
+    std::printf("claim of %zu tokens joining %d nodes (%zu tokens): %.0f ms\n",
+                claimed.size(), join, ring.num_tokens(), ms);
+    return 0;
+  }
 
   std::vector<Stat> primary(max_nodes + 1), stored(max_nodes + 1),
       random_primary(max_nodes + 1), random_stored(max_nodes + 1),

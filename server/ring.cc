@@ -103,7 +103,7 @@ constexpr int kRefineRounds = 3;
 // big rings.
 constexpr size_t kMaxCandidates = 4096;
 // Refinement stops once this many candidate positions have been scored
-// (about a second here): in big rings the greedy placement stands mostly
+// (a few hundred ms here): in big rings the greedy placement stands mostly
 // as it is.
 constexpr uint64_t kScoreBudget = 1'000'000;
 // More tokens per node than this are taken at random (see ClaimTokens).
