@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "CLI/CLI.hpp"
-#include "server/ring.h"
+#include "server/ring/ring.h"
 
 namespace {
 

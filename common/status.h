@@ -1,7 +1,7 @@
 // Small helpers around absl::Status that abseil 20220623 does not ship.
 //
 // Errors cross module boundaries only as absl::Status / absl::StatusOr<T>.
-// Their codes map one-to-one onto gRPC codes (see server/grpc_status.h and
+// Their codes map one-to-one onto gRPC codes (see server/rpc/grpc_status.h and
 // client/grpc_status.h, the only two places that convert).
 #ifndef RUMOR_COMMON_STATUS_H_
 #define RUMOR_COMMON_STATUS_H_

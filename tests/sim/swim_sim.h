@@ -24,7 +24,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/time/time.h"
-#include "server/membership.h"
+#include "server/membership/membership.h"
 
 namespace rumor::sim {
 

@@ -1,0 +1,1138 @@
+#include "server/membership/membership.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "absl/strings/str_cat.h"
+#include "common/hash.h"
+
+namespace rumor::server {
+namespace {
+
+int Rank(MemberStatus s) { return static_cast<int>(s); }
+
+// True when (inc, status) replaces (cur_inc, cur_status): states order by
+// incarnation, then Alive < Suspect < Dead < Left.
+bool Newer(uint64_t inc, MemberStatus status, uint64_t cur_inc,
+           MemberStatus cur_status) {
+  if (inc != cur_inc) return inc > cur_inc;
+  return Rank(status) > Rank(cur_status);
+}
+
+bool IsLive(MemberStatus s) {
+  return s == MemberStatus::kAlive || s == MemberStatus::kSuspect;
+}
+
+}  // namespace
+
+MetaPtr MakeMeta(MemberMeta meta) {
+  std::sort(meta.tokens.begin(), meta.tokens.end());
+  meta.tokens.erase(std::unique(meta.tokens.begin(), meta.tokens.end()),
+                    meta.tokens.end());
+  std::sort(meta.tags.begin(), meta.tags.end());
+  std::string bytes = meta.address;
+  bytes.push_back('\0');
+  for (uint64_t t : meta.tokens) {
+    bytes.append(reinterpret_cast<const char*>(&t), sizeof(t));
+  }
+  for (const auto& [k, v] : meta.tags) {
+    bytes.append(k);
+    bytes.push_back('\0');
+    bytes.append(v);
+    bytes.push_back('\0');
+  }
+  meta.fingerprint = Hash64(bytes, 0x6d657461) | 1;  // never 0
+  return std::make_shared<const MemberMeta>(std::move(meta));
+}
+
+const char* MemberStatusName(MemberStatus s) {
+  switch (s) {
+    case MemberStatus::kAlive:
+      return "alive";
+    case MemberStatus::kSuspect:
+      return "suspect";
+    case MemberStatus::kDead:
+      return "dead";
+    case MemberStatus::kLeft:
+      return "left";
+  }
+  return "unknown";
+}
+
+size_t ApproxSize(const Update& u) {
+  size_t n = 2 + 9 + 10 + 9 + (u.meta_fingerprint ? 9 : 0);
+  if (u.meta) {
+    n += 4 + u.meta->address.size() + 9 * u.meta->tokens.size();
+    for (const auto& [k, v] : u.meta->tags) n += 4 + k.size() + v.size();
+  }
+  return n;
+}
+
+size_t ApproxSize(const Message& m) {
+  size_t n = 16 + 9 + m.from_address.size() + 9 + 10 + 9 +
+             m.target_address.size();
+  for (const auto& u : m.updates) n += ApproxSize(u);
+  for (const auto& s : m.state) {
+    n += 2 + 9 + 10 + 2;
+    if (s.meta) {
+      n += 4 + s.meta->address.size() + 9 * s.meta->tokens.size();
+      for (const auto& [k, v] : s.meta->tags) n += 4 + k.size() + v.size();
+    }
+  }
+  return n;
+}
+
+Membership::Membership(MembershipConfig config, Transport* transport,
+                       absl::Time now)
+    : config_(std::move(config)), transport_(transport), rng_(config_.seed) {
+  Member self;
+  self.state.id = config_.self;
+  self.state.incarnation = std::max<uint64_t>(config_.incarnation, 1);
+  self.state.status = MemberStatus::kAlive;
+  self.state.meta = MakeMeta(config_.meta);
+  members_.push_back(std::move(self));
+  index_[config_.self] = 0;
+  self_index_ = 0;
+  // Random phases keep a cluster's probes from marching in lockstep.
+  std::uniform_int_distribution<int64_t> phase(
+      0, absl::ToInt64Microseconds(config_.probe_interval));
+  next_probe_ = now + absl::Microseconds(phase(rng_));
+  std::uniform_int_distribution<int64_t> pp(
+      absl::ToInt64Microseconds(config_.push_pull_interval) / 2,
+      absl::ToInt64Microseconds(config_.push_pull_interval));
+  next_push_pull_ = now + absl::Microseconds(pp(rng_));
+  next_join_ = absl::InfiniteFuture();
+  Enqueue(AliveUpdate(members_[0].state));
+}
+
+// ---------------------------------------------------------------------------
+// Accessors
+
+Membership::Member* Membership::Get(NodeId id) {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &members_[it->second];
+}
+const Membership::Member* Membership::Get(NodeId id) const {
+  auto it = index_.find(id);
+  return it == index_.end() ? nullptr : &members_[it->second];
+}
+Membership::Member& Membership::self() { return members_[self_index_]; }
+const Membership::Member& Membership::self() const {
+  return members_[self_index_];
+}
+
+const MemberState* Membership::Find(NodeId id) const {
+  const Member* m = Get(id);
+  return m ? &m->state : nullptr;
+}
+
+MemberState Membership::Self() const { return self().state; }
+uint64_t Membership::incarnation() const { return self().state.incarnation; }
+
+std::vector<MemberState> Membership::Members() const {
+  std::vector<MemberState> out;
+  out.reserve(members_.size());
+  for (const Member& m : members_) out.push_back(m.state);
+  std::sort(out.begin(), out.end(),
+            [](const MemberState& a, const MemberState& b) { return a.id < b.id; });
+  return out;
+}
+
+size_t Membership::NumLive() const { return live_count_; }
+
+Update Membership::AliveUpdate(const MemberState& s) const {
+  Update u = RefutationUpdate(s);
+  u.meta = s.meta;
+  return u;
+}
+
+Update Membership::RefutationUpdate(const MemberState& s) const {
+  Update u;
+  u.kind = MemberStatus::kAlive;
+  u.node = s.id;
+  u.incarnation = s.incarnation;
+  u.from = s.id;
+  u.meta_fingerprint = s.meta ? s.meta->fingerprint : 0;
+  return u;
+}
+
+void Membership::PullStateFrom(const Member& m, absl::Time now) {
+  auto [it, inserted] = pulled_.try_emplace(m.state.id, now);
+  if (!inserted && now - it->second < config_.probe_interval * 5) return;
+  it->second = now;
+  Message pp;
+  pp.type = Message::Type::kPushPull;
+  pp.to = m.state.id;
+  pp.state = FullState();
+  Send(m.state.meta->address, std::move(pp));
+}
+
+std::vector<MemberState> Membership::FullState() const {
+  std::vector<MemberState> out;
+  out.reserve(members_.size());
+  for (const Member& m : members_) out.push_back(m.state);
+  return out;
+}
+
+Membership::Member* Membership::AddMember(const MemberState& s) {
+  index_[s.id] = members_.size();
+  members_.push_back(Member{s, nullptr});
+  ++state_version_;
+  if (IsLive(s.status)) ++live_count_;
+  if (s.status == MemberStatus::kDead) ++dead_count_;
+  if (!s.meta->tokens.empty() && s.status != MemberStatus::kLeft) {
+    ++ring_version_;
+  }
+  // Insert at a random position of the remaining probe order so a new
+  // member is probed within one round (memberlist does the same).
+  if (IsLive(s.status) && s.id != config_.self) {
+    size_t lo = std::min(probe_pos_, probe_order_.size());
+    std::uniform_int_distribution<size_t> pos(lo, probe_order_.size());
+    probe_order_.insert(probe_order_.begin() + pos(rng_), s.id);
+  }
+  return &members_.back();
+}
+
+void Membership::SetStatus(Member* m, MemberStatus status,
+                           uint64_t incarnation) {
+  MemberStatus old = m->state.status;
+  ++state_version_;
+  if (old == MemberStatus::kDead) --dead_count_;
+  if (status == MemberStatus::kDead) ++dead_count_;
+  if (IsLive(old) && !IsLive(status)) --live_count_;
+  if (!IsLive(old) && IsLive(status)) ++live_count_;
+  if ((old == MemberStatus::kLeft) != (status == MemberStatus::kLeft)) {
+    ++ring_version_;
+  }
+  m->state.status = status;
+  m->state.incarnation = incarnation;
+  if (status != MemberStatus::kSuspect && m->suspicion) {
+    suspicion_deadlines_.erase({m->suspicion->deadline(), m->state.id});
+    m->suspicion.reset();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Timing
+
+absl::Duration Membership::Scaled(absl::Duration d) const {
+  return d * (awareness_ + 1);
+}
+
+void Membership::ChangeAwareness(int delta) {
+  awareness_ = std::clamp(awareness_ + delta, 0, config_.max_awareness - 1);
+}
+
+absl::Duration Membership::MinSuspicionTimeout() const {
+  double n = std::max<double>(1.0, static_cast<double>(NumLive()));
+  double scale = std::max(1.0, std::log10(n));
+  return config_.probe_interval * (config_.suspicion_mult * scale);
+}
+
+absl::Duration Membership::MaxSuspicionTimeout() const {
+  return MinSuspicionTimeout() * config_.suspicion_max_mult;
+}
+
+absl::Duration Membership::SuspicionTimeout(int confirmations, int expected,
+                                            absl::Duration min,
+                                            absl::Duration max) {
+  if (expected < 1) return min;
+  double frac = std::log(confirmations + 1.0) / std::log(expected + 1.0);
+  double raw = absl::ToDoubleSeconds(max) -
+               frac * absl::ToDoubleSeconds(max - min);
+  absl::Duration t = absl::Milliseconds(std::floor(raw * 1000.0));
+  return std::max(t, min);
+}
+
+absl::Time Membership::NextDeadline() const {
+  absl::Time t = next_push_pull_;
+  if (!joined_ && !seeds_.empty()) t = std::min(t, next_join_);
+  if (probe_active_) {
+    t = std::min(t, probe_.indirect_sent ? probe_.deadline
+                                         : probe_.indirect_at);
+  } else {
+    t = std::min(t, next_probe_);
+  }
+  if (!suspicion_deadlines_.empty()) {
+    t = std::min(t, suspicion_deadlines_.begin()->first);
+  }
+  for (const auto& [seq, r] : relays_) {
+    t = std::min(t, r.nack_sent ? r.expires : std::min(r.nack_at, r.expires));
+  }
+  return t;
+}
+
+void Membership::Tick(absl::Time now) {
+  if (!joined_ && !seeds_.empty() && now >= next_join_) SendJoinRequests(now);
+  if (probe_active_) {
+    if (!probe_.indirect_sent && now >= probe_.indirect_at) ProbeIndirect(now);
+    if (now >= probe_.deadline) FinishProbe(now);
+  }
+  if (!probe_active_ && now >= next_probe_) StartProbe(now);
+  CheckSuspicions(now);
+  ExpireRelays(now);
+  if (now >= next_push_pull_) PushPull(now);
+}
+
+// ---------------------------------------------------------------------------
+// Probing
+
+void Membership::Reshuffle() {
+  probe_order_.clear();
+  for (const Member& m : members_) {
+    if (m.state.id != config_.self && IsLive(m.state.status)) {
+      probe_order_.push_back(m.state.id);
+    }
+  }
+  std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+  probe_pos_ = 0;
+}
+
+void Membership::StartProbe(absl::Time now) {
+  next_probe_ = now + Scaled(config_.probe_interval);
+  const Member* target = nullptr;
+  for (int pass = 0; pass < 2 && target == nullptr; ++pass) {
+    while (probe_pos_ < probe_order_.size()) {
+      const Member* m = Get(probe_order_[probe_pos_++]);
+      if (m != nullptr && IsLive(m->state.status)) {
+        target = m;
+        break;
+      }
+    }
+    if (target == nullptr) Reshuffle();
+  }
+  if (target == nullptr) return;  // nobody to probe
+
+  probe_ = Probe{};
+  probe_.target = target->state.id;
+  probe_.seq = next_seq_++;
+  probe_.sent = now;
+  probe_.indirect_at = now + Scaled(config_.probe_timeout);
+  probe_.deadline = now + Scaled(config_.probe_interval);
+  probe_active_ = true;
+
+  Message ping;
+  ping.type = Message::Type::kPing;
+  ping.seq = probe_.seq;
+  ping.to = target->state.id;
+  if (config_.lifeguard && target->state.status == MemberStatus::kSuspect) {
+    // Buddy system: tell a suspect it is suspected, so it can refute now.
+    Update u;
+    u.kind = MemberStatus::kSuspect;
+    u.node = target->state.id;
+    u.incarnation = target->state.incarnation;
+    u.from = config_.self;
+    ping.updates.push_back(std::move(u));
+  }
+  ++stats_.probes_sent;
+  Send(target->state.address(), std::move(ping));
+}
+
+std::vector<NodeId> Membership::RandomLiveMembers(size_t k, NodeId exclude) {
+  std::vector<NodeId> out;
+  if (members_.size() <= 1 || k == 0) return out;
+  auto eligible = [&](const Member& m) {
+    return m.state.id != config_.self && m.state.id != exclude &&
+           m.state.status == MemberStatus::kAlive &&
+           std::find(out.begin(), out.end(), m.state.id) == out.end();
+  };
+  // Rejection sampling first: O(k) in the common case of a mostly-alive
+  // cluster; a scan when that fails.
+  std::uniform_int_distribution<size_t> pick(0, members_.size() - 1);
+  for (size_t tries = 0; out.size() < k && tries < 4 * k; ++tries) {
+    const Member& m = members_[pick(rng_)];
+    if (eligible(m)) out.push_back(m.state.id);
+  }
+  if (out.size() < k) {
+    std::vector<NodeId> rest;
+    for (const Member& m : members_) {
+      if (eligible(m)) rest.push_back(m.state.id);
+    }
+    std::shuffle(rest.begin(), rest.end(), rng_);
+    for (NodeId id : rest) {
+      if (out.size() >= k) break;
+      out.push_back(id);
+    }
+  }
+  return out;
+}
+
+void Membership::ProbeIndirect(absl::Time now) {
+  (void)now;
+  probe_.indirect_sent = true;
+  if (probe_.acked) return;
+  const Member* target = Get(probe_.target);
+  if (target == nullptr) return;
+  for (NodeId helper : RandomLiveMembers(config_.indirect_checks, probe_.target)) {
+    Message req;
+    req.type = Message::Type::kPingReq;
+    req.seq = probe_.seq;
+    req.target = probe_.target;
+    req.target_address = target->state.address();
+    req.to = helper;
+    ++stats_.ping_reqs_sent;
+    if (config_.lifeguard) ++probe_.expected_nacks;
+    Send(Get(helper)->state.meta->address, std::move(req));
+  }
+}
+
+void Membership::FinishProbe(absl::Time now) {
+  probe_active_ = false;
+  if (probe_.acked) return;
+  if (config_.lifeguard) {
+    // Missing nacks mean the helpers could not answer us either: we are
+    // probably the slow one.
+    int delta = probe_.expected_nacks > 0
+                    ? probe_.expected_nacks - probe_.nacks
+                    : 1;
+    ChangeAwareness(delta);
+  }
+  Member* m = Get(probe_.target);
+  // A failed probe of a member already suspected is an independent
+  // confirmation of that suspicion (it shortens the timeout).
+  if (m == nullptr || leaving_ ||
+      (m->state.status != MemberStatus::kAlive &&
+       m->state.status != MemberStatus::kSuspect)) {
+    return;
+  }
+  bool confirming = m->state.status == MemberStatus::kSuspect;
+  Update u;
+  u.kind = MemberStatus::kSuspect;
+  u.node = m->state.id;
+  u.incarnation = m->state.incarnation;
+  u.from = config_.self;
+  if (ApplySuspect(u, now) || confirming) ++stats_.suspicions_raised;
+}
+
+void Membership::CheckSuspicions(absl::Time now) {
+  while (!suspicion_deadlines_.empty() &&
+         suspicion_deadlines_.begin()->first <= now) {
+    auto [deadline, id] = *suspicion_deadlines_.begin();
+    suspicion_deadlines_.erase(suspicion_deadlines_.begin());
+    Member* m = Get(id);
+    if (m == nullptr || m->state.status != MemberStatus::kSuspect ||
+        m->suspicion == nullptr ||
+        m->suspicion->deadline() != deadline) {
+      continue;  // not the timer of the member's current suspicion
+    }
+    m->suspicion.reset();  // its deadline entry is already gone
+    Update u;
+    u.kind = MemberStatus::kDead;
+    u.node = id;
+    u.incarnation = m->state.incarnation;
+    u.from = config_.self;
+    if (ApplyDead(u, now)) ++stats_.deaths_declared;
+  }
+}
+
+void Membership::ExpireRelays(absl::Time now) {
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    Relay& r = it->second;
+    if (!r.nack_sent && now >= r.nack_at) {
+      r.nack_sent = true;
+      Message nack;
+      nack.type = Message::Type::kNack;
+      nack.seq = r.requester_seq;
+      nack.to = r.requester;
+      Send(r.requester_address, std::move(nack));
+    }
+    if (now >= r.expires) {
+      it = relays_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Incoming messages
+
+void Membership::HandleMessage(const Message& m, absl::Time now) {
+  ++stats_.messages_received;
+  if (m.from == config_.self) {
+    // Our own message came back: a seed is this node under another name
+    // (localhost for 127.0.0.1, say). Forget that seed.
+    ++stats_.messages_ignored;
+    if (m.join) {
+      seeds_.erase(std::remove(seeds_.begin(), seeds_.end(), m.target_address),
+                   seeds_.end());
+    }
+    if (seeds_.empty()) joined_ = true;
+    return;
+  }
+  uint64_t refuted_before = stats_.suspicions_refuted;
+  for (const Update& u : m.updates) ApplyUpdate(u, now);
+  NoteSenderAlive(m, now);
+  switch (m.type) {
+    case Message::Type::kPing:
+      HandlePing(m, now);
+      break;
+    case Message::Type::kAck:
+      HandleAck(m, now);
+      break;
+    case Message::Type::kPingReq:
+      HandlePingReq(m, now);
+      break;
+    case Message::Type::kNack:
+      HandleNack(m, now);
+      break;
+    case Message::Type::kPushPull:
+    case Message::Type::kPushPullReply:
+      HandlePushPull(m, now);
+      break;
+    case Message::Type::kGossip:
+      break;  // its updates were applied above
+  }
+  if (stats_.suspicions_refuted != refuted_before && !m.from_address.empty() &&
+      !leaving_) {
+    // The sender thinks we are suspect or dead and may not be gossiping
+    // with us at all (it does not probe the dead): answer it directly. The
+    // refutation is the freshest update, so it rides on this message.
+    Message notice;
+    notice.type = Message::Type::kGossip;
+    notice.to = m.from;
+    Send(m.from_address, std::move(notice));
+  }
+}
+
+void Membership::NoteSenderAlive(const Message& m, absl::Time now) {
+  Member* sender = Get(m.from);
+  if (sender == nullptr || m.from_incarnation == 0 ||
+      sender->state.status == MemberStatus::kAlive) {
+    return;
+  }
+  if (m.from_incarnation > sender->state.incarnation &&
+      config_.refute_on_contact &&
+      m.from_address == sender->state.meta->address) {
+    // (At another address its meta changed too: wait for the announcement
+    // that carries it, or we would pin the old address to the new
+    // incarnation.)
+    // It speaks at a newer incarnation than our suspicion: it refuted
+    // already and the refutation missed us.
+    // We do not know whether its meta changed too: ask it.
+    ApplyAlive(RefutationUpdate(MemberState{m.from, m.from_incarnation,
+                                            MemberStatus::kAlive,
+                                            sender->state.meta}),
+               now, /*from_push_pull=*/false);
+    PullStateFrom(*sender, now);
+  } else if (config_.lifeguard &&
+             (sender->state.status == MemberStatus::kSuspect ||
+              sender->state.status == MemberStatus::kDead) &&
+             m.from_incarnation == sender->state.incarnation &&
+             m.type != Message::Type::kPushPullReply) {
+    // It has not heard that it is suspected (or declared dead, e.g. across
+    // a partition that has healed): tell it straight away so it refutes.
+    Message notice;
+    notice.type = Message::Type::kGossip;
+    notice.to = m.from;
+    Update u;
+    u.kind = sender->state.status;
+    u.node = m.from;
+    u.incarnation = sender->state.incarnation;
+    u.from = config_.self;
+    notice.updates.push_back(std::move(u));
+    Send(sender->state.meta->address, std::move(notice));
+  }
+}
+
+void Membership::HandlePing(const Message& m, absl::Time now) {
+  if (m.to != kNoNode && m.to != config_.self) {
+    // The sender thinks this address is another node (we replaced it).
+    ++stats_.messages_ignored;
+    return;
+  }
+  Message ack;
+  ack.type = Message::Type::kAck;
+  ack.seq = m.seq;
+  ack.to = m.from;
+  Send(m.from_address, std::move(ack));
+  if (Get(m.from) == nullptr && !m.from_address.empty()) {
+    // A member we do not know pings us (we restarted, or it joined through
+    // someone else): exchange state with it, at most every few periods.
+    auto [it, inserted] = pulled_.try_emplace(m.from, now);
+    if (inserted || now - it->second >= config_.probe_interval * 5) {
+      it->second = now;
+      Message pp;
+      pp.type = Message::Type::kPushPull;
+      pp.to = m.from;
+      pp.state = FullState();
+      Send(m.from_address, std::move(pp));
+    }
+  }
+}
+
+void Membership::HandleAck(const Message& m, absl::Time now) {
+  (void)now;
+  if (probe_active_ && m.seq == probe_.seq && !probe_.acked) {
+    probe_.acked = true;
+    probe_active_ = false;
+    ++stats_.acks_received;
+    if (config_.lifeguard) ChangeAwareness(-1);
+    return;
+  }
+  auto it = relays_.find(m.seq);
+  if (it != relays_.end()) {
+    Message ack;
+    ack.type = Message::Type::kAck;
+    ack.seq = it->second.requester_seq;
+    ack.to = it->second.requester;
+    std::string to = it->second.requester_address;
+    relays_.erase(it);
+    Send(to, std::move(ack));
+    return;
+  }
+  ++stats_.messages_ignored;  // late: the probe already finished
+}
+
+void Membership::HandlePingReq(const Message& m, absl::Time now) {
+  if (m.target_address.empty() || m.from_address.empty()) {
+    ++stats_.messages_ignored;
+    return;
+  }
+  uint64_t seq = next_seq_++;
+  Relay r;
+  r.requester_address = m.from_address;
+  r.requester = m.from;
+  r.requester_seq = m.seq;
+  // Nack a little before the requester's own wait ends, so it can act on
+  // complete evidence (memberlist uses the same 80%).
+  r.nack_at = now + Scaled(config_.probe_timeout) * 0.8;
+  r.expires = now + Scaled(config_.probe_interval);
+  r.nack_sent = !config_.lifeguard;  // plain SWIM has no nacks
+  relays_[seq] = std::move(r);
+  Message ping;
+  ping.type = Message::Type::kPing;
+  ping.seq = seq;
+  ping.to = m.target;
+  Send(m.target_address, std::move(ping));
+}
+
+void Membership::HandleNack(const Message& m, absl::Time now) {
+  if (probe_active_ && m.seq == probe_.seq) {
+    ++probe_.nacks;
+    ++stats_.nacks_received;
+    if (probe_.expected_nacks > 0 && probe_.nacks >= probe_.expected_nacks &&
+        !probe_.acked) {
+      // Every helper is alive and answered, and none reached the target:
+      // the evidence is complete, waiting out the period adds nothing but
+      // detection time.
+      FinishProbe(now);
+    }
+  }
+}
+
+void Membership::HandlePushPull(const Message& m, absl::Time now) {
+  MergeState(m.state, m.from, now);
+  if (m.type == Message::Type::kPushPull) {
+    Message reply;
+    reply.type = Message::Type::kPushPullReply;
+    reply.to = m.from;
+    reply.state = FullState();
+    Send(m.from_address, std::move(reply));
+  } else if (!joined_) {
+    joined_ = true;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// State changes
+
+void Membership::ApplyUpdate(const Update& u, absl::Time now) {
+  switch (u.kind) {
+    case MemberStatus::kAlive:
+      ApplyAlive(u, now, /*from_push_pull=*/false);
+      break;
+    case MemberStatus::kSuspect:
+      ApplySuspect(u, now);
+      break;
+    case MemberStatus::kDead:
+    case MemberStatus::kLeft:
+      ApplyDead(u, now);
+      break;
+  }
+}
+
+bool Membership::ApplyAlive(const Update& u, absl::Time now,
+                            bool from_push_pull) {
+  (void)from_push_pull;
+  if (u.node == kNoNode) return false;
+  uint64_t fingerprint = u.meta ? u.meta->fingerprint : u.meta_fingerprint;
+  if (u.node == config_.self) {
+    (void)fingerprint;
+    if (u.meta && u.meta->address != self().state.meta->address) {
+      // Our id at another address. At a lower incarnation it is our own
+      // previous life (we restarted elsewhere) and simply stale; at ours or
+      // above, another live process has our id: a copied data dir.
+      if (u.incarnation >= self().state.incarnation) {
+        ++stats_.id_collisions;
+        collision_address_ = u.meta->address;
+      }
+      return false;
+    }
+    if (!u.meta && fingerprint != self().state.meta->fingerprint &&
+        u.incarnation >= self().state.incarnation) {
+      // A refutation of our id with another meta, at an incarnation our
+      // leases never reached: another process has our id.
+      ++stats_.id_collisions;
+      if (collision_address_.empty()) collision_address_ = "another address";
+      return false;
+    }
+    if (u.incarnation > self().state.incarnation && !leaving_) {
+      // Gossip from a previous life of this node is ahead of us.
+      Refute(u.incarnation, now);
+    }
+    return false;
+  }
+  Member* m = Get(u.node);
+  if (m == nullptr) {
+    if (!u.meta) return false;  // a refutation of a member we never met
+    MemberState s;
+    s.id = u.node;
+    s.incarnation = u.incarnation;
+    s.status = MemberStatus::kAlive;
+    s.meta = u.meta;
+    AddMember(s);
+    Enqueue(u);
+    return true;
+  }
+  if (u.incarnation == m->state.incarnation && u.meta &&
+      m->expected_fingerprint != 0 &&
+      u.meta->fingerprint == m->expected_fingerprint) {
+    // The meta a refutation told us we were missing, at that incarnation.
+    ReplaceMeta(m, u.meta);
+    return true;
+  }
+  if (u.incarnation <= m->state.incarnation) return false;
+  SetStatus(m, MemberStatus::kAlive, u.incarnation);
+  if (u.meta) {
+    ReplaceMeta(m, u.meta);
+  } else if (fingerprint != m->state.meta->fingerprint) {
+    // Its meta changed and we missed the announcement: remember what to
+    // expect and ask the member itself.
+    m->expected_fingerprint = fingerprint;
+    PullStateFrom(*m, now);
+  }
+  Enqueue(u);
+  return true;
+}
+
+void Membership::ReplaceMeta(Member* m, MetaPtr meta) {
+  if (m->state.meta->tokens != meta->tokens) ++ring_version_;
+  ++state_version_;
+  m->state.meta = std::move(meta);
+  m->expected_fingerprint = 0;
+}
+
+void Membership::AnswerAccusation(const Update& u, absl::Time now) {
+  if (!leaving_ && u.incarnation >= self().state.incarnation) {
+    Refute(u.incarnation, now);
+  }
+}
+
+bool Membership::ApplySuspect(const Update& u, absl::Time now) {
+  if (u.node == config_.self) {
+    AnswerAccusation(u, now);
+    return false;
+  }
+  Member* m = Get(u.node);
+  if (m == nullptr) return false;
+  if (m->state.status == MemberStatus::kSuspect &&
+      u.incarnation == m->state.incarnation) {
+    // An independent confirmation shortens the suspicion (Lifeguard).
+    // Only confirmations that still shorten the timeout count, and only
+    // those are passed on: past `expected` they would just flood the
+    // piggyback slots that refutations need (memberlist's Confirm agrees).
+    Suspicion* s = m->suspicion.get();
+    int confirmations = s ? static_cast<int>(s->confirmers.size()) - 1 : 0;
+    if (config_.lifeguard && s != nullptr && confirmations < s->expected &&
+        u.from != kNoNode && !s->confirmers.count(u.from)) {
+      s->confirmers.insert(u.from);
+      suspicion_deadlines_.erase({s->deadline(), u.node});
+      s->timeout = SuspicionTimeout(confirmations + 1, s->expected, s->min,
+                                    s->max);
+      suspicion_deadlines_.insert({s->deadline(), u.node});
+      Enqueue(u);  // let others count this confirmation too
+    }
+    return false;
+  }
+  if (!Newer(u.incarnation, MemberStatus::kSuspect, m->state.incarnation,
+             m->state.status)) {
+    return false;
+  }
+  SetStatus(m, MemberStatus::kSuspect, u.incarnation);
+  StartSuspicion(m, u.from, now);
+  Enqueue(u);
+  return true;
+}
+
+void Membership::StartSuspicion(Member* m, NodeId from, absl::Time now) {
+  if (m->suspicion) {
+    // A suspicion of a newer incarnation replaces the old one, timer too.
+    suspicion_deadlines_.erase({m->suspicion->deadline(), m->state.id});
+  }
+  auto s = std::make_unique<Suspicion>();
+  s->start = now;
+  s->min = MinSuspicionTimeout();
+  s->max = config_.lifeguard ? MaxSuspicionTimeout() : s->min;
+  if (config_.lifeguard) {
+    // A node that misses its own deadlines hears refutations late too: it
+    // waits that much longer before declaring anyone dead.
+    s->min = Scaled(s->min);
+    s->max = Scaled(s->max);
+  }
+  int others = static_cast<int>(NumLive()) - 2;  // neither us nor the suspect
+  s->expected = config_.lifeguard
+                    ? std::min(config_.suspicion_mult - 2, others)
+                    : 0;
+  s->confirmers.insert(from);
+  s->timeout = s->expected < 1 ? s->min : s->max;
+  suspicion_deadlines_.insert({s->deadline(), m->state.id});
+  m->suspicion = std::move(s);
+}
+
+bool Membership::ApplyDead(const Update& u, absl::Time now) {
+  if (u.node == config_.self) {
+    AnswerAccusation(u, now);
+    return false;
+  }
+  Member* m = Get(u.node);
+  if (m == nullptr) return false;
+  if (!Newer(u.incarnation, u.kind, m->state.incarnation, m->state.status)) {
+    return false;
+  }
+  SetStatus(m, u.kind, u.incarnation);
+  Enqueue(u);
+  return true;
+}
+
+void Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
+  (void)now;
+  Member& me = self();
+  me.state.incarnation =
+      std::min(std::max(me.state.incarnation, accused_incarnation) + 1,
+               kMaxIncarnation);
+  ++state_version_;
+  ++stats_.suspicions_refuted;
+  if (config_.lifeguard) ChangeAwareness(1);
+  Enqueue(RefutationUpdate(me.state));
+}
+
+void Membership::MergeState(const std::vector<MemberState>& remote,
+                            NodeId sender, absl::Time now) {
+  for (const MemberState& s : remote) {
+    if (!s.meta || s.id == kNoNode) continue;
+    if (s.id == sender && s.id != config_.self && s.status == MemberStatus::kAlive) {
+      // A member describing itself is the authority on its meta, even at
+      // the incarnation we already hold (we may have missed its
+      // announcement, e.g. tokens claimed just before a refutation).
+      // (Same address only: a move comes with a new incarnation, and an
+      // impostor with our id must not rewrite where the member lives.)
+      Member* m = Get(s.id);
+      if (m != nullptr && s.incarnation == m->state.incarnation &&
+          s.meta->fingerprint != m->state.meta->fingerprint &&
+          s.meta->address == m->state.meta->address) {
+        ReplaceMeta(m, s.meta);  // its status stands as it is
+        continue;
+      }
+    }
+    if (s.id != config_.self && Get(s.id) == nullptr) {
+      // First we hear of it: take the remote's view as is. A suspect gets
+      // its own suspicion timer here.
+      Member* m = AddMember(s);
+      if (s.status == MemberStatus::kSuspect) {
+        StartSuspicion(m, kNoNode, now);
+      }
+      if (s.status == MemberStatus::kAlive) Enqueue(AliveUpdate(s));
+      continue;
+    }
+    Update u;
+    u.node = s.id;
+    u.incarnation = s.incarnation;
+    // No accuser: a suspicion merged from someone's view is hearsay, not an
+    // independent probe, and must not count as a confirmation (if it did,
+    // routine push-pulls would shrink a healthy node's suspicion to the
+    // minimum within seconds).
+    u.from = kNoNode;
+    switch (s.status) {
+      case MemberStatus::kAlive:
+        ApplyAlive(AliveUpdate(s), now, /*from_push_pull=*/true);
+        break;
+      case MemberStatus::kLeft:
+        u.kind = MemberStatus::kLeft;
+        u.from = s.id;
+        ApplyDead(u, now);
+        break;
+      case MemberStatus::kSuspect:
+      case MemberStatus::kDead:
+        // A remote "dead" becomes a local suspicion rather than an instant
+        // death: the member gets its chance to refute (memberlist does the
+        // same).
+        u.kind = MemberStatus::kSuspect;
+        ApplySuspect(u, now);
+        break;
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------
+// Join, leave, remove, meta
+
+void Membership::RestoreMembers(const std::vector<MemberState>& members,
+                                absl::Time now) {
+  for (const MemberState& s : members) {
+    if (!s.meta || s.id == kNoNode || s.id == config_.self || Get(s.id)) {
+      continue;
+    }
+    Member* m = AddMember(s);
+    if (s.status == MemberStatus::kSuspect) StartSuspicion(m, kNoNode, now);
+  }
+}
+
+void Membership::Join(const std::vector<std::string>& seeds, absl::Time now) {
+  seeds_.clear();
+  for (const auto& s : seeds) {
+    if (!s.empty() && s != self().state.meta->address &&
+        std::find(seeds_.begin(), seeds_.end(), s) == seeds_.end()) {
+      seeds_.push_back(s);
+    }
+  }
+  if (seeds_.empty()) {
+    joined_ = true;
+    return;
+  }
+  joined_ = false;
+  SendJoinRequests(now);
+}
+
+void Membership::SendJoinRequests(absl::Time now) {
+  next_join_ = now + config_.join_retry_interval;
+  for (const std::string& seed : seeds_) {
+    Message pp;
+    pp.type = Message::Type::kPushPull;
+    pp.join = true;
+    pp.target_address = seed;  // so an echo names the seed that is us
+    pp.state = FullState();
+    Send(seed, std::move(pp));
+  }
+}
+
+absl::Duration Membership::PushPullInterval() const {
+  // A full-state exchange costs O(N) bytes; above 32 members stretch the
+  // interval with log2(N) so its share of traffic grows slowly (memberlist's
+  // pushPullScale).
+  double n = static_cast<double>(NumLive());
+  double scale = n <= 32 ? 1.0 : std::ceil(std::log2(n) - std::log2(32.0)) + 1;
+  return config_.push_pull_interval * scale;
+}
+
+void Membership::PushPull(absl::Time now) {
+  absl::Duration interval = PushPullInterval();
+  std::uniform_int_distribution<int64_t> jitter(
+      absl::ToInt64Microseconds(interval) * 9 / 10,
+      absl::ToInt64Microseconds(interval) * 11 / 10);
+  next_push_pull_ = now + absl::Microseconds(jitter(rng_));
+  std::vector<NodeId> peer = RandomLiveMembers(1, kNoNode);
+  if (!peer.empty()) {
+    Message pp;
+    pp.type = Message::Type::kPushPull;
+    pp.to = peer[0];
+    pp.state = FullState();
+    Send(Get(peer[0])->state.meta->address, std::move(pp));
+  }
+  // Reconnect (as Serf does): also exchange state with one member we hold
+  // dead. Nobody probes the dead, so without this two sides of a healed
+  // partition, each dead to the other, would never talk again. A member
+  // that really is dead costs one lost message per interval.
+  if (dead_count_ > 0) {
+    std::vector<const Member*> dead;
+    for (const Member& m : members_) {
+      if (m.state.status == MemberStatus::kDead) dead.push_back(&m);
+    }
+    std::uniform_int_distribution<size_t> pick(0, dead.size() - 1);
+    const Member* target = dead[pick(rng_)];
+    Message pp;
+    pp.type = Message::Type::kPushPull;
+    pp.to = target->state.id;
+    pp.state = FullState();
+    Send(target->state.meta->address, std::move(pp));
+  }
+}
+
+void Membership::Leave(absl::Time now) {
+  (void)now;
+  if (leaving_) return;
+  leaving_ = true;
+  Member& me = self();
+  SetStatus(&me, MemberStatus::kLeft, me.state.incarnation);
+  Update u;
+  u.kind = MemberStatus::kLeft;
+  u.node = config_.self;
+  u.incarnation = me.state.incarnation;
+  u.from = config_.self;
+  Enqueue(u);
+  // Tell a handful of members directly; gossip carries it the rest of the
+  // way.
+  for (NodeId id :
+       RandomLiveMembers(static_cast<size_t>(2 * RetransmitLimit()), kNoNode)) {
+    Message ping;
+    ping.type = Message::Type::kPing;
+    ping.seq = next_seq_++;
+    ping.to = id;
+    Send(Get(id)->state.meta->address, std::move(ping));
+  }
+}
+
+bool Membership::LeaveSpread() const {
+  if (!leaving_) return false;
+  if (NumLive() == 0) return true;  // nobody left to tell
+  return broadcasts_.find(config_.self) == broadcasts_.end();
+}
+
+absl::Status Membership::Remove(NodeId node, absl::Time now) {
+  (void)now;
+  Member* m = Get(node);
+  if (m == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no member ", NodeIdToString(node)));
+  }
+  if (m->state.status == MemberStatus::kLeft) return absl::OkStatus();
+  if (m->state.status != MemberStatus::kDead) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "member ", NodeIdToString(node), " is ",
+        MemberStatusName(m->state.status),
+        "; only a dead member can be removed (a live one can leave)"));
+  }
+  Update u;
+  u.kind = MemberStatus::kLeft;
+  u.node = node;
+  u.incarnation = m->state.incarnation;
+  u.from = config_.self;
+  SetStatus(m, MemberStatus::kLeft, m->state.incarnation);
+  Enqueue(u);
+  return absl::OkStatus();
+}
+
+void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
+  (void)now;
+  if (leaving_) return;  // an Alive would replace the Left announcement
+  Member& me = self();
+  if (me.state.meta->tokens != meta.tokens) ++ring_version_;
+  ++state_version_;
+  me.state.meta = MakeMeta(std::move(meta));
+  ++me.state.incarnation;
+  Enqueue(AliveUpdate(me.state));
+}
+
+// ---------------------------------------------------------------------------
+// Dissemination
+
+int Membership::RetransmitLimit() const {
+  double n = static_cast<double>(members_.size()) + 1.0;
+  return static_cast<int>(std::ceil(config_.retransmit_mult * std::log(n)));
+}
+
+void Membership::Enqueue(Update u) {
+  NodeId node = u.node;
+  auto it = broadcasts_.find(node);
+  if (it != broadcasts_.end()) {
+    Broadcast& old = *it->second;
+    buckets_[old.transmits][old.lane].erase(old.pos);
+    broadcasts_.erase(it);
+  }
+  if (buckets_.empty()) buckets_.resize(1);
+  auto b = std::make_unique<Broadcast>();
+  b->size = ApproxSize(u);
+  b->lane = u.kind == MemberStatus::kAlive ? 0 : 1;
+  b->update = std::move(u);
+  auto& list = buckets_[0][b->lane];
+  list.push_front(b.get());
+  b->pos = list.begin();
+  broadcasts_.emplace(node, std::move(b));
+}
+
+std::vector<Update> Membership::TakeBroadcasts(size_t budget_bytes) {
+  std::vector<Update> out;
+  if (broadcasts_.empty()) return out;
+  constexpr size_t kSmallestUpdate = 32;
+  std::vector<Broadcast*> taken;
+  size_t used = 0;
+  size_t examined = 0;
+  const size_t max_examined = 2 * config_.max_piggyback_updates;
+  // Least transmitted first; within a transmit count, good news first: a
+  // refutation that arrives in time saves a node, a late suspicion costs
+  // nothing.
+  for (size_t t = 0; t < buckets_.size(); ++t) {
+    for (int lane = 0; lane < 2; ++lane) {
+      for (Broadcast* b : buckets_[t][lane]) {
+        if (out.size() >= config_.max_piggyback_updates ||
+            examined++ >= max_examined ||
+            used + kSmallestUpdate > budget_bytes) {
+          break;
+        }
+        if (b->size > config_.max_piggyback_bytes) {
+          // Can never ride along: it spreads by push-pull. Count it as
+          // sent so it ages out instead of blocking the queue.
+          taken.push_back(b);
+          continue;
+        }
+        if (used + b->size > budget_bytes) continue;
+        used += b->size;
+        out.push_back(b->update);
+        taken.push_back(b);
+      }
+    }
+  }
+  const int limit = RetransmitLimit();
+  // Reverse order keeps the newest-first order within each list.
+  for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
+    Broadcast* b = *it;
+    int t = b->transmits++;
+    if (b->transmits >= limit) {
+      buckets_[t][b->lane].erase(b->pos);
+      broadcasts_.erase(b->update.node);  // frees b
+      continue;
+    }
+    if (buckets_.size() <= static_cast<size_t>(b->transmits)) {
+      buckets_.resize(b->transmits + 1);
+    }
+    auto& next = buckets_[b->transmits][b->lane];
+    next.splice(next.begin(), buckets_[t][b->lane], b->pos);
+  }
+  return out;
+}
+
+void Membership::Send(const std::string& address, Message m) {
+  m.from = config_.self;
+  m.from_address = self().state.meta->address;
+  m.from_incarnation = self().state.incarnation;
+  if (m.type != Message::Type::kPushPull &&
+      m.type != Message::Type::kPushPullReply) {
+    size_t base = ApproxSize(m);
+    size_t budget = config_.max_piggyback_bytes > base
+                        ? config_.max_piggyback_bytes - base
+                        : 0;
+    std::vector<Update> more = TakeBroadcasts(budget);
+    for (auto& u : more) m.updates.push_back(std::move(u));
+  }
+  ++stats_.messages_sent;
+  size_t size = ApproxSize(m);
+  stats_.bytes_sent += size;
+  if (m.type == Message::Type::kPushPull ||
+      m.type == Message::Type::kPushPullReply) {
+    stats_.push_pull_bytes_sent += size;
+  }
+  transport_->Send(address, std::move(m));
+}
+
+std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members) {
+  std::vector<RingMember> out;
+  for (const MemberState& m : members) {
+    if (m.status == MemberStatus::kLeft || !m.meta || m.meta->tokens.empty()) {
+      continue;
+    }
+    out.push_back(RingMember{m.id, m.meta->tokens});
+  }
+  return out;
+}
+
+}  // namespace rumor::server

@@ -1,0 +1,406 @@
+// SWIM failure detection with Lifeguard's refinements: the membership
+// protocol core. Sans-I/O: messages and time come in through HandleMessage
+// and Tick, messages go out through a Transport. No gRPC, no threads, no
+// clock reads, no randomness except the seeded generator: the simulator
+// runs thousands of these in one process, deterministically.
+//
+// Protocol (Das et al., "SWIM"; Dadgar et al., "Lifeguard"; the shape of
+// HashiCorp memberlist):
+//   - every probe period, ping the next member of a shuffled round-robin
+//     list; no ack within the probe timeout -> ping-req through k others;
+//     still no ack by the end of the period -> suspect it (with Lifeguard,
+//     as soon as every helper has nacked);
+//   - a suspicion becomes Dead after a timeout that starts at `max` and
+//     shrinks towards `min` as independent suspicions (confirmations)
+//     arrive (Lifeguard); a suspected node refutes by gossiping Alive with a
+//     higher incarnation;
+//   - local health awareness (Lifeguard): a node that misses acks or nacks
+//     it should have received, or has to refute, assumes it is itself slow
+//     and stretches its probe interval, probe timeout and the suspicion
+//     timeouts it starts;
+//   - updates piggyback on every message, least-transmitted first (good
+//     news first among equals), each sent ceil(retransmit_mult * ln(N+1))
+//     times; a refutation carries the member's meta fingerprint instead of
+//     its meta;
+//   - a periodic push-pull exchange of the full state with one random live
+//     member, and one with a random dead member (Serf's reconnect), heals
+//     partitions and catches nodes up;
+//   - every message carries its sender's incarnation: hearing directly from
+//     a member at a newer incarnation refutes an older suspicion of it, and
+//     a member held suspect or dead at its current incarnation is told so.
+// States order by (incarnation, Alive < Suspect < Dead < Left): a state
+// replaces another exactly when it is greater. Left is final for its
+// incarnation; a node that returns does so with a higher one.
+//
+// Not thread-safe: the owner serializes every call (MembershipRunner does,
+// with one mutex).
+#ifndef RUMOR_SERVER_MEMBERSHIP_MEMBERSHIP_H_
+#define RUMOR_SERVER_MEMBERSHIP_MEMBERSHIP_H_
+
+#include <array>
+#include <cstdint>
+#include <list>
+#include <map>
+#include <memory>
+#include <random>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/types.h"
+#include "server/ring/ring.h"
+
+namespace rumor::server {
+
+enum class MemberStatus : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
+const char* MemberStatusName(MemberStatus s);  // "alive", "suspect", ...
+
+// What a member announces about itself. Immutable once shared: copies of a
+// member state share one MemberMeta. Build shared ones with MakeMeta, which
+// fills in the fingerprint.
+struct MemberMeta {
+  std::string address;           // host:port
+  std::vector<uint64_t> tokens;  // ring tokens, sorted; empty = not claimed yet
+  std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
+  uint64_t fingerprint = 0;      // hash of the fields above (MakeMeta)
+  bool operator==(const MemberMeta&) const = default;
+};
+using MetaPtr = std::shared_ptr<const MemberMeta>;
+
+// Sorts tokens and tags, computes the fingerprint and shares the result.
+MetaPtr MakeMeta(MemberMeta meta);
+
+struct MemberState {
+  NodeId id = kNoNode;
+  uint64_t incarnation = 0;
+  MemberStatus status = MemberStatus::kAlive;
+  MetaPtr meta;
+  const std::string& address() const { return meta->address; }
+};
+
+// A piggybacked membership update. Suspect/Dead/Left name the member, its
+// incarnation and who said so. Alive carries the member's meta when it
+// announces new meta (a join, claimed tokens); a refutation, which changes
+// only the incarnation, carries just the meta's fingerprint, so it stays
+// small: a receiver whose copy has another fingerprint pulls the member's
+// state.
+struct Update {
+  MemberStatus kind = MemberStatus::kAlive;
+  NodeId node = kNoNode;
+  uint64_t incarnation = 0;
+  NodeId from = kNoNode;  // the accuser (Suspect/Dead); the node itself for Left
+  MetaPtr meta;           // Alive with new meta only
+  uint64_t meta_fingerprint = 0;  // Alive: fingerprint of the member's meta
+};
+
+struct Message {
+  enum class Type : uint8_t {
+    kPing,           // seq; `to` the node the sender thinks it pings
+    kAck,            // seq
+    kPingReq,        // seq; target + target_address: ping it for me
+    kNack,           // seq: I pinged your target and got nothing
+    kPushPull,       // full state; join: the sender is joining through us
+    kPushPullReply,  // full state
+    kGossip,         // nothing but piggybacked updates
+  };
+  Type type = Type::kPing;
+  NodeId from = kNoNode;
+  std::string from_address;
+  // The sender's current incarnation: direct evidence that it is alive at
+  // least at that incarnation, which refutes older suspicions about it.
+  uint64_t from_incarnation = 0;
+  NodeId to = kNoNode;  // kNoNode when unknown (a seed contacted by address)
+  uint64_t seq = 0;
+  NodeId target = kNoNode;
+  std::string target_address;
+  bool join = false;
+  std::vector<Update> updates;      // piggybacked gossip
+  std::vector<MemberState> state;   // push-pull only
+};
+
+// Incarnations above this are refused from peers (and never reached by
+// refutation), so no arithmetic on them can wrap.
+inline constexpr uint64_t kMaxIncarnation = uint64_t{1} << 62;
+
+// Approximate encoded size in bytes, used for the piggyback budget and the
+// simulator's accounting (the protobuf encoding is within a few percent).
+size_t ApproxSize(const Update& u);
+size_t ApproxSize(const Message& m);
+
+// Where the core's messages go. Send must not block: the real transport
+// queues, the simulator schedules a delivery.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual void Send(const std::string& address, Message message) = 0;
+};
+
+struct MembershipConfig {
+  NodeId self = kNoNode;
+  MemberMeta meta;               // address, tokens, tags of this node
+  uint64_t incarnation = 1;      // first incarnation to announce
+  absl::Duration probe_interval = absl::Seconds(1);
+  // Direct-ping wait before asking helpers; with Lifeguard a probe whose
+  // helpers all nack concludes at about 1.8x this, before the period ends.
+  absl::Duration probe_timeout = absl::Milliseconds(400);
+  int indirect_checks = 3;       // k of ping-req
+  int retransmit_mult = 4;       // lambda
+  int suspicion_mult = 4;        // min suspicion = mult * log10(N) periods
+  int suspicion_max_mult = 6;    // max = this * min
+  int max_awareness = 8;         // local health multiplier cap
+  absl::Duration push_pull_interval = absl::Seconds(30);
+  absl::Duration join_retry_interval = absl::Seconds(1);
+  size_t max_piggyback_bytes = 32 << 10;
+  size_t max_piggyback_updates = 256;
+  // Lifeguard on: dynamic suspicion timeouts, local health awareness,
+  // nacks, and suspicions sent to the suspect (buddy system). Off: plain
+  // SWIM with a fixed suspicion timeout of `min` (for comparison).
+  bool lifeguard = true;
+  // Treat a message from a member at a newer incarnation than we hold as
+  // its refutation (rumor's addition; off only to measure plain SWIM).
+  bool refute_on_contact = true;
+  uint64_t seed = 1;
+};
+
+struct MembershipStats {
+  uint64_t probes_sent = 0;
+  uint64_t acks_received = 0;        // acks for our own probes, direct or relayed
+  uint64_t ping_reqs_sent = 0;
+  uint64_t nacks_received = 0;
+  uint64_t suspicions_raised = 0;    // by this node's own probing
+  uint64_t suspicions_refuted = 0;   // suspicions about this node it refuted
+  uint64_t deaths_declared = 0;      // suspicion timeouts that fired here
+  uint64_t messages_sent = 0;
+  uint64_t bytes_sent = 0;
+  uint64_t push_pull_bytes_sent = 0;  // the full-state share of bytes_sent
+  uint64_t messages_received = 0;
+  uint64_t messages_ignored = 0;     // addressed to another node id, or stale
+  uint64_t id_collisions = 0;        // updates about our id from another address
+};
+
+class Membership {
+ public:
+  // `transport` must outlive the core.
+  Membership(MembershipConfig config, Transport* transport, absl::Time now);
+  Membership(const Membership&) = delete;
+  Membership& operator=(const Membership&) = delete;
+
+  // Starts joining through `seeds` (addresses; this node's own address is
+  // skipped). Push-pull join requests are re-sent every
+  // join_retry_interval until one seed answers. No seeds: a cluster of one.
+  void Join(const std::vector<std::string>& seeds, absl::Time now);
+  // True once a seed answered (or there were none to ask).
+  bool joined() const { return joined_; }
+
+  // Adds members this node does not know yet, as given, without gossiping
+  // them: for restoring a known member list, and for starting a simulation
+  // from a converged state. Known members and this node are left alone.
+  void RestoreMembers(const std::vector<MemberState>& members, absl::Time now);
+
+  void HandleMessage(const Message& message, absl::Time now);
+  // Retransmissions of each update for the current cluster size.
+  int RetransmitLimit() const;
+  // Runs every timer due at `now`: probes, suspicion timeouts, push-pull,
+  // join retries.
+  void Tick(absl::Time now);
+  // When Tick next has work.
+  absl::Time NextDeadline() const;
+
+  // Graceful leave: announces Left for this node (and tells a few members
+  // directly). LeaveSpread() is true once the announcement has been sent
+  // retransmit-limit times, after which the owner may stop. Probing goes
+  // on meanwhile: pings carry the announcement too. Local meta no longer
+  // changes after this.
+  void Leave(absl::Time now);
+  bool LeaveSpread() const;
+
+  // Marks a dead member as Left (removed from the ring) and gossips it.
+  // FAILED_PRECONDITION unless the member is Dead; NOT_FOUND if unknown.
+  absl::Status Remove(NodeId node, absl::Time now);
+
+  // Replaces this node's meta (e.g. after claiming tokens) and gossips it
+  // with a new incarnation.
+  void UpdateLocalMeta(MemberMeta meta, absl::Time now);
+
+  // Every known member, this node included, sorted by id.
+  std::vector<MemberState> Members() const;
+  MemberState Self() const;
+  const MemberState* Find(NodeId id) const;
+  size_t NumMembers() const { return members_.size(); }
+  // Members currently Alive or Suspect (this node included).
+  size_t NumLive() const;
+
+  // Bumped whenever the ring could change: a member appears, changes
+  // tokens, or becomes Left.
+  uint64_t ring_version() const { return ring_version_; }
+  // Leave() was called: no new announcements of ours.
+  bool leaving() const { return leaving_; }
+  // Bumped on every change of any member's state (for observers that diff).
+  uint64_t state_version() const { return state_version_; }
+  // This node's incarnation; persisted by the owner so a restart starts
+  // higher.
+  uint64_t incarnation() const;
+  int awareness() const { return awareness_; }
+  const MembershipStats& stats() const { return stats_; }
+  // Address of the last process seen announcing this node's id, if any.
+  const std::string& last_collision_address() const { return collision_address_; }
+  const MembershipConfig& config() const { return config_; }
+
+  // Suspicion timeout bounds for the current cluster size (exposed for
+  // tests and documentation).
+  absl::Duration MinSuspicionTimeout() const;
+  absl::Duration MaxSuspicionTimeout() const;
+  // Lifeguard's timeout after `confirmations` independent suspicions.
+  static absl::Duration SuspicionTimeout(int confirmations, int expected,
+                                         absl::Duration min,
+                                         absl::Duration max);
+
+ private:
+  struct Suspicion {
+    absl::Time start;
+    absl::Duration min, max;         // bounds fixed when it started
+    absl::Duration timeout;          // current, shrinks with confirmations
+    std::set<NodeId> confirmers;     // distinct accusers, first one included
+    int expected = 0;                // confirmations that bring it to min
+    // Its entry in suspicion_deadlines_ is {deadline(), member id}.
+    absl::Time deadline() const { return start + timeout; }
+  };
+  struct Member {
+    MemberState state;
+    std::unique_ptr<Suspicion> suspicion;  // while Suspect
+    // Fingerprint of the member's current meta when we know ours is stale
+    // (a refutation said so); 0 otherwise.
+    uint64_t expected_fingerprint = 0;
+  };
+  struct Probe {
+    NodeId target = kNoNode;
+    uint64_t seq = 0;
+    absl::Time sent;
+    absl::Time indirect_at;   // when to send ping-reqs
+    absl::Time deadline;      // end of this probe: suspect if no ack
+    bool indirect_sent = false;
+    bool acked = false;
+    int expected_nacks = 0;
+    int nacks = 0;
+  };
+  struct Relay {  // a ping we send on behalf of a ping-req
+    std::string requester_address;
+    NodeId requester = kNoNode;
+    uint64_t requester_seq = 0;
+    absl::Time nack_at;
+    absl::Time expires;
+    bool nack_sent = false;
+  };
+  struct Broadcast {
+    Update update;
+    size_t size = 0;     // ApproxSize(update), cached
+    int transmits = 0;
+    int lane = 0;        // 0: good news (Alive), 1: the rest
+    std::list<Broadcast*>::iterator pos;  // in buckets_[transmits][lane]
+  };
+
+  // --- state changes (all return true if the state was applied)
+  bool ApplyAlive(const Update& u, absl::Time now, bool from_push_pull);
+  // A Suspect or Dead about us: refute it unless we are leaving.
+  void AnswerAccusation(const Update& u, absl::Time now);
+  bool ApplySuspect(const Update& u, absl::Time now);
+  bool ApplyDead(const Update& u, absl::Time now);
+  void ApplyUpdate(const Update& u, absl::Time now);
+  // `sender` is the member the state came from (authoritative about
+  // itself), kNoNode when unknown.
+  void MergeState(const std::vector<MemberState>& remote, NodeId sender,
+                  absl::Time now);
+  void Refute(uint64_t accused_incarnation, absl::Time now);
+  void StartSuspicion(Member* m, NodeId from, absl::Time now);
+  void SetStatus(Member* m, MemberStatus status, uint64_t incarnation);
+
+  // --- protocol steps
+  void StartProbe(absl::Time now);
+  void ProbeIndirect(absl::Time now);
+  void FinishProbe(absl::Time now);
+  void CheckSuspicions(absl::Time now);
+  void ExpireRelays(absl::Time now);
+  void PushPull(absl::Time now);
+  void SendJoinRequests(absl::Time now);
+  void HandlePing(const Message& m, absl::Time now);
+  void HandleAck(const Message& m, absl::Time now);
+  void HandlePingReq(const Message& m, absl::Time now);
+  void HandleNack(const Message& m, absl::Time now);
+  absl::Duration PushPullInterval() const;
+  void HandlePushPull(const Message& m, absl::Time now);
+
+  // --- dissemination
+  void Enqueue(Update u);
+  void NoteSenderAlive(const Message& m, absl::Time now);
+  void Send(const std::string& address, Message m);
+  std::vector<Update> TakeBroadcasts(size_t budget_bytes);
+  std::vector<MemberState> FullState() const;
+  void ReplaceMeta(Member* m, MetaPtr meta);
+  Update AliveUpdate(const MemberState& s) const;  // with meta
+  Update RefutationUpdate(const MemberState& s) const;  // fingerprint only
+  void PullStateFrom(const Member& m, absl::Time now);
+
+  // --- helpers
+  Member* Get(NodeId id);
+  const Member* Get(NodeId id) const;
+  Member& self();
+  const Member& self() const;
+  Member* AddMember(const MemberState& s);
+  std::vector<NodeId> RandomLiveMembers(size_t k, NodeId exclude);
+  void ChangeAwareness(int delta);
+  absl::Duration Scaled(absl::Duration d) const;
+  void Reshuffle();
+
+  MembershipConfig config_;
+  Transport* const transport_;
+  std::mt19937_64 rng_;
+
+  std::vector<Member> members_;                    // stable order: insertion
+  absl::flat_hash_map<NodeId, size_t> index_;      // id -> members_ slot
+  size_t self_index_ = 0;
+
+  std::vector<NodeId> probe_order_;
+  size_t probe_pos_ = 0;
+  Probe probe_;
+  bool probe_active_ = false;
+  absl::Time next_probe_;
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, Relay> relays_;               // our seq -> requester
+
+  // One pending update per subject (stable addresses: the lists point in).
+  absl::flat_hash_map<NodeId, std::unique_ptr<Broadcast>> broadcasts_;
+  // buckets_[t][lane]: updates sent t times, newest first; lane 0 holds
+  // good news (Alive), lane 1 the rest. Taking walks t upward, lane 0
+  // first; a sent update splices into t+1.
+  std::vector<std::array<std::list<Broadcast*>, 2>> buckets_;
+  std::set<std::pair<absl::Time, NodeId>> suspicion_deadlines_;
+  size_t live_count_ = 1;  // Alive or Suspect members, self included
+  size_t dead_count_ = 0;
+
+  std::vector<std::string> seeds_;
+  bool joined_ = false;
+  absl::Time next_join_;
+  absl::Time next_push_pull_;
+  // Last direct push-pull per member, for unknown senders and stale meta.
+  absl::flat_hash_map<NodeId, absl::Time> pulled_;
+
+  bool leaving_ = false;
+  int awareness_ = 0;
+  uint64_t ring_version_ = 1;
+  uint64_t state_version_ = 1;
+  std::string collision_address_;
+  MembershipStats stats_;
+};
+
+// The ring members among `members`: every member that is not Left and has
+// claimed tokens (dead and suspected members keep their ranges).
+std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members);
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_MEMBERSHIP_MEMBERSHIP_H_

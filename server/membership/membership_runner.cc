@@ -1,0 +1,269 @@
+#include "server/membership/membership_runner.h"
+
+#include <pthread.h>
+
+#include <algorithm>
+
+#include "common/log.h"
+
+namespace rumor::server {
+
+MembershipRunner::MembershipRunner(MembershipRunnerOptions options,
+                                   Transport* transport, Clock* clock,
+                                   MembershipRunnerHooks hooks)
+    : options_(std::move(options)),
+      clock_(clock),
+      hooks_(std::move(hooks)),
+      core_(options_.config, transport, clock->Now()) {
+  persisted_incarnation_ = options_.config.incarnation;
+  claimed_ = !options_.config.meta.tokens.empty();
+}
+
+MembershipRunner::~MembershipRunner() { Stop(); }
+
+void MembershipRunner::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    absl::Time now = clock_->Now();
+    core_.Join(options_.seeds, now);
+    if (core_.joined()) joined_at_ = now;
+  }
+  thread_ = std::thread([this] { Loop(); });
+  pthread_setname_np(thread_.native_handle(), "gossip");
+}
+
+void MembershipRunner::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void MembershipRunner::Deliver(const Message& message) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return;
+  core_.HandleMessage(message, clock_->Now());
+  wake_ = true;  // the next deadline may have moved
+}
+
+std::optional<std::vector<RingMember>> MembershipRunner::ClaimDueLocked(
+    absl::Time now) {
+  if (claimed_ || options_.tokens == 0 || !core_.joined() ||
+      now < next_claim_attempt_ || core_.leaving() ||
+      core_.Self().status == MemberStatus::kLeft) {
+    return std::nullopt;
+  }
+  if (joined_at_ == absl::InfiniteFuture()) joined_at_ = now;
+  bool alone = options_.seeds.empty();
+  if (!alone && now - joined_at_ < options_.claim_settle) return std::nullopt;
+  // Nodes that join together claim one at a time, lowest id first, so each
+  // sees the others' tokens; a pending node that never claims (it died)
+  // holds the others up for at most claim_timeout.
+  NodeId self = core_.Self().id;
+  bool lowest = true;
+  for (const MemberState& m : core_.Members()) {
+    if (m.id < self && m.status == MemberStatus::kAlive &&
+        m.meta->tokens.empty()) {
+      lowest = false;
+      break;
+    }
+  }
+  if (!lowest && now - joined_at_ < options_.claim_timeout) return std::nullopt;
+  return RingMembersOf(core_.Members());
+}
+
+void MembershipRunner::LogChangesLocked() {
+  if (core_.state_version() == logged_version_) return;
+  logged_version_ = core_.state_version();
+  NodeId self = core_.Self().id;
+  for (const MemberState& m : core_.Members()) {
+    if (m.id == self) continue;
+    auto [it, inserted] = logged_.try_emplace(m.id, m.status);
+    if (!inserted && it->second == m.status) continue;
+    it->second = m.status;
+    if (inserted && m.status == MemberStatus::kAlive) {
+      RUMOR_LOG(INFO) << "member " << NodeIdToString(m.id) << " at "
+                      << m.address() << " joined (incarnation "
+                      << m.incarnation << ")";
+    } else {
+      RUMOR_LOG_AT(m.status == MemberStatus::kAlive ? LogLevel::kInfo
+                                                    : LogLevel::kWarning)
+          << "member " << NodeIdToString(m.id) << " at " << m.address()
+          << " is " << MemberStatusName(m.status) << " (incarnation "
+          << m.incarnation << ")";
+    }
+  }
+}
+
+void MembershipRunner::Loop() {
+  absl::Time last_join_log = clock_->Now();  // warn after 10 s, not at once
+  while (true) {
+    std::optional<std::vector<RingMember>> claim_among;
+    uint64_t claim_ring_version = 0;
+    NodeId self = kNoNode;
+    uint64_t incarnation = 0;
+    absl::Duration wait;
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return;
+      absl::Time now = clock_->Now();
+      core_.Tick(now);
+      if (!core_.joined() && now - last_join_log >= absl::Seconds(10)) {
+        last_join_log = now;
+        RUMOR_LOG(WARNING) << "no seed has answered yet; still trying "
+                           << options_.seeds.size() << " seed(s)";
+      }
+      claim_among = ClaimDueLocked(now);
+      claim_ring_version = core_.ring_version();
+      self = core_.Self().id;
+      if (core_.incarnation() != persisted_incarnation_) {
+        incarnation = core_.incarnation();
+        persisted_incarnation_ = incarnation;
+      }
+      LogChangesLocked();
+      if (core_.stats().id_collisions > logged_collisions_) {
+        logged_collisions_ = core_.stats().id_collisions;
+        RUMOR_LOG_EVERY_SECONDS(ERROR, 30)
+            << "another process at " << core_.last_collision_address()
+            << " announces this node's id " << NodeIdToString(core_.Self().id)
+            << "; was a data dir copied? Ignoring its announcements";
+      }
+      wait = std::clamp(core_.NextDeadline() - now, absl::ZeroDuration(),
+                        absl::Milliseconds(100));
+    }
+    // Disk writes happen without the lock.
+    if (incarnation != 0 && hooks_.incarnation_changed) {
+      hooks_.incarnation_changed(incarnation);
+    }
+    if (claim_among) {
+      // Tens of milliseconds for a small cluster, about half a second
+      // joining 1024 nodes (bench/ringbalance --join): computed without the
+      // lock, so messages keep being answered meanwhile.
+      std::vector<uint64_t> claim = ClaimTokens(
+          Ring(*claim_among), self, options_.tokens, options_.replicas);
+      {
+        // The world may have moved on meanwhile. A node that is stopping
+        // or leaving must not persist tokens it will never announce; one
+        // whose ring changed (another node claimed) claims again against
+        // the new ring, a few times at most so a busy ring cannot starve
+        // it (tokens claimed against a slightly old ring are still valid,
+        // only less even).
+        absl::MutexLock lock(&mu_);
+        if (stopping_ || core_.leaving() ||
+            core_.Self().status == MemberStatus::kLeft) {
+          continue;
+        }
+        if (core_.ring_version() != claim_ring_version &&
+            ++claim_restarts_ <= kMaxClaimRestarts) {
+          continue;
+        }
+      }
+      absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
+                                             : absl::OkStatus();
+      absl::MutexLock lock(&mu_);
+      if (s.ok() && !core_.leaving() &&
+          core_.Self().status != MemberStatus::kLeft) {
+        MemberMeta meta = *core_.Self().meta;
+        meta.tokens = claim;
+        core_.UpdateLocalMeta(std::move(meta), clock_->Now());
+        claimed_ = true;
+        RUMOR_LOG(INFO) << "claimed " << claim.size() << " ring tokens";
+      } else if (!s.ok()) {
+        // A full or read-only disk: back off, do not spin on fsync.
+        next_claim_attempt_ = clock_->Now() + absl::Seconds(1);
+        RUMOR_LOG_EVERY_SECONDS(ERROR, 10)
+            << "cannot persist claimed tokens, will retry: " << s;
+      }
+      continue;
+    }
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(
+        absl::Condition(
+            +[](MembershipRunner* r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+              return r->stopping_ || r->wake_;
+            },
+            this),
+        wait);
+    wake_ = false;
+  }
+}
+
+std::vector<MemberState> MembershipRunner::Members() const {
+  absl::MutexLock lock(&mu_);
+  return core_.Members();
+}
+
+MemberState MembershipRunner::Self() const {
+  absl::MutexLock lock(&mu_);
+  return core_.Self();
+}
+
+MembershipStats MembershipRunner::Stats() const {
+  absl::MutexLock lock(&mu_);
+  return core_.stats();
+}
+
+int MembershipRunner::Awareness() const {
+  absl::MutexLock lock(&mu_);
+  return core_.awareness();
+}
+
+bool MembershipRunner::Joined() const {
+  absl::MutexLock lock(&mu_);
+  return core_.joined();
+}
+
+std::string MembershipRunner::CollisionAddress() const {
+  absl::MutexLock lock(&mu_);
+  return core_.last_collision_address();
+}
+
+absl::Duration MembershipRunner::MinSuspicionTimeout() const {
+  absl::MutexLock lock(&mu_);
+  return core_.MinSuspicionTimeout();
+}
+
+absl::Duration MembershipRunner::MaxSuspicionTimeout() const {
+  absl::MutexLock lock(&mu_);
+  return core_.MaxSuspicionTimeout();
+}
+
+std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
+  absl::MutexLock lock(&mu_);
+  if (!ring_ || ring_version_ != core_.ring_version()) {
+    ring_ = std::make_shared<const Ring>(RingMembersOf(core_.Members()));
+    ring_version_ = core_.ring_version();
+  }
+  return ring_;
+}
+
+absl::Status MembershipRunner::Remove(NodeId node) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("node is shutting down");
+  absl::Status s = core_.Remove(node, clock_->Now());
+  wake_ = true;
+  return s;
+}
+
+absl::Status MembershipRunner::Leave(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  if (stopping_) return absl::UnavailableError("node is shutting down");
+  core_.Leave(clock_->Now());
+  wake_ = true;
+  RUMOR_LOG(INFO) << "leaving the cluster: announcing it to the members";
+  bool spread = mu_.AwaitWithTimeout(
+      absl::Condition(
+          +[](Membership* core) ABSL_NO_THREAD_SAFETY_ANALYSIS {
+            return core->LeaveSpread();
+          },
+          &core_),
+      timeout);
+  if (!spread) {
+    return absl::DeadlineExceededError(
+        "the leave was announced but may not have reached every member yet");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace rumor::server

@@ -1,0 +1,254 @@
+// kvd: one rumor node. See `kvd --help`.
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "CLI/CLI.hpp"
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/log.h"
+#include "common/version.h"
+#include "server/node/node.h"
+
+namespace {
+
+// Writes `content` to `path` atomically (temp file + rename), so a reader
+// polling for the file never sees it half-written.
+bool WriteFileAtomically(const std::string& path, const std::string& content) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << content;
+    if (!out.good()) return false;
+  }
+  return std::rename(tmp.c_str(), path.c_str()) == 0;
+}
+
+// "200ms", "1.5s", or a bare number of seconds.
+bool ParseDurationFlag(const std::string& text, absl::Duration* d) {
+  double seconds;
+  if (absl::SimpleAtod(text, &seconds)) {
+    *d = absl::Seconds(seconds);
+    return true;
+  }
+  return absl::ParseDuration(text, d);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  rumor::server::NodeOptions options;
+  std::string port_file;
+  std::string log_level = "info";
+  size_t max_key_bytes = options.limits.max_key_bytes;
+  size_t max_value_bytes = options.limits.max_value_bytes;
+  std::string seeds, tags;
+  std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
+  bool lifeguard = true;
+
+  CLI::App app{
+      "kvd: a rumor node, a Dynamo-style replicated key-value store.\n"
+      "Every flag can also be set by an environment variable RUMOR_<FLAG>,\n"
+      "e.g. RUMOR_DATA_DIR for --data-dir.",
+      "kvd"};
+  app.set_version_flag("--version", std::string("kvd ") + rumor::kVersion);
+  app.add_option("--listen", options.listen,
+                 "host:port to serve clients and peers on (port 0 picks one)")
+      ->envname("RUMOR_LISTEN")
+      ->capture_default_str();
+  app.add_option("--advertise", options.advertise,
+                 "host:port others use to reach this node "
+                 "(default: the listen address)")
+      ->envname("RUMOR_ADVERTISE");
+  app.add_option("--data-dir", options.data_dir,
+                 "directory for this node's data; one kvd per directory")
+      ->envname("RUMOR_DATA_DIR")
+      ->capture_default_str();
+  app.add_flag("--sync", options.sync,
+               "fsync every write before acknowledging it (survives power "
+               "loss, slower)")
+      ->envname("RUMOR_SYNC");
+  app.add_option("--max-key-bytes", max_key_bytes,
+                 "largest key accepted, in bytes (hard cap 65536)")
+      ->envname("RUMOR_MAX_KEY_BYTES")
+      ->capture_default_str();
+  app.add_option("--max-value-bytes", max_value_bytes,
+                 "largest value accepted, in bytes (hard cap 33554432)")
+      ->envname("RUMOR_MAX_VALUE_BYTES")
+      ->capture_default_str();
+  app.add_option("--storage-threads", options.storage_threads,
+                 "threads running disk operations (0: on the RPC threads)")
+      ->envname("RUMOR_STORAGE_THREADS")
+      ->capture_default_str();
+  app.add_option("--port-file", port_file,
+                 "write the advertised host:port to this file once serving")
+      ->envname("RUMOR_PORT_FILE");
+  app.add_option("--seeds", seeds,
+                 "comma-separated host:port of nodes to join through; none "
+                 "starts a new cluster")
+      ->envname("RUMOR_SEEDS");
+  app.add_option("--cluster", options.cluster,
+                 "cluster name; nodes only talk to peers of the same name")
+      ->envname("RUMOR_CLUSTER")
+      ->capture_default_str();
+  app.add_option("--probe-interval", probe_interval,
+                 "failure-detection period, e.g. 1s or 200ms")
+      ->envname("RUMOR_PROBE_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--probe-timeout", probe_timeout,
+                 "wait for a direct ack before asking others (default 40% "
+                 "of the probe interval)")
+      ->envname("RUMOR_PROBE_TIMEOUT");
+  app.add_option("--indirect-checks", options.indirect_checks,
+                 "members asked to ping a member that missed its ack")
+      ->envname("RUMOR_INDIRECT_CHECKS")
+      ->capture_default_str();
+  app.add_option("--retransmit-mult", options.retransmit_mult,
+                 "lambda: each update is gossiped lambda*ln(N+1) times")
+      ->envname("RUMOR_RETRANSMIT_MULT")
+      ->capture_default_str();
+  app.add_option("--suspicion-mult", options.suspicion_mult,
+                 "minimum suspicion timeout, in probe intervals times log10(N)")
+      ->envname("RUMOR_SUSPICION_MULT")
+      ->capture_default_str();
+  app.add_option("--push-pull-interval", push_pull_interval,
+                 "full-state sync with a random member")
+      ->envname("RUMOR_PUSH_PULL_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--lifeguard", lifeguard,
+                 "Lifeguard refinements of SWIM (false: plain SWIM)")
+      ->envname("RUMOR_LIFEGUARD")
+      ->capture_default_str();
+  app.add_option("--tokens", options.tokens,
+                 "ring tokens this node claims when it first joins")
+      ->envname("RUMOR_TOKENS")
+      ->capture_default_str();
+  app.add_option("--tags", tags, "member tags, e.g. zone=a,rack=3")
+      ->envname("RUMOR_TAGS");
+  app.add_option("--replicas", options.replicas, "replicas per key (N)")
+      ->envname("RUMOR_REPLICAS")
+      ->capture_default_str();
+  app.add_option("--log-level", log_level, "debug, info, warning or error")
+      ->envname("RUMOR_LOG_LEVEL")
+      ->capture_default_str();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "kvd: %s (see kvd --help)\n", e.what());
+    return 2;
+  }
+  rumor::LogLevel level;
+  if (!rumor::ParseLogLevel(log_level, &level)) {
+    std::fprintf(stderr, "kvd: unknown --log-level '%s' (see kvd --help)\n",
+                 log_level.c_str());
+    return 2;
+  }
+  rumor::SetMinLogLevel(level);
+  options.limits.max_key_bytes = max_key_bytes;
+  options.limits.max_value_bytes = max_value_bytes;
+  for (auto seed : absl::StrSplit(seeds, ',', absl::SkipWhitespace())) {
+    options.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
+  }
+  for (auto tag : absl::StrSplit(tags, ',', absl::SkipWhitespace())) {
+    std::pair<std::string, std::string> kv =
+        absl::StrSplit(tag, absl::MaxSplits('=', 1));
+    if (kv.first.empty()) {
+      std::fprintf(stderr, "kvd: --tags wants key=value pairs, got '%s'\n",
+                   std::string(tag).c_str());
+      return 2;
+    }
+    options.tags.push_back(std::move(kv));
+  }
+  options.lifeguard = lifeguard;
+  struct DurationFlag {
+    const char* name;
+    const std::string& text;
+    absl::Duration* out;
+  };
+  for (const DurationFlag& f :
+       {DurationFlag{"--probe-interval", probe_interval, &options.probe_interval},
+        DurationFlag{"--probe-timeout", probe_timeout, &options.probe_timeout},
+        DurationFlag{"--push-pull-interval", push_pull_interval,
+                     &options.push_pull_interval}}) {
+    if (f.text.empty()) continue;
+    if (!ParseDurationFlag(f.text, f.out) || *f.out <= absl::ZeroDuration()) {
+      std::fprintf(stderr,
+                   "kvd: %s must be a positive duration like 1s or 200ms, "
+                   "got '%s'\n",
+                   f.name, f.text.c_str());
+      return 2;
+    }
+  }
+  // Debian builds abseil with deadlock detection on every Mutex lock; it
+  // costs a few percent of a node's CPU for nothing in production.
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+
+  // Block the shutdown signals before any thread starts, so every thread
+  // inherits the mask and only sigwait below sees them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // A peer closing a socket must not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  auto node = rumor::server::Node::Start(options);
+  if (!node.ok()) {
+    std::fprintf(stderr, "kvd: %s\n", std::string(node.status().message()).c_str());
+    return 1;
+  }
+  rumor::SetLogTag((*node)->address());
+  if (!port_file.empty() &&
+      !WriteFileAtomically(port_file, (*node)->address() + "\n")) {
+    std::fprintf(stderr, "kvd: cannot write --port-file %s\n",
+                 port_file.c_str());
+    return 1;
+  }
+
+  // Wait for a signal, or for the node to ask to stop (it left).
+  int sig = 0;
+  timespec poll = {0, 100 * 1000 * 1000};
+  while (true) {
+    sig = sigtimedwait(&signals, nullptr, &poll);
+    if (sig > 0) break;
+    if ((*node)->StopRequested()) break;
+    if (absl::Status fatal = (*node)->FatalError(); !fatal.ok()) {
+      (*node)->Shutdown(absl::ZeroDuration());
+      std::fprintf(stderr, "kvd: %s\n", std::string(fatal.message()).c_str());
+      return 1;
+    }
+  }
+  if (sig > 0) {
+    RUMOR_LOG(INFO) << "received " << (sig == SIGINT ? "SIGINT" : "SIGTERM")
+                    << "; send it again to exit at once";
+  } else {
+    RUMOR_LOG(INFO) << "left the cluster; stopping";
+  }
+  // A second signal exits immediately. Acknowledged writes are in the
+  // write-ahead log already, so even that loses none.
+  std::thread force([&signals] {
+    int again = 0;
+    sigwait(&signals, &again);
+    std::fprintf(stderr, "kvd: second signal, exiting now\n");
+    _exit(1);
+  });
+  force.detach();
+  (*node)->Shutdown();
+  node->reset();
+  return 0;
+}

@@ -1,0 +1,93 @@
+// A running rumor node: data directory, storage, request core and the gRPC
+// server, wired together. kvd is a thin main() around this class, and the
+// in-process tests start real nodes through it.
+//
+// Thread-safe. Shutdown may be called from any thread, once or more.
+#ifndef RUMOR_SERVER_NODE_NODE_H_
+#define RUMOR_SERVER_NODE_NODE_H_
+
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "common/types.h"
+#include "server/rpc/admin_service.h"
+#include "server/replication/limits.h"
+
+namespace rumor::server {
+
+struct NodeOptions {
+  // host:port to listen on. Port 0 picks a free port (see Node::address()).
+  std::string listen = "127.0.0.1:7379";
+  // host:port other nodes and clients should use; defaults to `listen` with
+  // the bound port. Required when listening on a wildcard address.
+  std::string advertise;
+  std::string data_dir = "rumor-data";
+  // fsync every acknowledged write.
+  bool sync = false;
+  Limits limits;
+  // Threads that run storage operations off gRPC's threads; 0 runs them
+  // inline on the gRPC callback threads.
+  int storage_threads = 2;
+
+  // --- membership
+  // host:port of nodes to join through; none starts a new cluster.
+  std::vector<std::string> seeds;
+  // Nodes only talk to peers of the same cluster name.
+  std::string cluster = "rumor";
+  absl::Duration probe_interval = absl::Seconds(1);
+  // Zero: 40% of the probe interval.
+  absl::Duration probe_timeout = absl::ZeroDuration();
+  int indirect_checks = 3;
+  int retransmit_mult = 4;  // lambda
+  int suspicion_mult = 4;
+  absl::Duration push_pull_interval = absl::Seconds(30);
+  bool lifeguard = true;
+  // Ring tokens this node claims on its first start.
+  size_t tokens = 64;
+  // Free-form member tags (zone, rack, ...); "version" is added.
+  std::vector<std::pair<std::string, std::string>> tags;
+  // Replicas per key (N), for ring reports now and replication later.
+  size_t replicas = 3;
+};
+
+class Node {
+ public:
+  // Opens the data dir (refusing one in use by another process), loads or
+  // creates the node id, and starts serving. Errors name what went wrong
+  // (address in use, data dir locked, unwritable, bad options).
+  static absl::StatusOr<std::unique_ptr<Node>> Start(const NodeOptions& options);
+  // Shuts down (if not already) and releases the data dir.
+  ~Node();
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+
+  // Stops accepting requests, lets in-flight ones finish for up to `grace`
+  // (then cancels them), drains storage work and flushes the write-ahead
+  // log. Every write acknowledged before Shutdown is on disk afterwards.
+  void Shutdown(absl::Duration grace = absl::Seconds(5));
+
+  NodeId id() const;
+  // The advertised host:port, with the real port when listening on port 0.
+  const std::string& address() const;
+
+  // True once the node was asked to stop itself (it left the cluster);
+  // kvd polls this and exits.
+  bool StopRequested() const;
+  // Not OK when the node must stop with an error: another live process
+  // announces this node's id while it joins. kvd polls this.
+  absl::Status FatalError() const;
+  NodeInfo Info() const;
+
+ private:
+  struct State;
+  explicit Node(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_NODE_NODE_H_

@@ -1,0 +1,121 @@
+#include "server/node/node_meta.h"
+
+#include <random>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "common/coding.h"
+#include "common/status.h"
+
+namespace rumor::server {
+namespace {
+
+constexpr char kFormatKey[] = "format";
+constexpr char kFormat[] = "rumor-data-1";
+constexpr char kNodeIdKey[] = "node_id";
+constexpr char kIncarnationKey[] = "incarnation";
+constexpr char kTokensKey[] = "tokens";
+
+absl::Status PutSynced(storage::Engine* engine, const char* key,
+                       const std::string& value) {
+  storage::WriteBatch batch;
+  batch.Put(storage::Column::kMeta, key, value);
+  RUMOR_RETURN_IF_ERROR(engine->Write(batch));
+  return engine->Sync();
+}
+
+}  // namespace
+
+absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
+  using storage::Column;
+  std::string format;
+  absl::Status s = engine->Get(Column::kMeta, kFormatKey, &format);
+  if (s.ok() && format != kFormat) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "data dir holds format '", format, "'; this kvd reads '", kFormat,
+        "'"));
+  }
+  if (!s.ok() && !absl::IsNotFound(s)) return s;
+
+  std::string bytes;
+  s = engine->Get(Column::kMeta, kNodeIdKey, &bytes);
+  if (s.ok()) {
+    if (bytes.size() != 8) {
+      return absl::DataLossError("stored node id is not 8 bytes");
+    }
+    return DecodeFixed64BE(bytes.data());
+  }
+  if (!absl::IsNotFound(s)) return s;
+
+  std::random_device rd;
+  NodeId id = kNoNode;
+  while (id == kNoNode) {
+    id = (static_cast<uint64_t>(rd()) << 32) ^ rd();
+  }
+  std::string encoded;
+  PutFixed64BE(&encoded, id);
+  storage::WriteBatch batch;
+  batch.Put(Column::kMeta, kFormatKey, kFormat);
+  batch.Put(Column::kMeta, kNodeIdKey, encoded);
+  RUMOR_RETURN_IF_ERROR(engine->Write(batch));
+  RUMOR_RETURN_IF_ERROR(engine->Sync());
+  return id;
+}
+
+namespace {
+
+absl::StatusOr<uint64_t> LoadIncarnationMark(storage::Engine* engine) {
+  std::string bytes;
+  absl::Status s = engine->Get(storage::Column::kMeta, kIncarnationKey, &bytes);
+  if (absl::IsNotFound(s)) return uint64_t{0};
+  RUMOR_RETURN_IF_ERROR(s);
+  if (bytes.size() != 8) {
+    return absl::DataLossError("stored incarnation mark is not 8 bytes");
+  }
+  return DecodeFixed64BE(bytes.data());
+}
+
+absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark) {
+  std::string bytes;
+  PutFixed64BE(&bytes, mark);
+  return PutSynced(engine, kIncarnationKey, bytes);
+}
+
+}  // namespace
+
+absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+  uint64_t next = mark + 1;
+  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(engine, next + kIncarnationLease));
+  return next;
+}
+
+absl::Status RaiseIncarnationMark(storage::Engine* engine, uint64_t incarnation) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+  if (incarnation + kIncarnationLease / 2 < mark) return absl::OkStatus();
+  return StoreIncarnationMark(engine, incarnation + kIncarnationLease);
+}
+
+absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {
+  std::string bytes;
+  absl::Status s = engine->Get(storage::Column::kMeta, kTokensKey, &bytes);
+  if (absl::IsNotFound(s)) return std::vector<uint64_t>{};
+  RUMOR_RETURN_IF_ERROR(s);
+  if (bytes.size() % 8 != 0) {
+    return absl::DataLossError("stored tokens are not a multiple of 8 bytes");
+  }
+  std::vector<uint64_t> tokens;
+  for (size_t i = 0; i < bytes.size(); i += 8) {
+    tokens.push_back(DecodeFixed64BE(bytes.data() + i));
+  }
+  return tokens;
+}
+
+absl::Status StoreTokens(storage::Engine* engine,
+                         const std::vector<uint64_t>& tokens) {
+  std::string bytes;
+  for (uint64_t t : tokens) PutFixed64BE(&bytes, t);
+  return PutSynced(engine, kTokensKey, bytes);
+}
+
+}  // namespace rumor::server

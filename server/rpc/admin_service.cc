@@ -1,0 +1,181 @@
+#include "server/rpc/admin_service.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <map>
+
+#include "common/clock.h"
+#include "common/executor.h"
+#include "common/hash.h"
+#include "common/version.h"
+#include "proto/admin.grpc.pb.h"
+#include "server/rpc/grpc_status.h"
+
+namespace rumor::server {
+namespace {
+
+void FillMember(const MemberState& m, v1::Member* out) {
+  out->set_id(m.id);
+  out->set_address(m.address());
+  out->set_status(MemberStatusName(m.status));
+  out->set_incarnation(m.incarnation);
+  out->set_tokens(static_cast<uint32_t>(m.meta->tokens.size()));
+  for (const auto& [k, v] : m.meta->tags) {
+    auto* kv = out->add_tags();
+    kv->set_key(k);
+    kv->set_value(v);
+  }
+}
+
+class AdminService final : public v1::Admin::CallbackService {
+ public:
+  AdminService(AdminBackend* backend, RequestTracker* tracker)
+      : backend_(backend), tracker_(tracker), blocking_(1, "admin") {}
+
+  grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
+                                   const v1::StatusRequest*,
+                                   v1::StatusResponse* resp) override {
+    NodeInfo info = backend_->Info();
+    absl::StatusOr<MembershipSnapshot> snapshot = backend_->Membership();
+    if (!snapshot.ok()) return Done(ctx, snapshot.status());
+    const MembershipSnapshot& ms = *snapshot;
+    resp->set_node_id(info.id);
+    resp->set_address(info.address);
+    resp->set_version(kVersion);
+    resp->set_uptime_seconds(
+        absl::ToInt64Seconds(SteadyClock::Get()->Now() - info.started));
+    resp->set_data_dir(info.data_dir);
+    resp->set_sync_writes(info.sync);
+    resp->set_max_key_bytes(info.limits.max_key_bytes);
+    resp->set_max_value_bytes(info.limits.max_value_bytes);
+    resp->set_cluster(info.cluster);
+    resp->set_incarnation(ms.self.incarnation);
+    uint32_t alive = 0;
+    for (const auto& m : ms.members) {
+      alive += m.status == MemberStatus::kAlive ? 1 : 0;
+    }
+    resp->set_members_alive(alive);
+    resp->set_members_total(static_cast<uint32_t>(ms.members.size()));
+    resp->set_local_health(ms.awareness);
+    resp->set_probe_interval_ms(
+        static_cast<uint32_t>(absl::ToInt64Milliseconds(info.probe_interval)));
+    auto* c = resp->mutable_counters();
+    c->set_probes_sent(ms.stats.probes_sent);
+    c->set_acks_received(ms.stats.acks_received);
+    c->set_ping_reqs_sent(ms.stats.ping_reqs_sent);
+    c->set_nacks_received(ms.stats.nacks_received);
+    c->set_suspicions_raised(ms.stats.suspicions_raised);
+    c->set_suspicions_refuted(ms.stats.suspicions_refuted);
+    c->set_deaths_declared(ms.stats.deaths_declared);
+    c->set_messages_sent(ms.stats.messages_sent);
+    c->set_bytes_sent(ms.stats.bytes_sent);
+    c->set_messages_received(ms.stats.messages_received);
+    c->set_id_collisions(ms.stats.id_collisions);
+    return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Members(grpc::CallbackServerContext* ctx,
+                                    const v1::MembersRequest*,
+                                    v1::MembersResponse* resp) override {
+    absl::StatusOr<MembershipSnapshot> ms = backend_->Membership();
+    if (!ms.ok()) return Done(ctx, ms.status());
+    resp->set_self(ms->self.id);
+    for (const MemberState& m : ms->members) FillMember(m, resp->add_members());
+    return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Ring(grpc::CallbackServerContext* ctx,
+                                 const v1::RingRequest* req,
+                                 v1::RingResponse* resp) override {
+    NodeInfo info = backend_->Info();
+    absl::StatusOr<MembershipSnapshot> ms = backend_->Membership();
+    if (!ms.ok()) return Done(ctx, ms.status());
+    absl::StatusOr<std::shared_ptr<const server::Ring>> current =
+        backend_->CurrentRing();
+    if (!current.ok()) return Done(ctx, current.status());
+    const std::shared_ptr<const server::Ring>& ring = *current;
+    std::map<NodeId, const MemberState*> by_id;
+    for (const MemberState& m : ms->members) by_id[m.id] = &m;
+    std::map<NodeId, double> replica_share;
+    for (auto [id, s] : ring->ReplicaOwnership(info.replicas)) {
+      replica_share[id] = s;
+    }
+    auto owner = [&](NodeId id, v1::RingOwner* out, double share) {
+      out->set_id(id);
+      out->set_share(share);
+      out->set_replica_share(replica_share[id]);
+      auto it = by_id.find(id);
+      if (it != by_id.end()) {
+        out->set_address(it->second->address());
+        out->set_status(MemberStatusName(it->second->status));
+        out->set_tokens(static_cast<uint32_t>(it->second->meta->tokens.size()));
+      }
+    };
+    resp->set_replicas(static_cast<uint32_t>(info.replicas));
+    std::map<NodeId, double> share;
+    for (auto [id, s] : ring->Ownership()) {
+      share[id] = s;
+      owner(id, resp->add_owners(), s);
+    }
+    resp->set_imbalance(OwnershipImbalance(*ring));
+    if (req->has_key()) {
+      uint64_t pos = RingPosition(req->key());
+      resp->set_position(pos);
+      std::vector<NodeId> walk = ring->Walk(pos);
+      for (size_t i = 0; i < walk.size(); ++i) {
+        owner(walk[i],
+              i < info.replicas ? resp->add_preference_list()
+                                : resp->add_fallbacks(),
+              share[walk[i]]);
+      }
+    }
+    return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* ctx,
+                                  const v1::LeaveRequest*,
+                                  v1::LeaveResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                   "node is shutting down"));
+      return reactor;
+    }
+    // Leaving waits for the announcement to spread: not on a gRPC thread.
+    blocking_.Submit([this, reactor, resp] {
+      absl::Status s = backend_->Leave();
+      resp->set_spread(s.ok());
+      reactor->Finish(
+          absl::IsDeadlineExceeded(s) ? grpc::Status::OK : ToGrpcStatus(s));
+      tracker_->End();
+    });
+    return reactor;
+  }
+
+  grpc::ServerUnaryReactor* Remove(grpc::CallbackServerContext* ctx,
+                                   const v1::RemoveRequest* req,
+                                   v1::RemoveResponse*) override {
+    return Done(ctx, backend_->Remove(req->id()));
+  }
+
+ private:
+  grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
+                                 const absl::Status& s) {
+    auto* reactor = ctx->DefaultReactor();
+    reactor->Finish(ToGrpcStatus(s));
+    return reactor;
+  }
+
+  AdminBackend* const backend_;
+  RequestTracker* const tracker_;
+  ThreadPool blocking_;
+};
+
+}  // namespace
+
+std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
+                                               RequestTracker* tracker) {
+  return std::make_unique<AdminService>(backend, tracker);
+}
+
+}  // namespace rumor::server

@@ -1,0 +1,590 @@
+#include "server/rpc/peer_transport.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <optional>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "proto/peer.grpc.pb.h"
+#include "server/rpc/peer_codec.h"
+
+namespace rumor::server {
+
+// ---------------------------------------------------------------------------
+// Sending side
+
+namespace {
+
+class GossipStream;
+
+// Everything about one destination. Links live as long as the transport;
+// streams come and go.
+struct Link {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::Peer::Stub> stub;
+
+  absl::Mutex mu;
+  GossipStream* stream ABSL_GUARDED_BY(mu) = nullptr;
+  bool connecting ABSL_GUARDED_BY(mu) = false;
+  bool writing ABSL_GUARDED_BY(mu) = false;
+  bool failed ABSL_GUARDED_BY(mu) = false;  // current stream is broken
+  bool closing ABSL_GUARDED_BY(mu) = false;  // transport shutting down
+  std::deque<v1::PeerFrame> queue ABSL_GUARDED_BY(mu);
+  v1::PeerFrame in_flight ABSL_GUARDED_BY(mu);
+  absl::Time retry_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  absl::Duration backoff ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
+  absl::Time last_logged ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+};
+
+}  // namespace
+
+struct PeerTransport::Impl {
+  PeerTransportOptions options;
+  absl::Mutex mu;
+  std::map<std::string, std::unique_ptr<Link>> links ABSL_GUARDED_BY(mu);
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+  int active_streams ABSL_GUARDED_BY(mu) = 0;
+  // Set when streams outlived Shutdown: the destructor must not free what
+  // their late callbacks will touch.
+  bool leak ABSL_GUARDED_BY(mu) = false;
+
+  std::atomic<uint64_t> frames_sent{0}, frames_dropped{0}, streams_opened{0},
+      stream_failures{0};
+
+  Link* GetLink(const std::string& address);
+  void Enqueue(Link* link, v1::PeerFrame frame);
+  // Returns whether the caller (OnDone) may delete the stream now.
+  bool StreamDone(Link* link, GossipStream* stream, const grpc::Status& s);
+  // Drops a pin taken under link->mu; deletes the stream if it finished
+  // meanwhile.
+  void Unpin(Link* link, GossipStream* stream);
+  v1::PeerFrame Hello() const {
+    v1::PeerFrame f;
+    auto* h = f.mutable_hello();
+    h->set_protocol_version(kPeerProtocolVersion);
+    h->set_node_id(options.self);
+    h->set_address(options.self_address);
+    h->set_cluster(options.cluster);
+    return f;
+  }
+};
+
+namespace {
+
+// One client stream. Deletes itself in OnDone. A hold keeps the RPC open
+// between writes; it is released exactly once, when the stream breaks or is
+// cancelled.
+class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
+ public:
+  GossipStream(PeerTransport::Impl* transport, Link* link)
+      : transport_(transport), link_(link) {}
+
+  // Whoever calls into the stream without holding link->mu (Write, Cancel,
+  // ReleaseHoldOnce) pins it first under link->mu: OnDone then leaves the
+  // deletion to the last unpin. Both fields are guarded by link->mu.
+  int pins = 0;
+  bool done = false;
+
+  void Start() {
+    link_->stub->async()->Gossip(&ctx_, &close_, this);
+    AddHold();
+    StartCall();
+  }
+  void Write(const v1::PeerFrame* frame) { StartWrite(frame); }
+  void Cancel() { ctx_.TryCancel(); }
+  // Releases the hold if nobody has yet. Returns whether this call did.
+  bool ReleaseHoldOnce() {
+    bool expected = false;
+    if (!hold_released_.compare_exchange_strong(expected, true)) return false;
+    RemoveHold();
+    return true;
+  }
+
+  void OnWriteDone(bool ok) override {
+    const v1::PeerFrame* next = nullptr;
+    bool release = false;
+    {
+      absl::MutexLock lock(&link_->mu);
+      if (!ok) {
+        link_->failed = true;
+        link_->writing = false;
+        release = true;  // lets OnDone report why
+      } else {
+        transport_->frames_sent++;
+        if (!link_->queue.empty() && !link_->failed && !link_->closing) {
+          link_->in_flight = std::move(link_->queue.front());
+          link_->queue.pop_front();
+          next = &link_->in_flight;
+        } else {
+          link_->writing = false;
+          // Shutdown left the hold to us while this write was in flight.
+          release = link_->closing;
+        }
+      }
+    }
+    if (next != nullptr) {
+      Write(next);
+    } else if (release) {
+      ReleaseHoldOnce();
+    }
+  }
+
+  void OnDone(const grpc::Status& s) override {
+    if (transport_->StreamDone(link_, this, s)) delete this;
+  }
+
+ private:
+  PeerTransport::Impl* transport_;
+  Link* link_;
+  grpc::ClientContext ctx_;
+  v1::PeerClose close_;
+  std::atomic<bool> hold_released_{false};
+};
+
+}  // namespace
+
+Link* PeerTransport::Impl::GetLink(const std::string& address) {
+  absl::MutexLock lock(&mu);
+  if (shut_down) return nullptr;
+  auto& link = links[address];
+  if (!link) {
+    link = std::make_unique<Link>();
+    link->address = address;
+    grpc::ChannelArguments args;
+    // Notice a dead TCP connection (a peer that vanished without a FIN)
+    // within seconds, not hours.
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, 5000);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_INITIAL_RECONNECT_BACKOFF_MS, 100);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 2000);
+    args.SetMaxReceiveMessageSize(-1);
+    link->channel = grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args);
+    link->stub = v1::Peer::NewStub(link->channel);
+  }
+  return link.get();
+}
+
+void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
+  GossipStream* start = nullptr;
+  GossipStream* write_on = nullptr;  // pinned
+  const v1::PeerFrame* write_frame = nullptr;
+  absl::Time now = SteadyClock::Get()->Now();
+  {
+    absl::MutexLock lock(&link->mu);
+    if (link->closing) {
+      frames_dropped++;
+      return;
+    }
+    if (link->stream == nullptr && !link->connecting) {
+      if (now < link->retry_at) {
+        frames_dropped++;  // peer down: SWIM copes with the loss
+        return;
+      }
+      link->connecting = true;
+      link->failed = false;
+      link->queue.clear();
+      link->queue.push_back(Hello());
+      start = new GossipStream(this, link);
+    }
+    if (link->failed) {
+      frames_dropped++;
+      return;
+    }
+    if (link->queue.size() >= options.max_queued_frames) {
+      link->queue.pop_front();  // keep the newest: old gossip is stale
+      frames_dropped++;
+    }
+    link->queue.push_back(std::move(frame));
+    if (link->stream != nullptr && !link->writing) {
+      link->writing = true;
+      link->in_flight = std::move(link->queue.front());
+      link->queue.pop_front();
+      write_on = link->stream;
+      ++write_on->pins;
+      write_frame = &link->in_flight;
+    }
+  }
+  if (start != nullptr) {
+    {
+      absl::MutexLock lock(&mu);
+      ++active_streams;
+    }
+    streams_opened++;
+    start->Start();
+    bool cancel = false;
+    {
+      // Publishing the stream and checking for shutdown happen in one
+      // critical section, so Shutdown either sees the stream or we see it.
+      absl::MutexLock lock(&link->mu);
+      absl::MutexLock tlock(&mu);
+      link->connecting = false;
+      if (shut_down) {
+        cancel = true;
+        ++start->pins;
+      } else {
+        link->stream = start;
+        if (!link->writing && !link->queue.empty()) {
+          link->writing = true;
+          link->in_flight = std::move(link->queue.front());
+          link->queue.pop_front();
+          write_on = start;
+          ++start->pins;
+          write_frame = &link->in_flight;
+        }
+      }
+    }
+    if (cancel) {
+      start->Cancel();
+      start->ReleaseHoldOnce();
+      Unpin(link, start);
+      return;
+    }
+  }
+  if (write_on != nullptr) {
+    write_on->Write(write_frame);
+    Unpin(link, write_on);
+  }
+}
+
+void PeerTransport::Impl::Unpin(Link* link, GossipStream* stream) {
+  bool remove;
+  {
+    absl::MutexLock lock(&link->mu);
+    remove = --stream->pins == 0 && stream->done;
+  }
+  if (remove) delete stream;
+}
+
+bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
+                                     const grpc::Status& s) {
+  absl::Time now = SteadyClock::Get()->Now();
+  bool deletable;
+  {
+    absl::MutexLock lock(&link->mu);
+    stream->done = true;
+    deletable = stream->pins == 0;
+    if (link->stream == stream) link->stream = nullptr;
+    link->writing = false;
+    link->queue.clear();
+    if (s.ok()) {
+      link->backoff = absl::ZeroDuration();
+      link->retry_at = now + options.min_backoff;
+    } else {
+      stream_failures++;
+      link->backoff = std::clamp(link->backoff * 2, options.min_backoff,
+                                 options.max_backoff);
+      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        // The peer refused us (version or cluster mismatch): retrying
+        // often will not help.
+        link->backoff = std::max(link->backoff, absl::Seconds(30));
+      }
+      link->retry_at = now + link->backoff;
+      if (s.error_code() != grpc::StatusCode::CANCELLED &&
+          now - link->last_logged >= absl::Seconds(30)) {
+        link->last_logged = now;
+        if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+          RUMOR_LOG(ERROR) << "peer " << link->address
+                           << " refused our stream: " << s.error_message();
+        } else {
+          RUMOR_LOG(WARNING) << "stream to peer " << link->address
+                             << " failed: " << s.error_message()
+                             << " (retrying with backoff)";
+        }
+      }
+    }
+  }
+  absl::MutexLock lock(&mu);
+  --active_streams;
+  return deletable;
+}
+
+PeerTransport::PeerTransport(PeerTransportOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+PeerTransport::~PeerTransport() {
+  Shutdown();
+  absl::MutexLock lock(&impl_->mu);
+  if (impl_->leak) (void)impl_.release();  // safer than a use-after-free
+}
+
+void PeerTransport::Send(const std::string& address, Message message) {
+  Link* link = impl_->GetLink(address);
+  if (link == nullptr) return;  // shut down
+  v1::PeerFrame frame;
+  ToProto(message, frame.mutable_swim());
+  impl_->Enqueue(link, std::move(frame));
+}
+
+void PeerTransport::Shutdown() {
+  std::vector<Link*> links;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    if (impl_->shut_down && impl_->active_streams == 0) return;
+    impl_->shut_down = true;
+    for (auto& [addr, link] : impl_->links) links.push_back(link.get());
+  }
+  for (Link* link : links) {
+    GossipStream* s = nullptr;
+    bool writing = false;
+    {
+      absl::MutexLock lock(&link->mu);
+      link->closing = true;  // no write starts after this
+      link->retry_at = absl::InfiniteFuture();
+      s = link->stream;
+      writing = link->writing;
+      if (s != nullptr) ++s->pins;
+    }
+    if (s != nullptr) {
+      s->Cancel();
+      // With a write in flight its OnWriteDone releases the hold; releasing
+      // it here could finish the call under that write.
+      if (!writing) s->ReleaseHoldOnce();
+      impl_->Unpin(link, s);
+    }
+  }
+  absl::MutexLock lock(&impl_->mu);
+  if (!impl_->mu.AwaitWithTimeout(
+          absl::Condition(
+              +[](int* n) { return *n == 0; }, &impl_->active_streams),
+          absl::Seconds(10))) {
+    RUMOR_LOG(ERROR) << "peer streams did not finish within 10 s of shutdown";
+    impl_->leak = true;  // their reactors still point into us
+  }
+}
+
+PeerTransportStats PeerTransport::stats() const {
+  PeerTransportStats s;
+  s.frames_sent = impl_->frames_sent;
+  s.frames_dropped = impl_->frames_dropped;
+  s.streams_opened = impl_->streams_opened;
+  s.stream_failures = impl_->stream_failures;
+  return s;
+}
+
+// ---------------------------------------------------------------------------
+// Receiving side
+
+namespace {
+class GossipReceiver;
+}
+
+struct PeerService::Impl final : public v1::Peer::CallbackService {
+  PeerServiceOptions options;
+  absl::Mutex mu;
+  std::function<void(const Message&)> sink ABSL_GUARDED_BY(mu);
+  // Open streams. Shutdown pins a receiver while it cancels the call
+  // without the lock (gRPC may run the reactions inline), and the last of
+  // OnDone and the unpin deletes it.
+  struct Open {
+    grpc::CallbackServerContext* ctx;
+    int pins = 0;
+    bool finished = false;  // Finish called: no cancelling needed any more
+    std::optional<grpc::Status> deferred;  // Finish to call on unpin
+  };
+  std::map<GossipReceiver*, Open> open ABSL_GUARDED_BY(mu);
+  bool shut_down ABSL_GUARDED_BY(mu) = false;
+  std::atomic<uint64_t> malformed{0};
+
+  grpc::ServerReadReactor<v1::PeerFrame>* Gossip(
+      grpc::CallbackServerContext* ctx, v1::PeerClose* resp) override;
+
+  void Deliver(const Message& m) {
+    std::function<void(const Message&)> s;
+    {
+      absl::MutexLock lock(&mu);
+      s = sink;
+    }
+    if (s) s(m);
+  }
+};
+
+namespace {
+
+class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
+ public:
+  GossipReceiver(PeerService::Impl* service, grpc::CallbackServerContext* ctx)
+      : service_(service), ctx_(ctx) {
+    {
+      absl::MutexLock lock(&service_->mu);
+      service_->open[this] = PeerService::Impl::Open{ctx, 0, false, std::nullopt};
+    }
+    // During shutdown, the next PeerService::Shutdown sweep cancels us.
+    StartRead(&frame_);
+  }
+
+  // Finishes the call, unless Shutdown has us pinned (it is cancelling our
+  // context and that context must stay alive): then Shutdown finishes us
+  // when it unpins.
+  void FinishOnce(grpc::Status status) {
+    {
+      absl::MutexLock lock(&service_->mu);
+      auto& open = service_->open.at(this);
+      if (open.finished) return;
+      open.finished = true;
+      if (open.pins > 0) {
+        open.deferred = std::move(status);
+        return;
+      }
+    }
+    Finish(std::move(status));
+  }
+
+  void OnReadDone(bool ok) override {
+    if (!ok) {  // the peer closed its side, or the call was cancelled
+      FinishOnce(grpc::Status::OK);
+      return;
+    }
+    bool shutting_down;
+    {
+      absl::MutexLock lock(&service_->mu);
+      shutting_down = service_->shut_down;
+    }
+    if (shutting_down) {
+      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
+      return;
+    }
+    if (!hello_) {
+      grpc::Status refusal = CheckHello();
+      if (!refusal.ok()) {
+        RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+            << "refusing peer stream from " << ctx_->peer() << ": "
+            << refusal.error_message();
+        FinishOnce(refusal);
+        return;
+      }
+      hello_ = true;
+    } else if (frame_.has_swim()) {
+      absl::StatusOr<Message> m = FromProto(frame_.swim());
+      if (m.ok() && m->from != peer_id_) {
+        m = absl::InvalidArgumentError("sender id differs from the stream's");
+      }
+      if (!m.ok()) {
+        service_->malformed++;
+        RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+            << "dropping malformed message from peer " << peer_address_
+            << ": " << m.status().message();
+      } else {
+        service_->Deliver(*m);
+      }
+    } else {
+      service_->malformed++;
+      RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+          << "dropping unknown frame from peer " << peer_address_;
+    }
+    StartRead(&frame_);
+  }
+
+  void OnDone() override {
+    // Only after Finish, which is never called while we are pinned.
+    {
+      absl::MutexLock lock(&service_->mu);
+      service_->open.erase(this);
+    }
+    delete this;
+  }
+
+ private:
+  grpc::Status CheckHello() {
+    if (!frame_.has_hello()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "the first frame of a peer stream must be a hello");
+    }
+    const v1::PeerHello& h = frame_.hello();
+    if (h.protocol_version() != kPeerProtocolVersion) {
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("protocol version mismatch: the caller speaks ",
+                       h.protocol_version(), ", this node ",
+                       kPeerProtocolVersion));
+    }
+    if (h.cluster() != service_->options.cluster) {
+      return grpc::Status(
+          grpc::StatusCode::FAILED_PRECONDITION,
+          absl::StrCat("cluster mismatch: the caller belongs to cluster '",
+                       absl::CHexEscape(h.cluster()), "', this node to '",
+                       service_->options.cluster, "'"));
+    }
+    if (h.node_id() == kNoNode) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          "hello without a node id");
+    }
+    if (absl::Status s = CheckHostPort(h.address(), "hello address"); !s.ok()) {
+      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
+                          std::string(s.message()));
+    }
+    peer_id_ = h.node_id();
+    peer_address_ = h.address();
+    return grpc::Status::OK;
+  }
+
+  PeerService::Impl* service_;
+  grpc::CallbackServerContext* ctx_;
+  v1::PeerFrame frame_;
+  bool hello_ = false;
+  NodeId peer_id_ = kNoNode;
+  std::string peer_address_;
+};
+
+}  // namespace
+
+grpc::ServerReadReactor<v1::PeerFrame>* PeerService::Impl::Gossip(
+    grpc::CallbackServerContext* ctx, v1::PeerClose*) {
+  return new GossipReceiver(this, ctx);
+}
+
+PeerService::PeerService(PeerServiceOptions options)
+    : impl_(std::make_unique<Impl>()) {
+  impl_->options = std::move(options);
+}
+
+PeerService::~PeerService() = default;
+
+grpc::Service* PeerService::service() { return impl_.get(); }
+
+void PeerService::SetSink(std::function<void(const Message&)> sink) {
+  absl::MutexLock lock(&impl_->mu);
+  impl_->sink = std::move(sink);
+}
+
+void PeerService::Shutdown() {
+  std::vector<std::pair<GossipReceiver*, grpc::CallbackServerContext*>> pinned;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    impl_->shut_down = true;
+    impl_->sink = nullptr;
+    for (auto& [receiver, open] : impl_->open) {
+      if (open.finished) continue;  // nothing to cancel; it may be freed soon
+      ++open.pins;
+      pinned.push_back({receiver, open.ctx});
+    }
+  }
+  for (auto& [receiver, ctx] : pinned) ctx->TryCancel();
+  for (auto& [receiver, ctx] : pinned) {
+    std::optional<grpc::Status> finish;
+    {
+      absl::MutexLock lock(&impl_->mu);
+      auto& open = impl_->open.at(receiver);
+      if (--open.pins == 0 && open.deferred) {
+        finish = std::move(open.deferred);
+        open.deferred.reset();
+      }
+    }
+    if (finish) receiver->Finish(std::move(*finish));
+  }
+}
+
+uint64_t PeerService::malformed_frames() const { return impl_->malformed; }
+
+}  // namespace rumor::server

@@ -1,0 +1,99 @@
+// The membership protocol over gRPC: PeerTransport sends the core's
+// messages on long-lived client streams (one per destination, opened on
+// demand and re-opened with exponential backoff); PeerService receives them
+// and hands them, validated, to a sink (the MembershipRunner).
+//
+// Messages flow from the stream's opener to its callee only, so two nodes
+// that talk both ways hold one stream per direction: no tie-breaking between
+// simultaneous openers, and each direction recovers on its own.
+//
+// SWIM tolerates loss, so nothing here retries a message: frames for a peer
+// whose stream is down are dropped until the backoff allows a new stream,
+// and a stalled stream (a SIGSTOPped peer) keeps only the newest frames.
+//
+// Both classes are thread-safe. No gRPC header is included here.
+#ifndef RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
+#define RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "absl/time/time.h"
+#include "common/types.h"
+#include "server/membership/membership.h"
+
+namespace grpc {
+class Service;
+}
+
+namespace rumor::server {
+
+struct PeerTransportOptions {
+  NodeId self = kNoNode;
+  std::string self_address;
+  std::string cluster = "rumor";
+  size_t max_queued_frames = 256;  // per destination
+  absl::Duration min_backoff = absl::Milliseconds(100);
+  absl::Duration max_backoff = absl::Seconds(5);
+};
+
+struct PeerTransportStats {
+  uint64_t frames_sent = 0;
+  uint64_t frames_dropped = 0;  // peer down, backoff, or queue full
+  uint64_t streams_opened = 0;
+  uint64_t stream_failures = 0;
+};
+
+class PeerTransport final : public Transport {
+ public:
+  explicit PeerTransport(PeerTransportOptions options);
+  ~PeerTransport() override;  // Shutdown()
+  PeerTransport(const PeerTransport&) = delete;
+  PeerTransport& operator=(const PeerTransport&) = delete;
+
+  // Never blocks on the network.
+  void Send(const std::string& address, Message message) override;
+  // Cancels every stream and waits (bounded) for them to finish. Later
+  // sends are dropped.
+  void Shutdown();
+  PeerTransportStats stats() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+struct PeerServiceOptions {
+  NodeId self = kNoNode;
+  std::string cluster = "rumor";
+};
+
+class PeerService {
+ public:
+  explicit PeerService(PeerServiceOptions options);
+  ~PeerService();
+  PeerService(const PeerService&) = delete;
+  PeerService& operator=(const PeerService&) = delete;
+
+  // To register with the grpc::ServerBuilder.
+  grpc::Service* service();
+  // Where valid incoming messages go; until set they are dropped.
+  void SetSink(std::function<void(const Message&)> sink);
+  // Ends every open stream now (server shutdown must not wait for peers
+  // to hang up). Streams that open later are only ended by the next call:
+  // call it repeatedly until the gRPC server has shut down.
+  void Shutdown();
+  uint64_t malformed_frames() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
