@@ -17,6 +17,7 @@
 
 #include "CLI/CLI.hpp"
 #include "server/ring/ring.h"
+#include "server/ring/token_claim.h"
 
 namespace {
 

@@ -25,63 +25,6 @@ bool IsLive(MemberStatus s) {
 
 }  // namespace
 
-MetaPtr MakeMeta(MemberMeta meta) {
-  std::sort(meta.tokens.begin(), meta.tokens.end());
-  meta.tokens.erase(std::unique(meta.tokens.begin(), meta.tokens.end()),
-                    meta.tokens.end());
-  std::sort(meta.tags.begin(), meta.tags.end());
-  std::string bytes = meta.address;
-  bytes.push_back('\0');
-  for (uint64_t t : meta.tokens) {
-    bytes.append(reinterpret_cast<const char*>(&t), sizeof(t));
-  }
-  for (const auto& [k, v] : meta.tags) {
-    bytes.append(k);
-    bytes.push_back('\0');
-    bytes.append(v);
-    bytes.push_back('\0');
-  }
-  meta.fingerprint = Hash64(bytes, 0x6d657461) | 1;  // never 0
-  return std::make_shared<const MemberMeta>(std::move(meta));
-}
-
-const char* MemberStatusName(MemberStatus s) {
-  switch (s) {
-    case MemberStatus::kAlive:
-      return "alive";
-    case MemberStatus::kSuspect:
-      return "suspect";
-    case MemberStatus::kDead:
-      return "dead";
-    case MemberStatus::kLeft:
-      return "left";
-  }
-  return "unknown";
-}
-
-size_t ApproxSize(const Update& u) {
-  size_t n = 2 + 9 + 10 + 9 + (u.meta_fingerprint ? 9 : 0);
-  if (u.meta) {
-    n += 4 + u.meta->address.size() + 9 * u.meta->tokens.size();
-    for (const auto& [k, v] : u.meta->tags) n += 4 + k.size() + v.size();
-  }
-  return n;
-}
-
-size_t ApproxSize(const Message& m) {
-  size_t n = 16 + 9 + m.from_address.size() + 9 + 10 + 9 +
-             m.target_address.size();
-  for (const auto& u : m.updates) n += ApproxSize(u);
-  for (const auto& s : m.state) {
-    n += 2 + 9 + 10 + 2;
-    if (s.meta) {
-      n += 4 + s.meta->address.size() + 9 * s.meta->tokens.size();
-      for (const auto& [k, v] : s.meta->tags) n += 4 + k.size() + v.size();
-    }
-  }
-  return n;
-}
-
 Membership::Membership(MembershipConfig config, Transport* transport,
                        absl::Time now)
     : config_(std::move(config)), transport_(transport), rng_(config_.seed) {
@@ -231,17 +174,6 @@ absl::Duration Membership::MinSuspicionTimeout() const {
 
 absl::Duration Membership::MaxSuspicionTimeout() const {
   return MinSuspicionTimeout() * config_.suspicion_max_mult;
-}
-
-absl::Duration Membership::SuspicionTimeout(int confirmations, int expected,
-                                            absl::Duration min,
-                                            absl::Duration max) {
-  if (expected < 1) return min;
-  double frac = std::log(confirmations + 1.0) / std::log(expected + 1.0);
-  double raw = absl::ToDoubleSeconds(max) -
-               frac * absl::ToDoubleSeconds(max - min);
-  absl::Duration t = absl::Milliseconds(std::floor(raw * 1000.0));
-  return std::max(t, min);
 }
 
 absl::Time Membership::NextDeadline() const {
@@ -738,20 +670,16 @@ bool Membership::ApplySuspect(const Update& u, absl::Time now) {
   if (m == nullptr) return false;
   if (m->state.status == MemberStatus::kSuspect &&
       u.incarnation == m->state.incarnation) {
-    // An independent confirmation shortens the suspicion (Lifeguard).
-    // Only confirmations that still shorten the timeout count, and only
-    // those are passed on: past `expected` they would just flood the
-    // piggyback slots that refutations need (memberlist's Confirm agrees).
+    // An independent confirmation shortens the suspicion (Lifeguard); only
+    // confirmations that did are passed on (memberlist's Confirm agrees).
     Suspicion* s = m->suspicion.get();
-    int confirmations = s ? static_cast<int>(s->confirmers.size()) - 1 : 0;
-    if (config_.lifeguard && s != nullptr && confirmations < s->expected &&
-        u.from != kNoNode && !s->confirmers.count(u.from)) {
-      s->confirmers.insert(u.from);
-      suspicion_deadlines_.erase({s->deadline(), u.node});
-      s->timeout = SuspicionTimeout(confirmations + 1, s->expected, s->min,
-                                    s->max);
-      suspicion_deadlines_.insert({s->deadline(), u.node});
-      Enqueue(u);  // let others count this confirmation too
+    if (config_.lifeguard && s != nullptr) {
+      absl::Time before = s->deadline();
+      if (s->Confirm(u.from)) {
+        suspicion_deadlines_.erase({before, u.node});
+        suspicion_deadlines_.insert({s->deadline(), u.node});
+        Enqueue(u);  // let others count this confirmation too
+      }
     }
     return false;
   }
@@ -770,24 +698,19 @@ void Membership::StartSuspicion(Member* m, NodeId from, absl::Time now) {
     // A suspicion of a newer incarnation replaces the old one, timer too.
     suspicion_deadlines_.erase({m->suspicion->deadline(), m->state.id});
   }
-  auto s = std::make_unique<Suspicion>();
-  s->start = now;
-  s->min = MinSuspicionTimeout();
-  s->max = config_.lifeguard ? MaxSuspicionTimeout() : s->min;
+  absl::Duration min = MinSuspicionTimeout();
+  absl::Duration max = config_.lifeguard ? MaxSuspicionTimeout() : min;
   if (config_.lifeguard) {
     // A node that misses its own deadlines hears refutations late too: it
     // waits that much longer before declaring anyone dead.
-    s->min = Scaled(s->min);
-    s->max = Scaled(s->max);
+    min = Scaled(min);
+    max = Scaled(max);
   }
   int others = static_cast<int>(NumLive()) - 2;  // neither us nor the suspect
-  s->expected = config_.lifeguard
-                    ? std::min(config_.suspicion_mult - 2, others)
-                    : 0;
-  s->confirmers.insert(from);
-  s->timeout = s->expected < 1 ? s->min : s->max;
-  suspicion_deadlines_.insert({s->deadline(), m->state.id});
-  m->suspicion = std::move(s);
+  int expected =
+      config_.lifeguard ? std::min(config_.suspicion_mult - 2, others) : 0;
+  m->suspicion = std::make_unique<Suspicion>(now, min, max, expected, from);
+  suspicion_deadlines_.insert({m->suspicion->deadline(), m->state.id});
 }
 
 bool Membership::ApplyDead(const Update& u, absl::Time now) {
@@ -985,7 +908,7 @@ void Membership::Leave(absl::Time now) {
 bool Membership::LeaveSpread() const {
   if (!leaving_) return false;
   if (NumLive() == 0) return true;  // nobody left to tell
-  return broadcasts_.find(config_.self) == broadcasts_.end();
+  return !broadcasts_.Pending(config_.self);
 }
 
 absl::Status Membership::Remove(NodeId node, absl::Time now) {
@@ -1031,75 +954,7 @@ int Membership::RetransmitLimit() const {
   return static_cast<int>(std::ceil(config_.retransmit_mult * std::log(n)));
 }
 
-void Membership::Enqueue(Update u) {
-  NodeId node = u.node;
-  auto it = broadcasts_.find(node);
-  if (it != broadcasts_.end()) {
-    Broadcast& old = *it->second;
-    buckets_[old.transmits][old.lane].erase(old.pos);
-    broadcasts_.erase(it);
-  }
-  if (buckets_.empty()) buckets_.resize(1);
-  auto b = std::make_unique<Broadcast>();
-  b->size = ApproxSize(u);
-  b->lane = u.kind == MemberStatus::kAlive ? 0 : 1;
-  b->update = std::move(u);
-  auto& list = buckets_[0][b->lane];
-  list.push_front(b.get());
-  b->pos = list.begin();
-  broadcasts_.emplace(node, std::move(b));
-}
-
-std::vector<Update> Membership::TakeBroadcasts(size_t budget_bytes) {
-  std::vector<Update> out;
-  if (broadcasts_.empty()) return out;
-  constexpr size_t kSmallestUpdate = 32;
-  std::vector<Broadcast*> taken;
-  size_t used = 0;
-  size_t examined = 0;
-  const size_t max_examined = 2 * config_.max_piggyback_updates;
-  // Least transmitted first; within a transmit count, good news first: a
-  // refutation that arrives in time saves a node, a late suspicion costs
-  // nothing.
-  for (size_t t = 0; t < buckets_.size(); ++t) {
-    for (int lane = 0; lane < 2; ++lane) {
-      for (Broadcast* b : buckets_[t][lane]) {
-        if (out.size() >= config_.max_piggyback_updates ||
-            examined++ >= max_examined ||
-            used + kSmallestUpdate > budget_bytes) {
-          break;
-        }
-        if (b->size > config_.max_piggyback_bytes) {
-          // Can never ride along: it spreads by push-pull. Count it as
-          // sent so it ages out instead of blocking the queue.
-          taken.push_back(b);
-          continue;
-        }
-        if (used + b->size > budget_bytes) continue;
-        used += b->size;
-        out.push_back(b->update);
-        taken.push_back(b);
-      }
-    }
-  }
-  const int limit = RetransmitLimit();
-  // Reverse order keeps the newest-first order within each list.
-  for (auto it = taken.rbegin(); it != taken.rend(); ++it) {
-    Broadcast* b = *it;
-    int t = b->transmits++;
-    if (b->transmits >= limit) {
-      buckets_[t][b->lane].erase(b->pos);
-      broadcasts_.erase(b->update.node);  // frees b
-      continue;
-    }
-    if (buckets_.size() <= static_cast<size_t>(b->transmits)) {
-      buckets_.resize(b->transmits + 1);
-    }
-    auto& next = buckets_[b->transmits][b->lane];
-    next.splice(next.begin(), buckets_[t][b->lane], b->pos);
-  }
-  return out;
-}
+void Membership::Enqueue(Update u) { broadcasts_.Enqueue(std::move(u)); }
 
 void Membership::Send(const std::string& address, Message m) {
   m.from = config_.self;
@@ -1111,7 +966,9 @@ void Membership::Send(const std::string& address, Message m) {
     size_t budget = config_.max_piggyback_bytes > base
                         ? config_.max_piggyback_bytes - base
                         : 0;
-    std::vector<Update> more = TakeBroadcasts(budget);
+    std::vector<Update> more = broadcasts_.Take(
+        budget, config_.max_piggyback_updates, config_.max_piggyback_bytes,
+        RetransmitLimit());
     for (auto& u : more) m.updates.push_back(std::move(u));
   }
   ++stats_.messages_sent;

@@ -37,15 +37,12 @@
 #ifndef RUMOR_SERVER_MEMBERSHIP_MEMBERSHIP_H_
 #define RUMOR_SERVER_MEMBERSHIP_MEMBERSHIP_H_
 
-#include <array>
 #include <cstdint>
-#include <list>
 #include <map>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
-#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -53,92 +50,13 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/types.h"
+#include "server/membership/broadcast_queue.h"
+#include "server/membership/member_meta.h"
+#include "server/membership/message.h"
+#include "server/membership/suspicion.h"
 #include "server/ring/ring.h"
 
 namespace rumor::server {
-
-enum class MemberStatus : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
-const char* MemberStatusName(MemberStatus s);  // "alive", "suspect", ...
-
-// What a member announces about itself. Immutable once shared: copies of a
-// member state share one MemberMeta. Build shared ones with MakeMeta, which
-// fills in the fingerprint.
-struct MemberMeta {
-  std::string address;           // host:port
-  std::vector<uint64_t> tokens;  // ring tokens, sorted; empty = not claimed yet
-  std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
-  uint64_t fingerprint = 0;      // hash of the fields above (MakeMeta)
-  bool operator==(const MemberMeta&) const = default;
-};
-using MetaPtr = std::shared_ptr<const MemberMeta>;
-
-// Sorts tokens and tags, computes the fingerprint and shares the result.
-MetaPtr MakeMeta(MemberMeta meta);
-
-struct MemberState {
-  NodeId id = kNoNode;
-  uint64_t incarnation = 0;
-  MemberStatus status = MemberStatus::kAlive;
-  MetaPtr meta;
-  const std::string& address() const { return meta->address; }
-};
-
-// A piggybacked membership update. Suspect/Dead/Left name the member, its
-// incarnation and who said so. Alive carries the member's meta when it
-// announces new meta (a join, claimed tokens); a refutation, which changes
-// only the incarnation, carries just the meta's fingerprint, so it stays
-// small: a receiver whose copy has another fingerprint pulls the member's
-// state.
-struct Update {
-  MemberStatus kind = MemberStatus::kAlive;
-  NodeId node = kNoNode;
-  uint64_t incarnation = 0;
-  NodeId from = kNoNode;  // the accuser (Suspect/Dead); the node itself for Left
-  MetaPtr meta;           // Alive with new meta only
-  uint64_t meta_fingerprint = 0;  // Alive: fingerprint of the member's meta
-};
-
-struct Message {
-  enum class Type : uint8_t {
-    kPing,           // seq; `to` the node the sender thinks it pings
-    kAck,            // seq
-    kPingReq,        // seq; target + target_address: ping it for me
-    kNack,           // seq: I pinged your target and got nothing
-    kPushPull,       // full state; join: the sender is joining through us
-    kPushPullReply,  // full state
-    kGossip,         // nothing but piggybacked updates
-  };
-  Type type = Type::kPing;
-  NodeId from = kNoNode;
-  std::string from_address;
-  // The sender's current incarnation: direct evidence that it is alive at
-  // least at that incarnation, which refutes older suspicions about it.
-  uint64_t from_incarnation = 0;
-  NodeId to = kNoNode;  // kNoNode when unknown (a seed contacted by address)
-  uint64_t seq = 0;
-  NodeId target = kNoNode;
-  std::string target_address;
-  bool join = false;
-  std::vector<Update> updates;      // piggybacked gossip
-  std::vector<MemberState> state;   // push-pull only
-};
-
-// Incarnations above this are refused from peers (and never reached by
-// refutation), so no arithmetic on them can wrap.
-inline constexpr uint64_t kMaxIncarnation = uint64_t{1} << 62;
-
-// Approximate encoded size in bytes, used for the piggyback budget and the
-// simulator's accounting (the protobuf encoding is within a few percent).
-size_t ApproxSize(const Update& u);
-size_t ApproxSize(const Message& m);
-
-// Where the core's messages go. Send must not block: the real transport
-// queues, the simulator schedules a delivery.
-class Transport {
- public:
-  virtual ~Transport() = default;
-  virtual void Send(const std::string& address, Message message) = 0;
-};
 
 struct MembershipConfig {
   NodeId self = kNoNode;
@@ -255,21 +173,8 @@ class Membership {
   // tests and documentation).
   absl::Duration MinSuspicionTimeout() const;
   absl::Duration MaxSuspicionTimeout() const;
-  // Lifeguard's timeout after `confirmations` independent suspicions.
-  static absl::Duration SuspicionTimeout(int confirmations, int expected,
-                                         absl::Duration min,
-                                         absl::Duration max);
 
  private:
-  struct Suspicion {
-    absl::Time start;
-    absl::Duration min, max;         // bounds fixed when it started
-    absl::Duration timeout;          // current, shrinks with confirmations
-    std::set<NodeId> confirmers;     // distinct accusers, first one included
-    int expected = 0;                // confirmations that bring it to min
-    // Its entry in suspicion_deadlines_ is {deadline(), member id}.
-    absl::Time deadline() const { return start + timeout; }
-  };
   struct Member {
     MemberState state;
     std::unique_ptr<Suspicion> suspicion;  // while Suspect
@@ -296,14 +201,6 @@ class Membership {
     absl::Time expires;
     bool nack_sent = false;
   };
-  struct Broadcast {
-    Update update;
-    size_t size = 0;     // ApproxSize(update), cached
-    int transmits = 0;
-    int lane = 0;        // 0: good news (Alive), 1: the rest
-    std::list<Broadcast*>::iterator pos;  // in buckets_[transmits][lane]
-  };
-
   // --- state changes (all return true if the state was applied)
   bool ApplyAlive(const Update& u, absl::Time now, bool from_push_pull);
   // A Suspect or Dead about us: refute it unless we are leaving.
@@ -338,7 +235,6 @@ class Membership {
   void Enqueue(Update u);
   void NoteSenderAlive(const Message& m, absl::Time now);
   void Send(const std::string& address, Message m);
-  std::vector<Update> TakeBroadcasts(size_t budget_bytes);
   std::vector<MemberState> FullState() const;
   void ReplaceMeta(Member* m, MetaPtr meta);
   Update AliveUpdate(const MemberState& s) const;  // with meta
@@ -372,12 +268,7 @@ class Membership {
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Relay> relays_;               // our seq -> requester
 
-  // One pending update per subject (stable addresses: the lists point in).
-  absl::flat_hash_map<NodeId, std::unique_ptr<Broadcast>> broadcasts_;
-  // buckets_[t][lane]: updates sent t times, newest first; lane 0 holds
-  // good news (Alive), lane 1 the rest. Taking walks t upward, lane 0
-  // first; a sent update splices into t+1.
-  std::vector<std::array<std::list<Broadcast*>, 2>> buckets_;
+  BroadcastQueue broadcasts_;
   std::set<std::pair<absl::Time, NodeId>> suspicion_deadlines_;
   size_t live_count_ = 1;  // Alive or Suspect members, self included
   size_t dead_count_ = 0;

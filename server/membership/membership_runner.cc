@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "common/log.h"
+#include "server/ring/token_claim.h"
 
 namespace rumor::server {
 

@@ -24,94 +24,12 @@
 #include "server/membership/membership_runner.h"
 #include "server/node/node_meta.h"
 #include "server/rpc/peer_codec.h"
+#include "server/rpc/peer_service.h"
 #include "server/rpc/peer_transport.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
 
 namespace rumor::server {
-namespace {
-
-struct HostPort {
-  std::string host;
-  int port = 0;
-};
-
-// The same check peers apply to what this node announces, port 0 allowed.
-absl::StatusOr<HostPort> ParseHostPort(const std::string& addr,
-                                       const char* what) {
-  RUMOR_RETURN_IF_ERROR(CheckHostPort(addr, what, /*min_port=*/0));
-  size_t colon = addr.rfind(':');
-  HostPort hp;
-  hp.host = addr.substr(0, colon);
-  (void)absl::SimpleAtoi(addr.substr(colon + 1), &hp.port);  // checked
-  return hp;
-}
-
-bool IsWildcard(const std::string& host) {
-  return host == "0.0.0.0" || host == "[::]" || host == "::";
-}
-
-absl::Status ValidateOptions(const NodeOptions& o) {
-  RUMOR_RETURN_IF_ERROR(o.limits.Validate());
-  RUMOR_ASSIGN_OR_RETURN(HostPort listen, ParseHostPort(o.listen, "listen address"));
-  if (o.advertise.empty() && IsWildcard(listen.host)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "listening on wildcard address ", o.listen,
-        " needs --advertise=HOST:PORT so peers and clients can reach it"));
-  }
-  if (!o.advertise.empty()) {
-    RUMOR_RETURN_IF_ERROR(ParseHostPort(o.advertise, "advertise address").status());
-  }
-  for (const std::string& seed : o.seeds) {
-    RUMOR_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(seed, "seed"));
-    if (hp.port == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("seed '", seed, "' needs a real port, not 0"));
-    }
-  }
-  if (o.storage_threads < 0) {
-    return absl::InvalidArgumentError("storage threads must be >= 0");
-  }
-  if (o.probe_interval < absl::Milliseconds(10) ||
-      o.probe_interval > absl::Minutes(1)) {
-    return absl::InvalidArgumentError(
-        "probe interval must be between 10ms and 1m");
-  }
-  if (o.probe_timeout < absl::ZeroDuration() ||
-      o.probe_timeout >= o.probe_interval) {
-    return absl::InvalidArgumentError(
-        "probe timeout must be shorter than the probe interval");
-  }
-  if (o.tokens == 0 || o.tokens > 1024) {
-    return absl::InvalidArgumentError("tokens per node must be 1..1024");
-  }
-  if (o.push_pull_interval < absl::Milliseconds(100)) {
-    return absl::InvalidArgumentError("push-pull interval must be >= 100ms");
-  }
-  if (o.replicas == 0 || o.replicas > 16) {
-    return absl::InvalidArgumentError("replicas (N) must be 1..16");
-  }
-  if (o.indirect_checks < 0 || o.retransmit_mult < 1 ||
-      o.suspicion_mult < 3) {
-    return absl::InvalidArgumentError(
-        "need indirect checks >= 0, retransmit mult >= 1, suspicion mult >= 3");
-  }
-  RUMOR_RETURN_IF_ERROR(CheckClusterName(o.cluster));
-  if (o.tags.size() + 1 > kMaxTagsPerMember) {  // (+1: the version tag)
-    return absl::InvalidArgumentError(
-        absl::StrCat("at most ", kMaxTagsPerMember - 1, " member tags"));
-  }
-  for (const auto& [key, value] : o.tags) {
-    RUMOR_RETURN_IF_ERROR(CheckTag(key, value));
-    if (key == "version") {
-      return absl::InvalidArgumentError(
-          "tag 'version' is set by kvd itself (its release)");
-    }
-  }
-  return absl::OkStatus();
-}
-
-}  // namespace
 
 struct Node::State final : public AdminBackend {
   // --- AdminBackend

@@ -14,45 +14,10 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/types.h"
-#include "server/rpc/admin_service.h"
-#include "server/replication/limits.h"
+#include "server/node/node_options.h"
+#include "server/rpc/node_info.h"
 
 namespace rumor::server {
-
-struct NodeOptions {
-  // host:port to listen on. Port 0 picks a free port (see Node::address()).
-  std::string listen = "127.0.0.1:7379";
-  // host:port other nodes and clients should use; defaults to `listen` with
-  // the bound port. Required when listening on a wildcard address.
-  std::string advertise;
-  std::string data_dir = "rumor-data";
-  // fsync every acknowledged write.
-  bool sync = false;
-  Limits limits;
-  // Threads that run storage operations off gRPC's threads; 0 runs them
-  // inline on the gRPC callback threads.
-  int storage_threads = 2;
-
-  // --- membership
-  // host:port of nodes to join through; none starts a new cluster.
-  std::vector<std::string> seeds;
-  // Nodes only talk to peers of the same cluster name.
-  std::string cluster = "rumor";
-  absl::Duration probe_interval = absl::Seconds(1);
-  // Zero: 40% of the probe interval.
-  absl::Duration probe_timeout = absl::ZeroDuration();
-  int indirect_checks = 3;
-  int retransmit_mult = 4;  // lambda
-  int suspicion_mult = 4;
-  absl::Duration push_pull_interval = absl::Seconds(30);
-  bool lifeguard = true;
-  // Ring tokens this node claims on its first start.
-  size_t tokens = 64;
-  // Free-form member tags (zone, rack, ...); "version" is added.
-  std::vector<std::pair<std::string, std::string>> tags;
-  // Replicas per key (N), for ring reports now and replication later.
-  size_t replicas = 3;
-};
 
 class Node {
  public:

@@ -25,6 +25,12 @@ struct RingMember {
   std::vector<uint64_t> tokens;
 };
 
+// The ring's size as a number of positions (2^64).
+inline constexpr long double kRingSize = 18446744073709551616.0L;
+// Clockwise distance from a to b (the size of the range (a, b]); a full
+// circle when a == b.
+long double Arc(uint64_t a, uint64_t b);
+
 class Ring {
  public:
   Ring() = default;
@@ -54,21 +60,6 @@ class Ring {
   std::vector<std::pair<uint64_t, NodeId>> tokens_;
   size_t num_nodes_ = 0;
 };
-
-// Chooses `count` tokens for a node joining a ring. An empty ring gets
-// evenly spaced tokens at an offset derived from the node id; otherwise
-// each token goes, greedily, where it best evens out both every node's
-// primary share and its replica share (keys stored with `replicas`
-// copies), so ownership and storage stay balanced as nodes join one at a
-// time. Deterministic for a given ring and node id. Returns sorted tokens.
-// Above 128 tokens per node (where claiming would take many seconds)
-// returns RandomTokens, which are about as balanced at such counts.
-std::vector<uint64_t> ClaimTokens(const Ring& ring, NodeId self, size_t count,
-                                  size_t replicas = 3);
-
-// `count` pseudo-random tokens derived from the node id (hash of id and
-// index). The baseline that ClaimTokens improves on.
-std::vector<uint64_t> RandomTokens(NodeId self, size_t count);
 
 // max share / min share over the ring's nodes (1.0 = perfectly even), of
 // primary ownership, and of what each node stores with n replicas.

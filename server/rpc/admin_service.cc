@@ -3,12 +3,14 @@
 #include <grpcpp/grpcpp.h>
 
 #include <map>
+#include <optional>
+#include <string_view>
 
 #include "common/clock.h"
 #include "common/executor.h"
-#include "common/hash.h"
 #include "common/version.h"
 #include "proto/admin.grpc.pb.h"
+#include "server/ring/ring_report.h"
 #include "server/rpc/grpc_status.h"
 
 namespace rumor::server {
@@ -93,42 +95,30 @@ class AdminService final : public v1::Admin::CallbackService {
     absl::StatusOr<std::shared_ptr<const server::Ring>> current =
         backend_->CurrentRing();
     if (!current.ok()) return Done(ctx, current.status());
-    const std::shared_ptr<const server::Ring>& ring = *current;
+    std::optional<std::string_view> key;
+    if (req->has_key()) key = req->key();
+    RingReport report = ReportRing(**current, info.replicas, key);
     std::map<NodeId, const MemberState*> by_id;
     for (const MemberState& m : ms->members) by_id[m.id] = &m;
-    std::map<NodeId, double> replica_share;
-    for (auto [id, s] : ring->ReplicaOwnership(info.replicas)) {
-      replica_share[id] = s;
-    }
-    auto owner = [&](NodeId id, v1::RingOwner* out, double share) {
-      out->set_id(id);
-      out->set_share(share);
-      out->set_replica_share(replica_share[id]);
-      auto it = by_id.find(id);
+    auto fill = [&](const OwnerShare& o, v1::RingOwner* out) {
+      out->set_id(o.id);
+      out->set_share(o.share);
+      out->set_replica_share(o.replica_share);
+      auto it = by_id.find(o.id);
       if (it != by_id.end()) {
         out->set_address(it->second->address());
         out->set_status(MemberStatusName(it->second->status));
         out->set_tokens(static_cast<uint32_t>(it->second->meta->tokens.size()));
       }
     };
-    resp->set_replicas(static_cast<uint32_t>(info.replicas));
-    std::map<NodeId, double> share;
-    for (auto [id, s] : ring->Ownership()) {
-      share[id] = s;
-      owner(id, resp->add_owners(), s);
+    resp->set_replicas(static_cast<uint32_t>(report.replicas));
+    for (const OwnerShare& o : report.owners) fill(o, resp->add_owners());
+    resp->set_imbalance(report.imbalance);
+    if (report.position) resp->set_position(*report.position);
+    for (const OwnerShare& o : report.preference_list) {
+      fill(o, resp->add_preference_list());
     }
-    resp->set_imbalance(OwnershipImbalance(*ring));
-    if (req->has_key()) {
-      uint64_t pos = RingPosition(req->key());
-      resp->set_position(pos);
-      std::vector<NodeId> walk = ring->Walk(pos);
-      for (size_t i = 0; i < walk.size(); ++i) {
-        owner(walk[i],
-              i < info.replicas ? resp->add_preference_list()
-                                : resp->add_fallbacks(),
-              share[walk[i]]);
-      }
-    }
+    for (const OwnerShare& o : report.fallbacks) fill(o, resp->add_fallbacks());
     return Done(ctx, absl::OkStatus());
   }
 

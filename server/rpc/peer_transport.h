@@ -1,7 +1,7 @@
-// The membership protocol over gRPC: PeerTransport sends the core's
-// messages on long-lived client streams (one per destination, opened on
-// demand and re-opened with exponential backoff); PeerService receives them
-// and hands them, validated, to a sink (the MembershipRunner).
+// The sending side of the membership protocol over gRPC: PeerTransport
+// sends the core's messages on long-lived client streams (one per
+// destination, opened on demand and re-opened with exponential backoff).
+// The receiving side is PeerService (server/rpc/peer_service.h).
 //
 // Messages flow from the stream's opener to its callee only, so two nodes
 // that talk both ways hold one stream per direction: no tie-breaking between
@@ -11,22 +11,17 @@
 // whose stream is down are dropped until the backoff allows a new stream,
 // and a stalled stream (a SIGSTOPped peer) keeps only the newest frames.
 //
-// Both classes are thread-safe. No gRPC header is included here.
+// Thread-safe. No gRPC header is included here.
 #ifndef RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
 #define RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
 
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <string>
 
 #include "absl/time/time.h"
 #include "common/types.h"
-#include "server/membership/membership.h"
-
-namespace grpc {
-class Service;
-}
+#include "server/membership/message.h"
 
 namespace rumor::server {
 
@@ -59,34 +54,6 @@ class PeerTransport final : public Transport {
   // sends are dropped.
   void Shutdown();
   PeerTransportStats stats() const;
-
-  struct Impl;
-
- private:
-  std::unique_ptr<Impl> impl_;
-};
-
-struct PeerServiceOptions {
-  NodeId self = kNoNode;
-  std::string cluster = "rumor";
-};
-
-class PeerService {
- public:
-  explicit PeerService(PeerServiceOptions options);
-  ~PeerService();
-  PeerService(const PeerService&) = delete;
-  PeerService& operator=(const PeerService&) = delete;
-
-  // To register with the grpc::ServerBuilder.
-  grpc::Service* service();
-  // Where valid incoming messages go; until set they are dropped.
-  void SetSink(std::function<void(const Message&)> sink);
-  // Ends every open stream now (server shutdown must not wait for peers
-  // to hang up). Streams that open later are only ended by the next call:
-  // call it repeatedly until the gRPC server has shut down.
-  void Shutdown();
-  uint64_t malformed_frames() const;
 
   struct Impl;
 

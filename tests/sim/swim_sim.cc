@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/hash.h"
+#include "server/ring/token_claim.h"
 
 namespace rumor::sim {
 namespace {

@@ -174,19 +174,6 @@ TEST_F(MembershipTest, SuspicionOfSelfIsRefutedWithHigherIncarnation) {
   EXPECT_GT(core_->incarnation(), inc);
 }
 
-TEST_F(MembershipTest, SuspicionTimeoutMath) {
-  const absl::Duration min = absl::Seconds(1), max = absl::Seconds(6);
-  EXPECT_EQ(Membership::SuspicionTimeout(0, 2, min, max), max);
-  // log(2)/log(3) of the way from max to min.
-  absl::Duration one = Membership::SuspicionTimeout(1, 2, min, max);
-  double expect = 6.0 - std::log(2.0) / std::log(3.0) * 5.0;
-  EXPECT_NEAR(absl::ToDoubleSeconds(one), expect, 0.001);
-  EXPECT_EQ(Membership::SuspicionTimeout(2, 2, min, max), min);
-  EXPECT_EQ(Membership::SuspicionTimeout(9, 2, min, max), min);
-  EXPECT_EQ(Membership::SuspicionTimeout(0, 0, min, max), min)
-      << "no confirmations expected: min at once";
-}
-
 TEST_F(MembershipTest, MinimumSuspicionScalesWithLogN) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
   EXPECT_EQ(core_->MinSuspicionTimeout(), absl::Seconds(4));  // log10 floor 1

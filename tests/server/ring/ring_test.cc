@@ -1,4 +1,5 @@
 #include "server/ring/ring.h"
+#include "server/ring/token_claim.h"
 
 #include <algorithm>
 #include <map>

@@ -1,0 +1,42 @@
+// What the admin service (server/rpc/admin_service.h) asks of the node, in
+// plain C++ types: no gRPC here. Implemented by the Node.
+#ifndef RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
+#define RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
+
+#include <memory>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/types.h"
+#include "server/membership/membership.h"
+#include "server/ring/ring.h"
+#include "server/rpc/node_info.h"
+
+namespace rumor::server {
+
+struct MembershipSnapshot {
+  MemberState self;
+  std::vector<MemberState> members;  // sorted by id, self included
+  MembershipStats stats;
+  int awareness = 0;
+};
+
+// What the admin service asks of the node. Implemented by Node.
+// Thread-safe.
+class AdminBackend {
+ public:
+  virtual ~AdminBackend() = default;
+  virtual NodeInfo Info() const = 0;
+  // UNAVAILABLE while the node is still starting.
+  virtual absl::StatusOr<MembershipSnapshot> Membership() const = 0;
+  virtual absl::StatusOr<std::shared_ptr<const Ring>> CurrentRing() const = 0;
+  // May block for seconds: the service calls it off gRPC's threads. On
+  // success the node shuts down afterwards.
+  virtual absl::Status Leave() = 0;
+  virtual absl::Status Remove(NodeId node) = 0;
+};
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
