@@ -26,9 +26,7 @@
 #include <algorithm>
 #include <array>
 #include <atomic>
-#include <bit>
 #include <chrono>
-#include <cmath>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -51,6 +49,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "bench/workload/key_chooser.h"
+#include "bench/workload/latency_histogram.h"
 #include "client/client.h"
 #include "client/json.h"
 #include "common/strings.h"
@@ -80,214 +80,9 @@ constexpr absl::Duration kLoadStall = absl::Seconds(30);
 constexpr uint64_t kGiveUpAfterErrors = 1000;
 
 // ---------------------------------------------------------------------------
-// Random numbers and key choice.
-
-// SplitMix64: small state (one word per closed-loop slot), good enough
-// statistics for choosing keys. Not thread-safe; each slot owns one.
-class Rng {
- public:
-  explicit Rng(uint64_t seed) : state_(seed) {}
-
-  uint64_t Next() {
-    uint64_t z = (state_ += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  // Uniform in [0, 1).
-  double NextDouble() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
-  // Uniform in [0, n), n > 0 (Lemire's multiply-shift).
-  uint64_t Uniform(uint64_t n) {
-    return static_cast<uint64_t>((static_cast<unsigned __int128>(Next()) * n) >>
-                                 64);
-  }
-
- private:
-  uint64_t state_;
-};
-
-// YCSB's Utils.fnvhash64: FNV-1a over the 8 bytes of `value`, low byte
-// first, then the absolute value of the result as a signed 64-bit integer.
-uint64_t FnvHash64(uint64_t value) {
-  uint64_t hash = 0xcbf29ce484222325ULL;
-  for (int i = 0; i < 8; ++i) {
-    hash ^= value & 0xff;
-    value >>= 8;
-    hash *= 1099511628211ULL;
-  }
-  int64_t s = static_cast<int64_t>(hash);
-  return s < 0 ? 0 - static_cast<uint64_t>(s) : static_cast<uint64_t>(s);
-}
-
-// Chooses key numbers in [0, records). Thread-safe: all state is in `rng`.
-class KeyChooser {
- public:
-  virtual ~KeyChooser() = default;
-  virtual uint64_t Next(Rng& rng) const = 0;
-};
-
-class UniformChooser final : public KeyChooser {
- public:
-  explicit UniformChooser(uint64_t records) : records_(records) {}
-  uint64_t Next(Rng& rng) const override { return rng.Uniform(records_); }
-
- private:
-  const uint64_t records_;
-};
-
-// YCSB's ZipfianGenerator, after Gray et al., "Quickly Generating
-// Billion-Record Synthetic Databases" (SIGMOD 1994): item i in [0, items)
-// is drawn with probability proportional to 1 / (i + 1)^theta, so item 0 is
-// the most popular.
-class ZipfianGenerator {
- public:
-  // `zetan` must be Zeta(items, theta); callers pass a precomputed value
-  // when `items` is too large to sum.
-  ZipfianGenerator(uint64_t items, double theta, double zetan)
-      : items_(static_cast<double>(items)),
-        zetan_(zetan),
-        alpha_(1.0 / (1.0 - theta)),
-        one_plus_half_pow_theta_(1.0 + std::pow(0.5, theta)) {
-    eta_ = (1.0 - std::pow(2.0 / items_, 1.0 - theta)) /
-           (1.0 - Zeta(2, theta) / zetan_);
-  }
-
-  // sum_{i=1..n} 1 / i^theta.
-  static double Zeta(uint64_t n, double theta) {
-    double sum = 0;
-    for (uint64_t i = 1; i <= n; ++i) {
-      sum += 1.0 / std::pow(static_cast<double>(i), theta);
-    }
-    return sum;
-  }
-
-  uint64_t Next(Rng& rng) const {
-    double u = rng.NextDouble();
-    double uz = u * zetan_;
-    if (uz < 1.0) return 0;
-    if (uz < one_plus_half_pow_theta_) return 1;
-    return static_cast<uint64_t>(items_ *
-                                 std::pow(eta_ * u - eta_ + 1.0, alpha_));
-  }
-
- private:
-  const double items_;
-  const double zetan_;
-  const double alpha_;
-  const double one_plus_half_pow_theta_;
-  double eta_;
-};
-
-// YCSB's ScrambledZipfianGenerator: a zipfian draw over 10^10 items (with
-// YCSB's precomputed zeta, theta 0.99), hashed into [0, records). The
-// popular keys are spread over the key space instead of clustering at 0,
-// and the popularity skew does not depend on `records`.
-class ScrambledZipfianChooser final : public KeyChooser {
- public:
-  explicit ScrambledZipfianChooser(uint64_t records)
-      : records_(records), zipfian_(kItemCount + 1, kTheta, kZetan) {}
-
-  uint64_t Next(Rng& rng) const override {
-    return FnvHash64(zipfian_.Next(rng)) % records_;
-  }
-
- private:
-  static constexpr uint64_t kItemCount = 10'000'000'000ULL;
-  static constexpr double kTheta = 0.99;
-  // Zeta(kItemCount, 0.99), YCSB's ScrambledZipfianGenerator.ZETAN.
-  static constexpr double kZetan = 26.46902820178302;
-
-  const uint64_t records_;
-  const ZipfianGenerator zipfian_;
-};
-
-// ---------------------------------------------------------------------------
-// Measurement.
-
-// Bucketing of LatencyHistogram (below), at namespace scope so that the
-// bucket count can be a constant of the class.
-namespace histogram {
-
-constexpr int kSubBucketBits = 7;
-constexpr uint64_t kSubBuckets = uint64_t{1} << kSubBucketBits;
-constexpr uint64_t kMinNanos = 1'000;
-constexpr uint64_t kMaxNanos = 60'000'000'000;
-
-// Values below kSubBuckets have a bucket each; above, value v with highest
-// bit e falls in sub-bucket (v >> (e - kSubBucketBits)) of octave e.
-constexpr size_t BucketOf(uint64_t v) {
-  if (v < kSubBuckets) return v;
-  int shift = std::bit_width(v) - 1 - kSubBucketBits;
-  return (shift + 1) * kSubBuckets + ((v >> shift) - kSubBuckets);
-}
-
-// The largest value that falls in bucket `i`.
-constexpr uint64_t BucketUpper(size_t i) {
-  if (i < kSubBuckets) return i;
-  int shift = static_cast<int>(i / kSubBuckets) - 1;
-  uint64_t lower = (kSubBuckets + i % kSubBuckets) << shift;
-  return lower + (uint64_t{1} << shift) - 1;
-}
-
-constexpr size_t kNumBuckets = BucketOf(kMaxNanos) + 1;
-
-static_assert(BucketUpper(BucketOf(1000)) >= 1000);
-static_assert(BucketUpper(BucketOf(kMaxNanos)) >= kMaxNanos);
-static_assert(BucketOf(BucketUpper(BucketOf(123'456'789)) + 1) ==
-              BucketOf(123'456'789) + 1);
-
-}  // namespace histogram
-
-// Log-linear latency histogram in the manner of HdrHistogram. Values are
-// nanoseconds clamped to [1 µs, 60 s]. Each power of two is split into 128
-// buckets, so a bucket is at most 1/128 (0.8%) of its values wide. About
-// 30 KiB. Value type, not thread-safe.
-class LatencyHistogram {
- public:
-  LatencyHistogram() : counts_(histogram::kNumBuckets, 0) {}
-
-  void Record(uint64_t nanos) {
-    nanos = std::clamp(nanos, histogram::kMinNanos, histogram::kMaxNanos);
-    ++counts_[histogram::BucketOf(nanos)];
-    ++count_;
-    sum_ += nanos;
-    max_ = std::max(max_, nanos);
-  }
-
-  void Merge(const LatencyHistogram& other) {
-    for (size_t i = 0; i < counts_.size(); ++i) counts_[i] += other.counts_[i];
-    count_ += other.count_;
-    sum_ += other.sum_;
-    max_ = std::max(max_, other.max_);
-  }
-
-  uint64_t count() const { return count_; }
-  uint64_t max_nanos() const { return max_; }
-  double mean_nanos() const {
-    return count_ == 0 ? 0.0 : static_cast<double>(sum_) / count_;
-  }
-
-  // The highest value equivalent to the q-quantile (0 < q <= 1): the upper
-  // bound of the bucket holding it, capped at the exact maximum. 0 when
-  // empty.
-  uint64_t Quantile(double q) const {
-    if (count_ == 0) return 0;
-    uint64_t rank = static_cast<uint64_t>(std::ceil(q * count_));
-    rank = std::clamp<uint64_t>(rank, 1, count_);
-    uint64_t seen = 0;
-    for (size_t i = 0; i < counts_.size(); ++i) {
-      seen += counts_[i];
-      if (seen >= rank) return std::min(histogram::BucketUpper(i), max_);
-    }
-    return max_;
-  }
-
- private:
-  std::vector<uint64_t> counts_;
-  uint64_t count_ = 0;
-  uint64_t sum_ = 0;
-  uint64_t max_ = 0;
-};
+// Measurement. Key choice (Rng, the choosers) is in
+// bench/workload/key_chooser.h, LatencyHistogram in
+// bench/workload/latency_histogram.h.
 
 // Counts failed operations and keeps the first few distinct messages.
 // Thread-safe.
