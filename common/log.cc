@@ -26,9 +26,12 @@ std::atomic<int>& MinLevel() {
   return level;
 }
 
-std::string& Tag() {
-  static std::string* tag = new std::string();
-  return *tag;
+// The tag is published by pointer: a reader sees either the old string or
+// the new one, whole. Replaced strings are never freed (a reader may still
+// hold one); a process sets its tag once or twice.
+std::atomic<const std::string*>& Tag() {
+  static std::atomic<const std::string*> tag{new std::string()};
+  return tag;
 }
 
 }  // namespace
@@ -51,7 +54,9 @@ bool ParseLogLevel(std::string_view name, LogLevel* level) {
   return true;
 }
 
-void SetLogTag(std::string tag) { Tag() = std::move(tag); }
+void SetLogTag(std::string tag) {
+  Tag().store(new std::string(std::move(tag)), std::memory_order_release);
+}
 
 namespace log_internal {
 
@@ -73,7 +78,8 @@ LogMessage::LogMessage(LogLevel level, const char* file, int line)
                              tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                              tm.tm_hour, tm.tm_min, tm.tm_sec, millis,
                              kLevels[static_cast<int>(level)]);
-  if (!Tag().empty()) stream_ << Tag() << ' ';
+  const std::string& tag = *Tag().load(std::memory_order_acquire);
+  if (!tag.empty()) stream_ << tag << ' ';
   stream_ << base << ':' << line << "] ";
 }
 

@@ -24,8 +24,10 @@ void SetMinLogLevel(LogLevel level);
 LogLevel MinLogLevel();
 // Parses "debug", "info", "warning", "error". Returns false otherwise.
 bool ParseLogLevel(std::string_view name, LogLevel* level);
-// A tag printed on every line, e.g. the node's address. Set once at start-up
-// before other threads log.
+// A tag printed on every line, e.g. the node's address. Safe to call while
+// other threads log (each line carries the old tag or the new one), but
+// meant to be set at start-up, before other threads exist, and at most a
+// few times: each call keeps its string for the life of the process.
 void SetLogTag(std::string tag);
 
 namespace log_internal {

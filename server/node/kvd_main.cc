@@ -10,6 +10,7 @@
 
 #include "CLI/CLI.hpp"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -207,12 +208,21 @@ int main(int argc, char** argv) {
   // A peer closing a socket must not kill the process.
   signal(SIGPIPE, SIG_IGN);
 
+  // Every log line names the node, from the first one on: the tag is set
+  // before any thread starts whenever the address is known up front (an
+  // --advertise, or a --listen with a real port). Only with port 0 is the
+  // address known after the start (SetLogTag is safe then too).
+  std::string early_tag = options.advertise;
+  if (early_tag.empty() && !absl::EndsWith(options.listen, ":0")) {
+    early_tag = options.listen;
+  }
+  if (!early_tag.empty()) rumor::SetLogTag(early_tag);
   auto node = rumor::server::Node::Start(options);
   if (!node.ok()) {
     std::fprintf(stderr, "kvd: %s\n", std::string(node.status().message()).c_str());
     return 1;
   }
-  rumor::SetLogTag((*node)->address());
+  if ((*node)->address() != early_tag) rumor::SetLogTag((*node)->address());
   if (!port_file.empty() &&
       !WriteFileAtomically(port_file, (*node)->address() + "\n")) {
     std::fprintf(stderr, "kvd: cannot write --port-file %s\n",

@@ -16,8 +16,12 @@ class RequestTracker {
  public:
   // False once draining: the caller must refuse the request.
   bool Begin() {
-    inflight_.fetch_add(1, std::memory_order_acq_rel);
-    if (draining_.load(std::memory_order_acquire)) {
+    // Sequentially consistent, like the two operations in Drain: with
+    // acquire/release alone this is the store-buffering pattern, where
+    // Begin can miss the drain flag while Drain misses this increment
+    // (x86 does that; tests/server/rpc/request_tracker_test.cc shows it).
+    inflight_.fetch_add(1, std::memory_order_seq_cst);
+    if (draining_.load(std::memory_order_seq_cst)) {
       End();
       return false;
     }
@@ -26,12 +30,14 @@ class RequestTracker {
   void End() { inflight_.fetch_sub(1, std::memory_order_acq_rel); }
 
   // Refuses new requests and waits up to `timeout` for those in flight.
-  // Returns whether they all finished. (A request that raced the flag
-  // either saw it and backed out, or is counted and waited for.)
+  // Returns whether they all finished. A request that races the drain
+  // either sees the flag and backs out, or is counted and waited for: the
+  // seq_cst store and loads order the flag and the count in one total
+  // order that both sides agree on.
   bool Drain(absl::Duration timeout) {
-    draining_.store(true, std::memory_order_release);
     absl::Time deadline = absl::Now() + timeout;
-    while (inflight_.load(std::memory_order_acquire) > 0) {
+    draining_.store(true, std::memory_order_seq_cst);
+    while (inflight_.load(std::memory_order_seq_cst) > 0) {
       if (absl::Now() >= deadline) return false;
       absl::SleepFor(absl::Milliseconds(1));
     }
