@@ -35,6 +35,7 @@ Membership::Membership(MembershipConfig config, Transport* transport,
   self.state.meta = MakeMeta(config_.meta);
   members_.push_back(std::move(self));
   index_[config_.self] = 0;
+  incarnation_ceiling_ = config_.incarnation_ceiling;
   self_index_ = 0;
   // Random phases keep a cluster's probes from marching in lockstep.
   std::uniform_int_distribution<int64_t> phase(
@@ -728,16 +729,23 @@ bool Membership::ApplyDead(const Update& u, absl::Time now) {
   return true;
 }
 
-void Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
+bool Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
   (void)now;
   Member& me = self();
-  me.state.incarnation =
-      std::min(std::max(me.state.incarnation, accused_incarnation) + 1,
-               kMaxIncarnation);
+  uint64_t next = std::min(std::max(me.state.incarnation, accused_incarnation) + 1,
+                           kMaxIncarnation);
+  if (incarnation_ceiling_ != 0 && next > incarnation_ceiling_) {
+    // Not persisted yet: a restart could start below it. The owner raises
+    // the ceiling first.
+    pending_refutation_ = std::max(pending_refutation_, next);
+    return false;
+  }
+  me.state.incarnation = next;
   ++state_version_;
   ++stats_.suspicions_refuted;
   if (config_.lifeguard) ChangeAwareness(1);
   Enqueue(RefutationUpdate(me.state));
+  return true;
 }
 
 void Membership::MergeState(const std::vector<MemberState>& remote,
@@ -939,11 +947,41 @@ void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
   (void)now;
   if (leaving_) return;  // an Alive would replace the Left announcement
   Member& me = self();
+  if (incarnation_ceiling_ != 0 &&
+      me.state.incarnation + 1 > incarnation_ceiling_) {
+    pending_meta_ = std::make_unique<MemberMeta>(std::move(meta));
+    return;
+  }
   if (me.state.meta->tokens != meta.tokens) ++ring_version_;
   ++state_version_;
   me.state.meta = MakeMeta(std::move(meta));
   ++me.state.incarnation;
   Enqueue(AliveUpdate(me.state));
+}
+
+void Membership::SetIncarnationCeiling(uint64_t ceiling, absl::Time now) {
+  incarnation_ceiling_ = std::max(incarnation_ceiling_, ceiling);
+  if (leaving_) {
+    pending_meta_.reset();
+    pending_refutation_ = 0;
+    return;
+  }
+  if (pending_meta_ && self().state.incarnation < incarnation_ceiling_) {
+    std::unique_ptr<MemberMeta> meta = std::move(pending_meta_);
+    UpdateLocalMeta(std::move(*meta), now);
+  }
+  if (pending_refutation_ != 0 &&
+      pending_refutation_ <= incarnation_ceiling_) {
+    uint64_t wanted = pending_refutation_;
+    pending_refutation_ = 0;
+    if (wanted > self().state.incarnation) Refute(wanted - 1, now);
+  }
+}
+
+uint64_t Membership::IncarnationWanted() const {
+  uint64_t wanted = std::max(self().state.incarnation, pending_refutation_);
+  if (pending_meta_) wanted = std::max(wanted, self().state.incarnation + 1);
+  return wanted;
 }
 
 // ---------------------------------------------------------------------------

@@ -62,6 +62,11 @@ struct MembershipConfig {
   NodeId self = kNoNode;
   MemberMeta meta;               // address, tokens, tags of this node
   uint64_t incarnation = 1;      // first incarnation to announce
+  // The highest incarnation this node may announce. The owner persists a
+  // mark before raising it (SetIncarnationCeiling), so a restart, which
+  // starts above the persisted mark, outranks everything the node ever
+  // announced. 0: no ceiling (the simulator, tests).
+  uint64_t incarnation_ceiling = 0;
   absl::Duration probe_interval = absl::Seconds(1);
   // Direct-ping wait before asking helpers; with Lifeguard a probe whose
   // helpers all nack concludes at about 1.8x this, before the period ends.
@@ -142,8 +147,16 @@ class Membership {
   absl::Status Remove(NodeId node, absl::Time now);
 
   // Replaces this node's meta (e.g. after claiming tokens) and gossips it
-  // with a new incarnation.
+  // with a new incarnation. Above the incarnation ceiling it waits for
+  // SetIncarnationCeiling.
   void UpdateLocalMeta(MemberMeta meta, absl::Time now);
+
+  // Raises the incarnation ceiling (never lowers it) once the owner has
+  // persisted it, and announces what waited for it: a refutation, new meta.
+  void SetIncarnationCeiling(uint64_t ceiling, absl::Time now);
+  // The incarnation this node needs to be allowed to announce: its own, or
+  // more while a refutation or meta change waits for the ceiling.
+  uint64_t IncarnationWanted() const;
 
   // Every known member, this node included, sorted by id.
   std::vector<MemberState> Members() const;
@@ -212,7 +225,10 @@ class Membership {
   // itself), kNoNode when unknown.
   void MergeState(const std::vector<MemberState>& remote, NodeId sender,
                   absl::Time now);
-  void Refute(uint64_t accused_incarnation, absl::Time now);
+  // Announces a higher incarnation than `accused_incarnation`, or (above
+  // the ceiling) defers that until SetIncarnationCeiling. Returns whether
+  // it announced now.
+  bool Refute(uint64_t accused_incarnation, absl::Time now);
   void StartSuspicion(Member* m, NodeId from, absl::Time now);
   void SetStatus(Member* m, MemberStatus status, uint64_t incarnation);
 
@@ -281,6 +297,11 @@ class Membership {
   absl::flat_hash_map<NodeId, absl::Time> pulled_;
 
   bool leaving_ = false;
+  uint64_t incarnation_ceiling_ = 0;  // 0: none
+  // Waiting for the ceiling: the incarnation a refutation needs, and meta
+  // to announce.
+  uint64_t pending_refutation_ = 0;
+  std::unique_ptr<MemberMeta> pending_meta_;
   int awareness_ = 0;
   uint64_t ring_version_ = 1;
   uint64_t state_version_ = 1;

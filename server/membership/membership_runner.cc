@@ -16,7 +16,7 @@ MembershipRunner::MembershipRunner(MembershipRunnerOptions options,
       clock_(clock),
       hooks_(std::move(hooks)),
       core_(options_.config, transport, clock->Now()) {
-  persisted_incarnation_ = options_.config.incarnation;
+  persisted_mark_ = options_.config.incarnation_ceiling;
   claimed_ = !options_.config.meta.tokens.empty();
 }
 
@@ -74,6 +74,16 @@ std::optional<std::vector<RingMember>> MembershipRunner::ClaimDueLocked(
   return RingMembersOf(core_.Members());
 }
 
+uint64_t MembershipRunner::IncarnationMarkDueLocked(absl::Time now) {
+  if (persisted_mark_ == 0 || !hooks_.persist_incarnation_mark ||
+      now < next_mark_attempt_) {
+    return 0;
+  }
+  uint64_t wanted = core_.IncarnationWanted();
+  if (wanted + options_.incarnation_lease / 2 < persisted_mark_) return 0;
+  return std::min(wanted + options_.incarnation_lease, kMaxIncarnation);
+}
+
 void MembershipRunner::LogChangesLocked() {
   if (core_.state_version() == logged_version_) return;
   logged_version_ = core_.state_version();
@@ -103,7 +113,7 @@ void MembershipRunner::Loop() {
     std::optional<std::vector<RingMember>> claim_among;
     uint64_t claim_ring_version = 0;
     NodeId self = kNoNode;
-    uint64_t incarnation = 0;
+    uint64_t mark = 0;  // to persist
     absl::Duration wait;
     {
       absl::MutexLock lock(&mu_);
@@ -118,10 +128,7 @@ void MembershipRunner::Loop() {
       claim_among = ClaimDueLocked(now);
       claim_ring_version = core_.ring_version();
       self = core_.Self().id;
-      if (core_.incarnation() != persisted_incarnation_) {
-        incarnation = core_.incarnation();
-        persisted_incarnation_ = incarnation;
-      }
+      mark = IncarnationMarkDueLocked(now);
       LogChangesLocked();
       if (core_.stats().id_collisions > logged_collisions_) {
         logged_collisions_ = core_.stats().id_collisions;
@@ -134,8 +141,25 @@ void MembershipRunner::Loop() {
                         absl::Milliseconds(100));
     }
     // Disk writes happen without the lock.
-    if (incarnation != 0 && hooks_.incarnation_changed) {
-      hooks_.incarnation_changed(incarnation);
+    if (mark != 0) {
+      absl::Status s = hooks_.persist_incarnation_mark(mark);
+      absl::MutexLock lock(&mu_);
+      absl::Time now = clock_->Now();
+      if (s.ok()) {
+        persisted_mark_ = std::max(persisted_mark_, mark);
+        mark_backoff_ = absl::ZeroDuration();
+        core_.SetIncarnationCeiling(persisted_mark_, now);
+      } else {
+        // A full or read-only disk: the node cannot refute or announce new
+        // meta until it can persist, and must not spin on fsync meanwhile.
+        mark_backoff_ = std::clamp(mark_backoff_ * 2, absl::Milliseconds(100),
+                                   absl::Seconds(10));
+        next_mark_attempt_ = now + mark_backoff_;
+        RUMOR_LOG_EVERY_SECONDS(ERROR, 10)
+            << "cannot persist incarnation mark " << mark
+            << "; refutations wait for it (retrying): " << s;
+      }
+      continue;
     }
     if (claim_among) {
       // Tens of milliseconds for a small cluster, about half a second

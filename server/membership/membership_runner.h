@@ -39,11 +39,18 @@ struct MembershipRunnerOptions {
   absl::Duration claim_settle = absl::Seconds(2);
   // Longest a pending node defers to a lower-id pending node.
   absl::Duration claim_timeout = absl::Seconds(15);
+  // With config.incarnation_ceiling set (the persisted mark), the runner
+  // persists a new mark this far above the incarnation the node wants
+  // whenever that comes within half of it. So a refutation rarely waits
+  // for the disk, and a restart still outranks every announcement.
+  uint64_t incarnation_lease = 64;
 };
 
 struct MembershipRunnerHooks {
-  // This node's incarnation changed; persist it so a restart starts higher.
-  std::function<void(uint64_t incarnation)> incarnation_changed;
+  // Durably records that this node may announce incarnations up to `mark`
+  // (a restart starts above it). Nothing above the last mark that returned
+  // OK is ever announced; a failure is retried with back-off.
+  std::function<absl::Status(uint64_t mark)> persist_incarnation_mark;
   // Tokens were chosen; persist them. They are announced only if this
   // returns OK (a node must never announce tokens it could forget).
   std::function<absl::Status(const std::vector<uint64_t>&)> tokens_claimed;
@@ -92,6 +99,9 @@ class MembershipRunner {
   std::optional<std::vector<RingMember>> ClaimDueLocked(absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LogChangesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Under the lock: the incarnation mark to persist now, or 0.
+  uint64_t IncarnationMarkDueLocked(absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const MembershipRunnerOptions options_;
   Clock* const clock_;
@@ -106,7 +116,9 @@ class MembershipRunner {
   int claim_restarts_ ABSL_GUARDED_BY(mu_) = 0;  // ring changed mid-claim
   absl::Time next_claim_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Time joined_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  uint64_t persisted_incarnation_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t persisted_mark_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time next_mark_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
+  absl::Duration mark_backoff_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
   mutable uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   mutable std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
   // Last status logged per member, to log transitions once.

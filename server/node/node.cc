@@ -119,7 +119,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_ASSIGN_OR_RETURN(
       st->engine, storage::OpenRocksDbEngine(st->data_dir->db_path(), db_options));
   RUMOR_ASSIGN_OR_RETURN(st->id, LoadOrCreateNodeId(st->engine.get()));
-  RUMOR_ASSIGN_OR_RETURN(uint64_t incarnation, NextIncarnation(st->engine.get()));
+  RUMOR_ASSIGN_OR_RETURN(IncarnationStart incarnation,
+                         NextIncarnation(st->engine.get()));
   RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->engine.get()));
   st->store = std::make_unique<storage::ObjectStore>(st->engine.get());
   if (options.storage_threads == 0) {
@@ -187,7 +188,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mc.meta.tokens = tokens;
   mc.meta.tags = options.tags;
   mc.meta.tags.push_back({"version", kVersion});
-  mc.incarnation = incarnation;
+  mc.incarnation = incarnation.incarnation;
+  mc.incarnation_ceiling = incarnation.mark;
   mc.probe_interval = options.probe_interval;
   mc.probe_timeout = st->options.probe_timeout;
   mc.indirect_checks = options.indirect_checks;
@@ -200,13 +202,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mro.seeds = options.seeds;
   mro.tokens = options.tokens;
   mro.replicas = options.replicas;
+  mro.incarnation_lease = kIncarnationLease;
   mro.claim_settle = std::max(options.probe_interval, absl::Milliseconds(300));
   mro.claim_timeout = std::max(options.probe_interval * 20, absl::Seconds(3));
   State* raw = st.get();
   MembershipRunnerHooks hooks;
-  hooks.incarnation_changed = [raw](uint64_t inc) {
-    absl::Status s = RaiseIncarnationMark(raw->engine.get(), inc);
-    if (!s.ok()) RUMOR_LOG(ERROR) << "cannot persist incarnation " << inc << ": " << s;
+  hooks.persist_incarnation_mark = [raw](uint64_t mark) {
+    return StoreIncarnationMark(raw->engine.get(), mark);
   };
   hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
     return StoreTokens(raw->engine.get(), t);
@@ -219,7 +221,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
 
   st->server->GetHealthCheckService()->SetServingStatus(true);
   RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
-                  << incarnation << ") serving on " << options.listen
+                  << incarnation.incarnation << ") serving on " << options.listen
                   << " (port " << port << "), advertising " << st->address
                   << ", data in " << options.data_dir
                   << (options.sync ? ", fsync per write" : "")

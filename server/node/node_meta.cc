@@ -75,25 +75,23 @@ absl::StatusOr<uint64_t> LoadIncarnationMark(storage::Engine* engine) {
   return DecodeFixed64BE(bytes.data());
 }
 
+}  // namespace
+
+absl::StatusOr<IncarnationStart> NextIncarnation(storage::Engine* engine) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+  IncarnationStart start;
+  start.incarnation = mark + 1;
+  start.mark = start.incarnation + kIncarnationLease;
+  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(engine, start.mark));
+  return start;
+}
+
 absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t stored, LoadIncarnationMark(engine));
+  if (mark <= stored) return absl::OkStatus();
   std::string bytes;
   PutFixed64BE(&bytes, mark);
   return PutSynced(engine, kIncarnationKey, bytes);
-}
-
-}  // namespace
-
-absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine) {
-  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
-  uint64_t next = mark + 1;
-  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(engine, next + kIncarnationLease));
-  return next;
-}
-
-absl::Status RaiseIncarnationMark(storage::Engine* engine, uint64_t incarnation) {
-  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
-  if (incarnation + kIncarnationLease / 2 < mark) return absl::OkStatus();
-  return StoreIncarnationMark(engine, incarnation + kIncarnationLease);
 }
 
 absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {

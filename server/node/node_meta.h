@@ -16,18 +16,22 @@ namespace rumor::server {
 // written by an incompatible format version.
 absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine);
 
-// Incarnations are leased: the meta column holds a mark no announced
-// incarnation has reached, kept kIncarnationLease ahead of the current one,
-// so announcing never waits for a disk write and a restart (which starts
-// above the mark) always outranks everything the cluster heard before.
+// Incarnations are leased: the meta column holds a mark, and the node never
+// announces an incarnation above the mark it has persisted (the membership
+// runner raises the mark ahead of need, kIncarnationLease at a time, so
+// announcing rarely waits for a disk write). A restart starts above the
+// mark, so it outranks everything the cluster heard before.
 inline constexpr uint64_t kIncarnationLease = 64;
 
-// The incarnation this start announces: one above the stored mark (which
-// is durably raised before returning).
-absl::StatusOr<uint64_t> NextIncarnation(storage::Engine* engine);
-// Called as the incarnation grows: raises the stored mark when `incarnation`
-// comes within half a lease of it. Cheap otherwise (no write).
-absl::Status RaiseIncarnationMark(storage::Engine* engine, uint64_t incarnation);
+struct IncarnationStart {
+  uint64_t incarnation = 0;  // the first incarnation this start announces
+  uint64_t mark = 0;         // persisted: announce nothing above it
+};
+// The incarnation this start announces (one above the stored mark) and a
+// new mark a lease above it, durably stored before returning.
+absl::StatusOr<IncarnationStart> NextIncarnation(storage::Engine* engine);
+// Durably raises the stored mark to `mark` (never lowers it).
+absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark);
 
 // The node's ring tokens; empty before its first claim.
 absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine);

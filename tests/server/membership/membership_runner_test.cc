@@ -1,5 +1,6 @@
-// The runner's claim of ring tokens: persisted before it is announced, and
-// retried when persisting fails. (Dropping a claim that a leave overtook
+// The runner persists before it announces: claimed ring tokens, and the
+// incarnation mark above every incarnation it refutes with; a failed
+// persist announces nothing and is retried. (Dropping a claim that a leave overtook
 // needs a pause inside the claim, which nothing here can inject; the e2e
 // leave tests cover leaving nodes.)
 // Real threads and the steady clock; every wait has a deadline.
@@ -9,6 +10,8 @@
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <string>
+#include <utility>
 #include <thread>
 #include <vector>
 
@@ -86,6 +89,116 @@ TEST(MembershipRunnerTest, AClaimThatCannotBePersistedIsNotAnnouncedAndIsRetried
   ASSERT_TRUE(WaitFor([&] { return Tokens(runner) == 16; }, absl::Seconds(15)))
       << "the claim was not retried";
   EXPECT_EQ(calls.load(), 3);
+}
+
+// Records every incarnation the node puts on the wire and every mark it
+// persists, in one sequence.
+class RecordingTransport : public Transport {
+ public:
+  void Send(const std::string&, Message m) override {
+    absl::MutexLock lock(&mu);
+    uint64_t highest = m.from_incarnation;
+    for (const Update& u : m.updates) {
+      if (u.node == m.from) highest = std::max(highest, u.incarnation);
+    }
+    events.push_back({"sent", highest});
+  }
+  void Persisted(uint64_t mark) {
+    absl::MutexLock lock(&mu);
+    events.push_back({"mark", mark});
+  }
+  // The largest incarnation sent before any mark covering it was persisted.
+  uint64_t UncoveredMax() {
+    absl::MutexLock lock(&mu);
+    uint64_t mark = initial_mark, worst = 0;
+    for (auto& [what, value] : events) {
+      if (what == "mark") mark = std::max(mark, value);
+      if (what == "sent" && value > mark) worst = std::max(worst, value);
+    }
+    return worst;
+  }
+  uint64_t MaxSent() {
+    absl::MutexLock lock(&mu);
+    uint64_t m = 0;
+    for (auto& [what, value] : events) {
+      if (what == "sent") m = std::max(m, value);
+    }
+    return m;
+  }
+  absl::Mutex mu;
+  uint64_t initial_mark = 0;
+  std::vector<std::pair<std::string, uint64_t>> events ABSL_GUARDED_BY(mu);
+};
+
+TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresAreRetried) {
+  RecordingTransport transport;
+  std::atomic<bool> disk_ok{false};
+  std::atomic<int> attempts{0};
+  MembershipRunnerOptions o = Options();
+  o.tokens = 0;  // no claim: only refutations change the incarnation
+  o.config.incarnation = 1;
+  o.config.incarnation_ceiling = 2;
+  o.incarnation_lease = 4;
+  transport.initial_mark = 2;
+  MembershipRunnerHooks hooks;
+  hooks.persist_incarnation_mark = [&](uint64_t mark) {
+    ++attempts;
+    if (!disk_ok) return absl::UnavailableError("disk full");
+    transport.Persisted(mark);
+    return absl::OkStatus();
+  };
+  MembershipRunner runner(o, &transport, SteadyClock::Get(), hooks);
+  runner.Start();
+  // A member appears and says this node is suspect at incarnation 5: the
+  // refutation needs incarnation 6, above the persisted mark.
+  Message m;
+  m.type = Message::Type::kGossip;
+  m.from = 0x99;
+  m.from_address = "127.0.0.1:7099";
+  m.from_incarnation = 1;
+  m.to = 0x1234;
+  Update alive;
+  alive.kind = MemberStatus::kAlive;
+  alive.node = 0x99;
+  alive.incarnation = 1;
+  alive.from = 0x99;
+  MemberMeta meta;
+  meta.address = "127.0.0.1:7099";
+  alive.meta = MakeMeta(meta);
+  Update suspect;
+  suspect.kind = MemberStatus::kSuspect;
+  suspect.node = 0x1234;
+  suspect.incarnation = 5;
+  suspect.from = 0x99;
+  m.updates = {alive, suspect};
+  runner.Deliver(m);
+  // The disk refuses: the node keeps probing but never announces more than
+  // it persisted, and it retries.
+  ASSERT_TRUE(WaitFor([&] { return attempts.load() >= 3; }, absl::Seconds(10)))
+      << "a failed persist of the incarnation mark was not retried";
+  EXPECT_LE(runner.Self().incarnation, 2u);
+  EXPECT_GT(transport.MaxSent(), 0u) << "the node should still be probing";
+  EXPECT_EQ(transport.UncoveredMax(), 0u)
+      << "announced an incarnation above every persisted mark";
+  // The disk recovers: the refutation goes out, after its mark.
+  disk_ok = true;
+  ASSERT_TRUE(WaitFor([&] { return runner.Self().incarnation >= 6; },
+                      absl::Seconds(15)))
+      << "the refutation never went out once the mark could be persisted";
+  // (The fake member never acks, so it is dead by now: a ping from it gets
+  // an answer carrying the new incarnation.)
+  Message ping;
+  ping.type = Message::Type::kPing;
+  ping.from = 0x99;
+  ping.from_address = "127.0.0.1:7099";
+  ping.from_incarnation = 1;
+  ping.to = 0x1234;
+  ping.seq = 77;
+  runner.Deliver(ping);
+  ASSERT_TRUE(WaitFor([&] { return transport.MaxSent() >= 6; },
+                      absl::Seconds(10)));
+  EXPECT_EQ(transport.UncoveredMax(), 0u)
+      << "announced an incarnation before its mark was persisted";
 }
 
 }  // namespace

@@ -58,11 +58,12 @@ class MembershipTest : public ::testing::Test {
  protected:
   MembershipTest() { Reset(); }
 
-  void Reset(bool lifeguard = true) {
+  void Reset(bool lifeguard = true, uint64_t incarnation_ceiling = 0) {
     MembershipConfig c;
     c.self = 1;
     c.meta.address = Addr(1);
     c.lifeguard = lifeguard;
+    c.incarnation_ceiling = incarnation_ceiling;
     c.seed = 42;
     now_ = absl::UnixEpoch();
     transport_ = std::make_unique<RecordingTransport>();
@@ -534,6 +535,34 @@ TEST_F(MembershipTest, ExpectedMetaIsAcceptedFromGossipAtTheSameIncarnation) {
 TEST_F(MembershipTest, RefutationNeverWrapsTheIncarnation) {
   Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation));
   EXPECT_EQ(core_->incarnation(), kMaxIncarnation);
+}
+
+TEST_F(MembershipTest, NothingAboveTheIncarnationCeilingIsAnnounced) {
+  Reset(/*lifeguard=*/true, /*incarnation_ceiling=*/1);
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
+  Deliver(Upd(MemberStatus::kSuspect, 1, 7));  // refuting needs 8
+  EXPECT_EQ(core_->incarnation(), 1u);
+  EXPECT_EQ(core_->IncarnationWanted(), 8u);
+  MemberMeta meta;
+  meta.address = Addr(1);
+  meta.tokens = {5, 6};
+  core_->UpdateLocalMeta(meta, now_);
+  EXPECT_TRUE(core_->Self().meta->tokens.empty()) << "meta waits too";
+  transport_->sent.clear();
+  RunUntil(now_ + absl::Seconds(3), /*ack=*/true);
+  for (auto& [addr, m] : transport_->sent) {
+    EXPECT_LE(m.from_incarnation, 1u);
+    for (const Update& u : m.updates) {
+      if (u.node == 1) EXPECT_LE(u.incarnation, 1u);
+    }
+  }
+  core_->SetIncarnationCeiling(0, now_);  // never lowered
+  EXPECT_EQ(core_->IncarnationWanted(), 8u);
+  core_->SetIncarnationCeiling(10, now_);
+  EXPECT_GE(core_->incarnation(), 8u) << "the refutation went out";
+  EXPECT_LE(core_->incarnation(), 10u);
+  EXPECT_EQ(core_->Self().meta->tokens, (std::vector<uint64_t>{5, 6}));
+  EXPECT_EQ(core_->IncarnationWanted(), core_->incarnation());
 }
 
 TEST_F(MembershipTest, NoMetaChangeAfterLeaving) {

@@ -16,22 +16,36 @@ TEST(NodeMetaTest, NodeIdIsStableAndNonZero) {
 }
 
 // Incarnations are leased ahead: whatever the node announced (up to the
-// mark), a restart starts above it.
+// mark it stored), a restart starts above it.
 TEST(NodeMetaTest, RestartsAlwaysStartAboveEveryAnnouncedIncarnation) {
   auto engine = storage::NewMemEngine();
   auto first = NextIncarnation(engine.get());
   ASSERT_TRUE(first.ok());
+  EXPECT_GT(first->mark, first->incarnation);
   // The node refutes many times; the mark is raised as it goes.
-  uint64_t announced = *first;
+  uint64_t announced = first->incarnation;
+  uint64_t mark = first->mark;
   for (int i = 0; i < 500; ++i) {
     ++announced;
-    ASSERT_TRUE(RaiseIncarnationMark(engine.get(), announced).ok());
+    if (announced > mark) {
+      mark = announced + kIncarnationLease;
+      ASSERT_TRUE(StoreIncarnationMark(engine.get(), mark).ok());
+    }
   }
   auto restart = NextIncarnation(engine.get());
   ASSERT_TRUE(restart.ok());
-  EXPECT_GT(*restart, announced);
+  EXPECT_GT(restart->incarnation, announced);
   auto again = NextIncarnation(engine.get());
-  EXPECT_GT(*again, *restart);
+  EXPECT_GT(again->incarnation, restart->mark);
+}
+
+TEST(NodeMetaTest, TheMarkIsNeverLowered) {
+  auto engine = storage::NewMemEngine();
+  ASSERT_TRUE(StoreIncarnationMark(engine.get(), 1000).ok());
+  ASSERT_TRUE(StoreIncarnationMark(engine.get(), 10).ok());
+  auto next = NextIncarnation(engine.get());
+  ASSERT_TRUE(next.ok());
+  EXPECT_EQ(next->incarnation, 1001u);
 }
 
 TEST(NodeMetaTest, TokensRoundTrip) {
