@@ -4,7 +4,8 @@
 
 namespace rumor {
 
-ThreadPool::ThreadPool(int threads, std::string name) {
+ThreadPool::ThreadPool(int threads, std::string name, size_t max_queued)
+    : max_queued_(max_queued) {
   workers_.reserve(threads);
   for (int i = 0; i < threads; ++i) {
     workers_.emplace_back([this] { WorkerLoop(); });
@@ -25,6 +26,22 @@ ThreadPool::~ThreadPool() {
 void ThreadPool::Submit(absl::AnyInvocable<void() &&> fn) {
   absl::MutexLock lock(&mu_);
   queue_.push_back(std::move(fn));
+}
+
+void ThreadPool::SubmitOrRefuse(absl::AnyInvocable<void(bool) &&> fn) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (max_queued_ == 0 || queue_.size() < max_queued_) {
+      queue_.push_back([fn = std::move(fn)]() mutable { std::move(fn)(true); });
+      return;
+    }
+  }
+  std::move(fn)(false);
+}
+
+size_t ThreadPool::queued() const {
+  absl::MutexLock lock(&mu_);
+  return queue_.size();
 }
 
 void ThreadPool::WorkerLoop() {

@@ -20,6 +20,14 @@ class Executor {
   virtual ~Executor() = default;
   // Runs `fn` once, now or later, on this or another thread.
   virtual void Submit(absl::AnyInvocable<void() &&> fn) = 0;
+
+  // Runs fn(true) once like Submit, or, when the executor's queue is full,
+  // fn(false) at once on the calling thread: the caller then refuses the
+  // work it was asked for (a full queue must not grow the heap without
+  // limit). Executors without a bound always admit.
+  virtual void SubmitOrRefuse(absl::AnyInvocable<void(bool admitted) &&> fn) {
+    Submit([fn = std::move(fn)]() mutable { std::move(fn)(true); });
+  }
 };
 
 // Runs every closure on the calling thread before Submit returns.
@@ -32,18 +40,24 @@ class InlineExecutor final : public Executor {
 // The destructor runs every closure already submitted, then joins.
 class ThreadPool final : public Executor {
  public:
-  ThreadPool(int threads, std::string name);
+  // `max_queued`: closures waiting for a worker beyond which
+  // SubmitOrRefuse refuses (0: no bound). Submit always queues.
+  ThreadPool(int threads, std::string name, size_t max_queued = 0);
   ~ThreadPool() override;
   ThreadPool(const ThreadPool&) = delete;
   ThreadPool& operator=(const ThreadPool&) = delete;
 
   void Submit(absl::AnyInvocable<void() &&> fn) override;
+  void SubmitOrRefuse(absl::AnyInvocable<void(bool) &&> fn) override;
+  // Closures waiting for a worker.
+  size_t queued() const;
 
  private:
   // Main loop of each worker: pop a closure, run it, until stopping and empty.
   void WorkerLoop();
 
-  absl::Mutex mu_;
+  const size_t max_queued_;
+  mutable absl::Mutex mu_;
   std::deque<absl::AnyInvocable<void() &&>> queue_ ABSL_GUARDED_BY(mu_);
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<std::thread> workers_;

@@ -59,8 +59,6 @@ class ObjectStore {
                                       const VersionVector& context,
                                       const Sibling& value, ActorId actor);
 
-  Engine* engine() { return engine_; }
-
  private:
   static constexpr size_t kStripes = 1024;
   absl::Mutex& StripeFor(std::string_view data_key);

@@ -90,6 +90,11 @@ int main(int argc, char** argv) {
                  "threads running disk operations (0: on the RPC threads)")
       ->envname("RUMOR_STORAGE_THREADS")
       ->capture_default_str();
+  app.add_option("--storage-queue", options.storage_queue,
+                 "disk operations that may wait for a storage thread; beyond "
+                 "that requests fail with RESOURCE_EXHAUSTED (retryable)")
+      ->envname("RUMOR_STORAGE_QUEUE")
+      ->capture_default_str();
   app.add_option("--port-file", port_file,
                  "write the advertised host:port to this file once serving")
       ->envname("RUMOR_PORT_FILE");

@@ -26,6 +26,7 @@
 #include "server/rpc/peer_codec.h"
 #include "server/rpc/peer_service.h"
 #include "server/rpc/peer_transport.h"
+#include "storage/column_store.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
 
@@ -87,6 +88,7 @@ struct Node::State final : public AdminBackend {
   // the data dir lock last.
   std::unique_ptr<DataDir> data_dir;
   std::unique_ptr<storage::Engine> engine;
+  std::unique_ptr<storage::ColumnStore> meta;  // node id, incarnation, tokens
   std::unique_ptr<storage::ObjectStore> store;
   std::unique_ptr<Executor> storage_executor;
   std::unique_ptr<Coordinator> coordinator;
@@ -118,16 +120,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   db_options.sync = options.sync;
   RUMOR_ASSIGN_OR_RETURN(
       st->engine, storage::OpenRocksDbEngine(st->data_dir->db_path(), db_options));
-  RUMOR_ASSIGN_OR_RETURN(st->id, LoadOrCreateNodeId(st->engine.get()));
+  RUMOR_ASSIGN_OR_RETURN(
+      st->meta, storage::ColumnStore::Open(st->engine.get(), storage::Column::kMeta));
+  RUMOR_ASSIGN_OR_RETURN(st->id, LoadOrCreateNodeId(st->meta.get()));
   RUMOR_ASSIGN_OR_RETURN(IncarnationStart incarnation,
-                         NextIncarnation(st->engine.get()));
-  RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->engine.get()));
+                         NextIncarnation(st->meta.get()));
+  RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->meta.get()));
   st->store = std::make_unique<storage::ObjectStore>(st->engine.get());
   if (options.storage_threads == 0) {
     st->storage_executor = std::make_unique<InlineExecutor>();
   } else {
     st->storage_executor =
-        std::make_unique<ThreadPool>(options.storage_threads, "storage");
+        std::make_unique<ThreadPool>(options.storage_threads, "storage",
+                                     options.storage_queue);
   }
   st->coordinator = std::make_unique<Coordinator>(
       st->store.get(), st->id, options.limits, st->storage_executor.get());
@@ -208,10 +213,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   State* raw = st.get();
   MembershipRunnerHooks hooks;
   hooks.persist_incarnation_mark = [raw](uint64_t mark) {
-    return StoreIncarnationMark(raw->engine.get(), mark);
+    return StoreIncarnationMark(raw->meta.get(), mark);
   };
   hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
-    return StoreTokens(raw->engine.get(), t);
+    return StoreTokens(raw->meta.get(), t);
   };
   st->runner = std::make_unique<MembershipRunner>(
       mro, st->peer_transport.get(), SteadyClock::Get(), std::move(hooks));

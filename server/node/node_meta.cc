@@ -16,20 +16,12 @@ constexpr char kNodeIdKey[] = "node_id";
 constexpr char kIncarnationKey[] = "incarnation";
 constexpr char kTokensKey[] = "tokens";
 
-absl::Status PutSynced(storage::Engine* engine, const char* key,
-                       const std::string& value) {
-  storage::WriteBatch batch;
-  batch.Put(storage::Column::kMeta, key, value);
-  RUMOR_RETURN_IF_ERROR(engine->Write(batch));
-  return engine->Sync();
-}
-
 }  // namespace
 
-absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
+absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::ColumnStore* meta) {
   using storage::Column;
   std::string format;
-  absl::Status s = engine->Get(Column::kMeta, kFormatKey, &format);
+  absl::Status s = meta->Get(kFormatKey, &format);
   if (s.ok() && format != kFormat) {
     return absl::FailedPreconditionError(absl::StrCat(
         "data dir holds format '", format, "'; this kvd reads '", kFormat,
@@ -38,7 +30,7 @@ absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
   if (!s.ok() && !absl::IsNotFound(s)) return s;
 
   std::string bytes;
-  s = engine->Get(Column::kMeta, kNodeIdKey, &bytes);
+  s = meta->Get(kNodeIdKey, &bytes);
   if (s.ok()) {
     if (bytes.size() != 8) {
       return absl::DataLossError("stored node id is not 8 bytes");
@@ -57,16 +49,16 @@ absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine) {
   storage::WriteBatch batch;
   batch.Put(Column::kMeta, kFormatKey, kFormat);
   batch.Put(Column::kMeta, kNodeIdKey, encoded);
-  RUMOR_RETURN_IF_ERROR(engine->Write(batch));
-  RUMOR_RETURN_IF_ERROR(engine->Sync());
+  RUMOR_RETURN_IF_ERROR(meta->Write(batch));
+  RUMOR_RETURN_IF_ERROR(meta->PutSynced(kFormatKey, kFormat));
   return id;
 }
 
 namespace {
 
-absl::StatusOr<uint64_t> LoadIncarnationMark(storage::Engine* engine) {
+absl::StatusOr<uint64_t> LoadIncarnationMark(storage::ColumnStore* meta) {
   std::string bytes;
-  absl::Status s = engine->Get(storage::Column::kMeta, kIncarnationKey, &bytes);
+  absl::Status s = meta->Get(kIncarnationKey, &bytes);
   if (absl::IsNotFound(s)) return uint64_t{0};
   RUMOR_RETURN_IF_ERROR(s);
   if (bytes.size() != 8) {
@@ -77,26 +69,26 @@ absl::StatusOr<uint64_t> LoadIncarnationMark(storage::Engine* engine) {
 
 }  // namespace
 
-absl::StatusOr<IncarnationStart> NextIncarnation(storage::Engine* engine) {
-  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(engine));
+absl::StatusOr<IncarnationStart> NextIncarnation(storage::ColumnStore* meta) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(meta));
   IncarnationStart start;
   start.incarnation = mark + 1;
   start.mark = start.incarnation + kIncarnationLease;
-  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(engine, start.mark));
+  RUMOR_RETURN_IF_ERROR(StoreIncarnationMark(meta, start.mark));
   return start;
 }
 
-absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark) {
-  RUMOR_ASSIGN_OR_RETURN(uint64_t stored, LoadIncarnationMark(engine));
+absl::Status StoreIncarnationMark(storage::ColumnStore* meta, uint64_t mark) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t stored, LoadIncarnationMark(meta));
   if (mark <= stored) return absl::OkStatus();
   std::string bytes;
   PutFixed64BE(&bytes, mark);
-  return PutSynced(engine, kIncarnationKey, bytes);
+  return meta->PutSynced(kIncarnationKey, bytes);
 }
 
-absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {
+absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::ColumnStore* meta) {
   std::string bytes;
-  absl::Status s = engine->Get(storage::Column::kMeta, kTokensKey, &bytes);
+  absl::Status s = meta->Get(kTokensKey, &bytes);
   if (absl::IsNotFound(s)) return std::vector<uint64_t>{};
   RUMOR_RETURN_IF_ERROR(s);
   if (bytes.size() % 8 != 0) {
@@ -109,11 +101,11 @@ absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine) {
   return tokens;
 }
 
-absl::Status StoreTokens(storage::Engine* engine,
+absl::Status StoreTokens(storage::ColumnStore* meta,
                          const std::vector<uint64_t>& tokens) {
   std::string bytes;
   for (uint64_t t : tokens) PutFixed64BE(&bytes, t);
-  return PutSynced(engine, kTokensKey, bytes);
+  return meta->PutSynced(kTokensKey, bytes);
 }
 
 }  // namespace rumor::server

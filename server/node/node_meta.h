@@ -1,5 +1,5 @@
 // A node's persistent identity in the engine's meta column. Thread-safe
-// (the engine is).
+// (the store is).
 #ifndef RUMOR_SERVER_NODE_NODE_META_H_
 #define RUMOR_SERVER_NODE_NODE_META_H_
 
@@ -7,14 +7,14 @@
 
 #include "absl/status/statusor.h"
 #include "common/types.h"
-#include "storage/engine.h"
+#include "storage/column_store.h"
 
 namespace rumor::server {
 
-// Returns the node id stored in `engine`, generating and durably storing a
+// Returns the node id stored in `meta`, generating and durably storing a
 // random non-zero one on first use. FAILED_PRECONDITION if the data was
 // written by an incompatible format version.
-absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::Engine* engine);
+absl::StatusOr<NodeId> LoadOrCreateNodeId(storage::ColumnStore* meta);
 
 // Incarnations are leased: the meta column holds a mark, and the node never
 // announces an incarnation above the mark it has persisted (the membership
@@ -29,14 +29,14 @@ struct IncarnationStart {
 };
 // The incarnation this start announces (one above the stored mark) and a
 // new mark a lease above it, durably stored before returning.
-absl::StatusOr<IncarnationStart> NextIncarnation(storage::Engine* engine);
+absl::StatusOr<IncarnationStart> NextIncarnation(storage::ColumnStore* meta);
 // Durably raises the stored mark to `mark` (never lowers it).
-absl::Status StoreIncarnationMark(storage::Engine* engine, uint64_t mark);
+absl::Status StoreIncarnationMark(storage::ColumnStore* meta, uint64_t mark);
 
 // The node's ring tokens; empty before its first claim.
-absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::Engine* engine);
+absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::ColumnStore* meta);
 // Durably stores claimed tokens (before they are announced).
-absl::Status StoreTokens(storage::Engine* engine,
+absl::Status StoreTokens(storage::ColumnStore* meta,
                          const std::vector<uint64_t>& tokens);
 
 }  // namespace rumor::server

@@ -42,6 +42,9 @@ absl::Status ValidateOptions(const NodeOptions& o) {
           absl::StrCat("seed '", seed, "' needs a real port, not 0"));
     }
   }
+  if (o.storage_queue < 1 || o.storage_queue > 1000000) {
+    return absl::InvalidArgumentError("storage queue must be 1..1000000");
+  }
   if (o.storage_threads < 0) {
     return absl::InvalidArgumentError("storage threads must be >= 0");
   }

@@ -27,6 +27,9 @@ struct NodeOptions {
   // Threads that run storage operations off gRPC's threads; 0 runs them
   // inline on the gRPC callback threads.
   int storage_threads = 2;
+  // Storage operations waiting for those threads beyond which requests are
+  // refused with RESOURCE_EXHAUSTED (each holds its value in memory).
+  size_t storage_queue = 1024;
 
   // --- membership
   // host:port of nodes to join through; none starts a new cluster.

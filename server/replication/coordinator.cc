@@ -10,6 +10,16 @@ using storage::DvvSet;
 using storage::Sibling;
 using storage::VersionVector;
 
+namespace {
+
+absl::Status StorageQueueFull() {
+  return absl::ResourceExhaustedError(
+      "the node's storage queue is full (the disk is not keeping up); "
+      "nothing was written, retry shortly");
+}
+
+}  // namespace
+
 ObjectView ViewOf(const DvvSet& object) {
   ObjectView view;
   view.values = object.LiveValues();
@@ -43,7 +53,12 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
     }
     return;
   }
-  storage_executor_->Submit([this, key, done = std::move(done)]() mutable {
+  storage_executor_->SubmitOrRefuse([this, key, done = std::move(done)](
+                                        bool admitted) mutable {
+    if (!admitted) {
+      std::move(done)(StorageQueueFull());
+      return;
+    }
     absl::StatusOr<DvvSet> object = store_->Get(key);
     if (!object.ok()) {
       std::move(done)(object.status());
@@ -96,9 +111,14 @@ void Coordinator::Write(std::string_view key, Sibling sibling,
     }
     return;
   }
-  storage_executor_->Submit([this, key, sibling = std::move(sibling),
-                             ctx = std::move(*ctx), return_body,
-                             done = std::move(done)]() mutable {
+  storage_executor_->SubmitOrRefuse([this, key, sibling = std::move(sibling),
+                                     ctx = std::move(*ctx), return_body,
+                                     done = std::move(done)](
+                                        bool admitted) mutable {
+    if (!admitted) {
+      std::move(done)(StorageQueueFull());
+      return;
+    }
     absl::StatusOr<DvvSet> object =
         store_->Update(key, ctx, std::move(sibling), self_);
     if (!object.ok()) {

@@ -8,7 +8,9 @@
 // Thread-safe. Each operation first tries to complete on the calling thread
 // without waiting for the disk (a memtable or cache hit, a write that needs
 // no fsync and no stall); only operations that would wait move to the
-// storage executor. Callbacks run on whichever thread completed the work.
+// storage executor. When its queue is full the operation fails at once with
+// RESOURCE_EXHAUSTED (retryable; nothing written). Callbacks run on
+// whichever thread completed the work.
 #ifndef RUMOR_SERVER_REPLICATION_COORDINATOR_H_
 #define RUMOR_SERVER_REPLICATION_COORDINATOR_H_
 

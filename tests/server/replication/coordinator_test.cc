@@ -3,12 +3,31 @@
 #include <optional>
 #include <string>
 
+#include <pthread.h>
+
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/executor.h"
 #include "gtest/gtest.h"
 #include "storage/mem_engine.h"
+#include "tests/support/fault_engine.h"
 
 namespace rumor::server {
 namespace {
+
+bool WaitFor(const std::function<bool()>& cond,
+             absl::Duration timeout = absl::Seconds(10)) {
+  absl::Time end = absl::Now() + timeout;
+  while (!cond()) {
+    if (absl::Now() >= end) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
 
 class CoordinatorTest : public ::testing::Test {
  protected:
@@ -112,6 +131,105 @@ TEST(LimitsTest, ValidateEnforcesHardCaps) {
   EXPECT_FALSE((Limits{0, 10}).Validate().ok());
   EXPECT_FALSE((Limits{kHardMaxKeyBytes + 1, 10}).Validate().ok());
   EXPECT_FALSE((Limits{10, kHardMaxValueBytes + 1}).Validate().ok());
+}
+
+// The deferred path: reads that miss the cache and writes that would stall
+// leave the calling (gRPC) thread for the storage pool, and still answer
+// correctly.
+TEST(CoordinatorPoolTest, OperationsThatWouldBlockCompleteOnTheStoragePool) {
+  testing::FaultEngine engine(storage::NewMemEngine());
+  storage::ObjectStore store(&engine);
+  ThreadPool pool(1, "storage");
+  Coordinator coordinator(&store, 7, Limits{}, &pool);
+  engine.SetWouldBlock(/*reads=*/true, /*writes=*/true);
+  const std::thread::id caller = std::this_thread::get_id();
+
+  absl::Notification put_done;
+  std::thread::id put_thread;
+  absl::Status put_status;
+  coordinator.Put("k", "v1", "", {}, /*return_body=*/false,
+                  [&](absl::StatusOr<ObjectView> r) {
+                    put_status = r.status();
+                    put_thread = std::this_thread::get_id();
+                    put_done.Notify();
+                  });
+  ASSERT_TRUE(put_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(put_status.ok()) << put_status;
+  EXPECT_NE(put_thread, caller) << "a write that would stall ran inline";
+
+  absl::Notification get_done;
+  std::thread::id get_thread;
+  absl::StatusOr<ObjectView> got = absl::UnknownError("unset");
+  coordinator.Get("k", {}, [&](absl::StatusOr<ObjectView> r) {
+    got = std::move(r);
+    get_thread = std::this_thread::get_id();
+    get_done.Notify();
+  });
+  ASSERT_TRUE(get_done.WaitForNotificationWithTimeout(absl::Seconds(10)));
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->values, std::vector<std::string>{"v1"});
+  EXPECT_NE(get_thread, caller) << "a read that missed the cache ran inline";
+
+  // Without would-block, both complete on the calling thread.
+  engine.SetWouldBlock(false, false);
+  std::thread::id inline_thread;
+  coordinator.Get("k", {}, [&](absl::StatusOr<ObjectView> r) {
+    EXPECT_TRUE(r.ok());
+    inline_thread = std::this_thread::get_id();
+  });
+  EXPECT_EQ(inline_thread, caller);
+}
+
+// A disk stall fills the storage queue: requests beyond its bound are
+// refused at once with RESOURCE_EXHAUSTED (retryable, nothing written)
+// instead of queueing their values without limit.
+TEST(CoordinatorPoolTest, AFullStorageQueueRefusesInsteadOfGrowing) {
+  testing::FaultEngine engine(storage::NewMemEngine());
+  storage::ObjectStore store(&engine);
+  engine.SetWouldBlock(true, true);
+  engine.CloseGate();  // the disk stalls
+  constexpr int kQueue = 2, kRequests = 6;
+  auto pool = std::make_unique<ThreadPool>(1, "storage", kQueue);
+  Coordinator coordinator(&store, 7, Limits{}, pool.get());
+  absl::Mutex mu;
+  std::vector<absl::Status> results;
+  // Keys and values must outlive the calls (the coordinator's contract).
+  std::vector<std::string> keys;
+  for (int i = 0; i < kRequests; ++i) keys.push_back("k" + std::to_string(i));
+  for (int i = 0; i < kRequests; ++i) {
+    if (i == 1) {
+      // The first one holds the only worker at the gate.
+      ASSERT_TRUE(WaitFor([&] { return engine.waiting() == 1; }));
+    }
+    coordinator.Put(keys[i], "v", "", {}, false,
+                    [&](absl::StatusOr<ObjectView> r) {
+                      absl::MutexLock lock(&mu);
+                      results.push_back(r.status());
+                    });
+  }
+  {
+    absl::MutexLock lock(&mu);
+    ASSERT_EQ(results.size(), size_t{kRequests - 1 - kQueue})
+        << "only the refusals answer while the disk stalls";
+    for (const absl::Status& s : results) {
+      EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+    }
+  }
+  engine.OpenGate();
+  pool.reset();  // drains what was admitted
+  absl::MutexLock lock(&mu);
+  ASSERT_EQ(results.size(), size_t{kRequests});
+  int ok = 0;
+  for (const absl::Status& s : results) ok += s.ok();
+  EXPECT_EQ(ok, 1 + kQueue) << "the running one and the queued ones succeed";
+  // The refused writes left nothing behind.
+  for (int i = 1 + kQueue; i < kRequests; ++i) {
+    std::string bytes;
+    absl::Status s = engine.Get(storage::Column::kData,
+                                storage::DataKey("k" + std::to_string(i)),
+                                &bytes);
+    EXPECT_TRUE(absl::IsNotFound(s)) << "k" << i << ": " << s;
+  }
 }
 
 }  // namespace
