@@ -10,7 +10,8 @@ BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
 WERROR ?= OFF
 JOBS ?= $(shell nproc)
-CTEST_FLAGS ?= --output-on-failure --timeout 600
+# Each test carries its own timeout (tests/CMakeLists.txt).
+CTEST_FLAGS ?= --output-on-failure
 
 .PHONY: all deps configure build run cluster test test-asan bench clean
 

@@ -274,6 +274,7 @@ absl::StatusOr<NodeStatus> Client::Status(const CallOptions& opts) {
                   {"bytes_sent", c.bytes_sent()},
                   {"messages_received", c.messages_received()},
                   {"id_collisions", c.id_collisions()}};
+  for (const auto& v : resp.values()) out.counters.push_back({v.name(), v.value()});
   return out;
 }
 

@@ -79,7 +79,8 @@ struct NodeStatus {
   uint32_t members_total = 0;
   uint32_t local_health = 0;  // Lifeguard's awareness score; 0 is healthy
   uint32_t probe_interval_ms = 0;
-  // Membership counters since start.
+  // Counters and gauges: membership, storage (storage_*), the storage
+  // queue, the peer transport (peer_*), in a stable order.
   std::vector<std::pair<std::string, uint64_t>> counters;
 };
 

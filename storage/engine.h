@@ -50,6 +50,17 @@ class WriteBatch {
   std::vector<Op> ops_;
 };
 
+// What an engine reports about itself, for operators (kvcli status and
+// metrics). Zero where an engine has nothing to report.
+struct EngineStats {
+  uint64_t wal_syncs = 0;          // write-ahead log fsyncs since open
+  uint64_t sst_bytes = 0;          // on-disk table files, all columns
+  uint64_t memtable_bytes = 0;     // in-memory write buffers
+  uint64_t pending_compaction_bytes = 0;  // estimated compaction debt
+  uint64_t stall_micros = 0;       // writes delayed or stopped, since open
+  bool writes_stopped = false;     // a write stall is in effect now
+};
+
 class Engine {
  public:
   Engine() = default;
@@ -78,6 +89,8 @@ class Engine {
 
   // Makes every write that returned before this call durable.
   [[nodiscard]] virtual absl::Status Sync() = 0;
+
+  virtual EngineStats Stats() { return {}; }
 
   // Non-blocking forms, for callers on threads that must not wait for the
   // disk (gRPC's). They return WouldBlockError() instead of doing I/O: a

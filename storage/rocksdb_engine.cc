@@ -12,6 +12,7 @@
 #include "rocksdb/db.h"
 #include "rocksdb/filter_policy.h"
 #include "rocksdb/options.h"
+#include "rocksdb/statistics.h"
 #include "rocksdb/table.h"
 #include "rocksdb/write_batch.h"
 
@@ -48,8 +49,11 @@ absl::Status FromRocksDb(const rocksdb::Status& s) {
 class RocksDbEngine final : public Engine {
  public:
   RocksDbEngine(std::unique_ptr<rocksdb::DB> db,
-                std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync)
-      : db_(std::move(db)), handles_(std::move(handles)) {
+                std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync,
+                std::shared_ptr<rocksdb::Statistics> statistics)
+      : db_(std::move(db)),
+        handles_(std::move(handles)),
+        statistics_(std::move(statistics)) {
     write_options_.sync = sync;
   }
 
@@ -99,6 +103,26 @@ class RocksDbEngine final : public Engine {
 
   absl::Status Sync() override { return FromRocksDb(db_->FlushWAL(true)); }
 
+  EngineStats Stats() override {
+    EngineStats out;
+    out.wal_syncs = statistics_->getTickerCount(rocksdb::WAL_FILE_SYNCED);
+    out.stall_micros = statistics_->getTickerCount(rocksdb::STALL_MICROS);
+    auto sum = [this](const std::string& property) {
+      uint64_t total = 0;
+      for (auto* h : handles_) {
+        uint64_t v = 0;
+        if (db_->GetIntProperty(h, property, &v)) total += v;
+      }
+      return total;
+    };
+    out.sst_bytes = sum(rocksdb::DB::Properties::kTotalSstFilesSize);
+    out.memtable_bytes = sum(rocksdb::DB::Properties::kCurSizeAllMemTables);
+    out.pending_compaction_bytes =
+        sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
+    out.writes_stopped = sum(rocksdb::DB::Properties::kIsWriteStopped) > 0;
+    return out;
+  }
+
   absl::Status GetIfCached(Column column, std::string_view key,
                            std::string* value) override {
     rocksdb::ReadOptions ro;
@@ -139,6 +163,7 @@ class RocksDbEngine final : public Engine {
 
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  std::shared_ptr<rocksdb::Statistics> statistics_;
   rocksdb::WriteOptions write_options_;
 };
 
@@ -153,6 +178,10 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
+  // Tickers only (WAL syncs, stalls): no histograms or timers on the write
+  // path.
+  db_options.statistics = rocksdb::CreateDBStatistics();
+  db_options.statistics->set_stats_level(rocksdb::kExceptHistogramOrTimers);
 
   auto cache = rocksdb::NewLRUCache(options.block_cache_bytes);
   rocksdb::BlockBasedTableOptions table;
@@ -185,7 +214,8 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
     return Annotate(FromRocksDb(s), absl::StrCat("opening database ", dir));
   }
   return std::unique_ptr<Engine>(new RocksDbEngine(
-      std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options.sync));
+      std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options.sync,
+      db_options.statistics));
 }
 
 }  // namespace rumor::storage

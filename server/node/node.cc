@@ -38,6 +38,26 @@ struct Node::State final : public AdminBackend {
     absl::MutexLock lock(&info_mu);
     return info;
   }
+  std::vector<std::pair<std::string, uint64_t>> Values() const override {
+    storage::EngineStats es = engine->Stats();
+    PeerTransportStats ts = peer_transport ? peer_transport->stats()
+                                           : PeerTransportStats{};
+    return {
+        {"storage_wal_syncs", es.wal_syncs},
+        {"storage_sst_bytes", es.sst_bytes},
+        {"storage_memtable_bytes", es.memtable_bytes},
+        {"storage_pending_compaction_bytes", es.pending_compaction_bytes},
+        {"storage_stall_micros", es.stall_micros},
+        {"storage_writes_stopped", es.writes_stopped ? 1u : 0u},
+        {"storage_queue_depth", storage_pool ? storage_pool->queued() : 0},
+        {"peer_frames_sent", ts.frames_sent},
+        {"peer_frames_dropped", ts.frames_dropped},
+        {"peer_streams_opened", ts.streams_opened},
+        {"peer_stream_failures", ts.stream_failures},
+        {"peer_malformed_frames",
+         peer_service ? peer_service->malformed_frames() : 0},
+    };
+  }
   // The admin service serves from BuildAndStart on; the runner exists only
   // once the bound address is known.
   MembershipRunner* Runner() const { return runner_ready.load(); }
@@ -91,6 +111,7 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<storage::ColumnStore> meta;  // node id, incarnation, tokens
   std::unique_ptr<storage::ObjectStore> store;
   std::unique_ptr<Executor> storage_executor;
+  ThreadPool* storage_pool = nullptr;  // storage_executor, when a pool
   std::unique_ptr<Coordinator> coordinator;
   RequestTracker requests;
   std::unique_ptr<PeerService> peer_service;
@@ -130,9 +151,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (options.storage_threads == 0) {
     st->storage_executor = std::make_unique<InlineExecutor>();
   } else {
-    st->storage_executor =
-        std::make_unique<ThreadPool>(options.storage_threads, "storage",
-                                     options.storage_queue);
+    auto pool = std::make_unique<ThreadPool>(options.storage_threads,
+                                             "storage", options.storage_queue);
+    st->storage_pool = pool.get();
+    st->storage_executor = std::move(pool);
   }
   st->coordinator = std::make_unique<Coordinator>(
       st->store.get(), st->id, options.limits, st->storage_executor.get());
@@ -293,6 +315,7 @@ void Node::Shutdown(absl::Duration grace) {
   sweeper.join();
   // Storage work queued by requests that already finished or were
   // cancelled runs to completion before the engine closes.
+  state_->storage_pool = nullptr;
   state_->storage_executor.reset();
   absl::Status s = state_->engine->Sync();
   if (!s.ok()) RUMOR_LOG(ERROR) << "flushing the write-ahead log: " << s;

@@ -3,7 +3,10 @@
 #ifndef RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
 #define RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
 
+#include <cstdint>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -28,6 +31,9 @@ class AdminBackend {
  public:
   virtual ~AdminBackend() = default;
   virtual NodeInfo Info() const = 0;
+  // Named counters and gauges beyond membership's: storage, the storage
+  // queue, the peer transport, ... in a stable order.
+  virtual std::vector<std::pair<std::string, uint64_t>> Values() const = 0;
   // UNAVAILABLE while the node is still starting.
   virtual absl::StatusOr<MembershipSnapshot> Membership() const = 0;
   virtual absl::StatusOr<std::shared_ptr<const Ring>> CurrentRing() const = 0;

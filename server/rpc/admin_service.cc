@@ -73,6 +73,11 @@ class AdminService final : public v1::Admin::CallbackService {
     c->set_bytes_sent(ms.stats.bytes_sent);
     c->set_messages_received(ms.stats.messages_received);
     c->set_id_collisions(ms.stats.id_collisions);
+    for (const auto& [name, value] : backend_->Values()) {
+      auto* v = resp->add_values();
+      v->set_name(name);
+      v->set_value(value);
+    }
     return Done(ctx, absl::OkStatus());
   }
 

@@ -160,6 +160,33 @@ TEST(RocksDbEngineTest, ReopenKeepsData) {
   }
 }
 
+// --sync means an fsync of the write-ahead log before each write returns;
+// without it, writes are never synced on the way.
+TEST(RocksDbEngineTest, SyncOptionFsyncsTheLogOnEveryWriteAndOnlyThen) {
+  rumor::testing::TempDir dir;
+  for (bool sync : {false, true}) {
+    RocksDbOptions o;
+    o.sync = sync;
+    auto e = OpenRocksDbEngine(dir.Sub(sync ? "sync" : "nosync"), o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    uint64_t before = (*e)->Stats().wal_syncs;
+    constexpr int kWrites = 40;
+    for (int i = 0; i < kWrites; ++i) {
+      WriteBatch b;
+      b.Put(Column::kData, "k" + std::to_string(i), "v");
+      ASSERT_TRUE((*e)->Write(b).ok());
+    }
+    uint64_t syncs = (*e)->Stats().wal_syncs - before;
+    if (sync) {
+      EXPECT_GE(syncs, uint64_t{kWrites}) << "sync writes were not fsynced";
+    } else {
+      EXPECT_EQ(syncs, 0u) << "writes without --sync were fsynced";
+    }
+    ASSERT_TRUE((*e)->Sync().ok());
+    EXPECT_GT((*e)->Stats().wal_syncs - before, syncs) << "Sync() syncs";
+  }
+}
+
 TEST(RocksDbEngineTest, SecondOpenIsRefusedWhileLocked) {
   rumor::testing::TempDir dir;
   auto first = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});

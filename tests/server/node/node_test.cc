@@ -353,11 +353,13 @@ TEST(NodeClusterTest, ShutdownDoesNotWaitForPeerStreams) {
     co.server = (*b)->address();
     auto c = client::Client::Connect(co);
     ASSERT_TRUE(c.ok());
-    for (int i = 0; i < 500; ++i) {
+    bool joined = false;
+    for (int i = 0; i < 2500 && !joined; ++i) {
       auto members = (*c)->Members();
-      if (members.ok() && members->size() == 2) break;
-      absl::SleepFor(absl::Milliseconds(2));
+      joined = members.ok() && members->size() == 2;
+      if (!joined) absl::SleepFor(absl::Milliseconds(2));
     }
+    ASSERT_TRUE(joined) << "round " << round << ": b never saw a";
     absl::SleepFor(absl::Milliseconds(10 * (round % 5)));
     absl::Time t0 = absl::Now();
     (*b)->Shutdown(absl::Seconds(5));

@@ -60,6 +60,18 @@ class PeerServiceTest : public ::testing::Test {
     return f;
   }
 
+  // The node's count of frames it dropped as malformed.
+  uint64_t Malformed() {
+    auto st = client_->Status();
+    EXPECT_TRUE(st.ok()) << st.status();
+    if (!st.ok()) return 0;
+    for (const auto& [name, value] : st->counters) {
+      if (name == "peer_malformed_frames") return value;
+    }
+    ADD_FAILURE() << "no peer_malformed_frames counter";
+    return 0;
+  }
+
   void ExpectHealthyAndAlone() {
     auto members = client_->Members();
     ASSERT_TRUE(members.ok()) << members.status();
@@ -118,9 +130,12 @@ TEST_F(PeerServiceTest, MalformedAndForgedFramesAreDroppedNotFatal) {
   frames.push_back(bad);
   // An empty frame (neither hello nor swim).
   frames.push_back(v1::PeerFrame());
+  uint64_t before = Malformed();
   grpc::Status s = Send(frames);
   EXPECT_TRUE(s.ok()) << "bad frames are dropped, the stream lives on: "
                       << s.error_message();
+  EXPECT_EQ(Malformed() - before, 3u)
+      << "the forged, the malformed and the empty frame are each counted";
   ExpectHealthyAndAlone();
 }
 
