@@ -4,16 +4,19 @@
 #   make run        one node in the foreground, data in ./data/node1
 #   make test       every test (installs missing packages and builds first)
 #   make test-asan  every test under AddressSanitizer + UBSan (build-asan/)
+#   make check-threads  build libraries and tests with clang -Wthread-safety
+#                   -Werror: lock annotations checked (build-threads/)
 #   make bench      micro-benchmarks and the kvd-vs-baseline comparison
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
+THREADS_DIR ?= build-threads
 WERROR ?= OFF
 JOBS ?= $(shell nproc)
 # Each test carries its own timeout (tests/CMakeLists.txt).
 CTEST_FLAGS ?= --output-on-failure
 
-.PHONY: all deps configure build run cluster test test-asan bench clean
+.PHONY: all deps configure build run cluster test test-asan check-threads bench clean
 
 all: build
 
@@ -46,9 +49,17 @@ test-asan: deps
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest -j$(JOBS) $(CTEST_FLAGS)
 
+check-threads: deps
+	@cmake -S . -B $(THREADS_DIR) -G Ninja -DCMAKE_BUILD_TYPE=Debug \
+	  -DCMAKE_CXX_FLAGS_DEBUG=-O0 -DCMAKE_C_COMPILER=clang-14 \
+	  -DCMAKE_CXX_COMPILER=clang++-14 -DRUMOR_THREAD_SAFETY=ON \
+	  -DRUMOR_BUILD_BENCHMARKS=OFF >/dev/null
+	@ninja -C $(THREADS_DIR)
+	@echo "check-threads: every lock annotation holds"
+
 bench: build
 	$(BUILD_DIR)/bench/micro_bench
 	bash bench/compare.sh
 
 clean:
-	rm -rf $(BUILD_DIR) $(ASAN_DIR)
+	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(THREADS_DIR)

@@ -204,12 +204,7 @@ void MembershipRunner::Loop() {
     }
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(
-        absl::Condition(
-            +[](MembershipRunner* r) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-              return r->stopping_ || r->wake_;
-            },
-            this),
-        wait);
+        absl::Condition(this, &MembershipRunner::StoppingOrWokenLocked), wait);
     wake_ = false;
   }
 }
@@ -278,12 +273,7 @@ absl::Status MembershipRunner::Leave(absl::Duration timeout) {
   wake_ = true;
   RUMOR_LOG(INFO) << "leaving the cluster: announcing it to the members";
   bool spread = mu_.AwaitWithTimeout(
-      absl::Condition(
-          +[](Membership* core) ABSL_NO_THREAD_SAFETY_ANALYSIS {
-            return core->LeaveSpread();
-          },
-          &core_),
-      timeout);
+      absl::Condition(this, &MembershipRunner::LeaveSpreadLocked), timeout);
   if (!spread) {
     return absl::DeadlineExceededError(
         "the leave was announced but may not have reached every member yet");

@@ -99,6 +99,13 @@ class MembershipRunner {
   std::optional<std::vector<RingMember>> ClaimDueLocked(absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void LogChangesLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Conditions for mu_.Await (absl calls them with mu_ held).
+  bool StoppingOrWokenLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopping_ || wake_;
+  }
+  bool LeaveSpreadLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return core_.LeaveSpread();
+  }
   // Under the lock: the incarnation mark to persist now, or 0.
   uint64_t IncarnationMarkDueLocked(absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
