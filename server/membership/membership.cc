@@ -46,6 +46,7 @@ Membership::Membership(MembershipConfig config, Transport* transport,
       absl::ToInt64Microseconds(config_.push_pull_interval));
   next_push_pull_ = now + absl::Microseconds(pp(rng_));
   next_join_ = absl::InfiniteFuture();
+  next_forget_check_ = now;
   Enqueue(AliveUpdate(members_[0].state));
 }
 
@@ -104,23 +105,64 @@ void Membership::PullStateFrom(const Member& m, absl::Time now) {
   auto [it, inserted] = pulled_.try_emplace(m.state.id, now);
   if (!inserted && now - it->second < config_.probe_interval * 5) return;
   it->second = now;
-  Message pp;
-  pp.type = Message::Type::kPushPull;
-  pp.to = m.state.id;
-  pp.state = FullState();
-  Send(m.state.meta->address, std::move(pp));
+  Send(m.state.meta->address, PushPullRequest(m.state.id));
 }
 
-std::vector<MemberState> Membership::FullState() const {
-  std::vector<MemberState> out;
+std::vector<MemberDigest> Membership::Digests() const {
+  std::vector<MemberDigest> out;
   out.reserve(members_.size());
-  for (const Member& m : members_) out.push_back(m.state);
+  for (const Member& m : members_) {
+    out.push_back(MemberDigest{m.state.id, m.state.incarnation, m.state.status,
+                               m.state.meta->fingerprint});
+  }
   return out;
 }
 
-Membership::Member* Membership::AddMember(const MemberState& s) {
+Message Membership::PushPullRequest(NodeId to) const {
+  Message pp;
+  pp.type = Message::Type::kPushPull;
+  pp.to = to;
+  pp.digests = Digests();
+  pp.state = {self().state};  // the receiver may not know us yet
+  return pp;
+}
+
+void Membership::DeltaFor(const std::vector<MemberDigest>& remote,
+                          Message* reply) const {
+  absl::flat_hash_map<NodeId, const MemberDigest*> theirs;
+  theirs.reserve(remote.size());
+  for (const MemberDigest& d : remote) theirs[d.id] = &d;
+  reply->state = {self().state};
+  for (const Member& m : members_) {
+    // (The remote itself included: what we believe of it may be news to it,
+    // an accusation to refute or another process with its id.)
+    const MemberState& s = m.state;
+    if (s.id == config_.self) continue;
+    auto it = theirs.find(s.id);
+    if (it == theirs.end()) {
+      // It would not take a departed member it never knew (see MergeOne).
+      if (s.status == MemberStatus::kLeft ||
+          (s.status == MemberStatus::kDead && s.meta->tokens.empty())) {
+        continue;
+      }
+      reply->state.push_back(s);
+    } else if (it->second->fingerprint != s.meta->fingerprint) {
+      if (s.incarnation >= it->second->incarnation) reply->state.push_back(s);
+    } else if (Newer(s.incarnation, s.status, it->second->incarnation,
+                     it->second->status)) {
+      reply->digests.push_back(MemberDigest{s.id, s.incarnation, s.status,
+                                            s.meta->fingerprint});
+    }
+  }
+}
+
+Membership::Member* Membership::AddMember(const MemberState& s,
+                                          absl::Time now) {
   index_[s.id] = members_.size();
-  members_.push_back(Member{s, nullptr});
+  Member added;
+  added.state = s;
+  if (!IsLive(s.status)) added.departed_at = now;
+  members_.push_back(std::move(added));
   ++state_version_;
   if (IsLive(s.status)) ++live_count_;
   if (s.status == MemberStatus::kDead) ++dead_count_;
@@ -138,8 +180,13 @@ Membership::Member* Membership::AddMember(const MemberState& s) {
 }
 
 void Membership::SetStatus(Member* m, MemberStatus status,
-                           uint64_t incarnation) {
+                           uint64_t incarnation, absl::Time now) {
   MemberStatus old = m->state.status;
+  if (IsLive(status)) {
+    m->departed_at = absl::InfiniteFuture();
+  } else if (IsLive(old)) {
+    m->departed_at = now;
+  }
   ++state_version_;
   if (old == MemberStatus::kDead) --dead_count_;
   if (status == MemberStatus::kDead) ++dead_count_;
@@ -205,6 +252,56 @@ void Membership::Tick(absl::Time now) {
   CheckSuspicions(now);
   ExpireRelays(now);
   if (now >= next_push_pull_) PushPull(now);
+  if (now >= next_forget_check_) {
+    next_forget_check_ = now + config_.probe_interval;
+    ForgetDeparted(now);
+  }
+}
+
+void Membership::ForgetDeparted(absl::Time now) {
+  std::vector<NodeId> forget;
+  for (const Member& m : members_) {
+    const MemberState& s = m.state;
+    if (s.id == config_.self || now - m.departed_at < config_.forget_departed_after) {
+      continue;
+    }
+    if (s.status == MemberStatus::kLeft ||
+        (s.status == MemberStatus::kDead && s.meta->tokens.empty())) {
+      forget.push_back(s.id);
+    }
+  }
+  for (NodeId id : forget) Forget(id);
+}
+
+void Membership::Forget(NodeId id) {
+  auto it = index_.find(id);
+  if (it == index_.end() || id == config_.self) return;
+  size_t slot = it->second;
+  Member& m = members_[slot];
+  std::string address = m.state.meta->address;
+  if (m.state.status == MemberStatus::kDead) --dead_count_;
+  if (IsLive(m.state.status)) --live_count_;
+  if (m.suspicion) {
+    suspicion_deadlines_.erase({m.suspicion->deadline(), id});
+  }
+  broadcasts_.Forget(id);
+  pulled_.erase(id);
+  size_t last = members_.size() - 1;
+  if (slot != last) {
+    members_[slot] = std::move(members_[last]);
+    index_[members_[slot].state.id] = slot;
+    if (self_index_ == last) self_index_ = slot;
+  }
+  members_.pop_back();
+  index_.erase(id);
+  ++state_version_;
+  ++stats_.members_forgotten;
+  // Drop the connection too, unless another member lives at that address
+  // (a node that restarted with a new id, say).
+  for (const Member& other : members_) {
+    if (other.state.meta->address == address) return;
+  }
+  transport_->Forget(address);
 }
 
 // ---------------------------------------------------------------------------
@@ -485,11 +582,7 @@ void Membership::HandlePing(const Message& m, absl::Time now) {
     auto [it, inserted] = pulled_.try_emplace(m.from, now);
     if (inserted || now - it->second >= config_.probe_interval * 5) {
       it->second = now;
-      Message pp;
-      pp.type = Message::Type::kPushPull;
-      pp.to = m.from;
-      pp.state = FullState();
-      Send(m.from_address, std::move(pp));
+      Send(m.from_address, PushPullRequest(m.from));
     }
   }
 }
@@ -555,18 +648,93 @@ void Membership::HandleNack(const Message& m, absl::Time now) {
 }
 
 void Membership::HandlePushPull(const Message& m, absl::Time now) {
-  MergeState(m.state, m.from, now);
+  std::vector<NodeId> want = MergePushPull(m, now);
   if (m.type == Message::Type::kPushPull) {
     Message reply;
     reply.type = Message::Type::kPushPullReply;
     reply.to = m.from;
-    reply.state = FullState();
+    DeltaFor(m.digests, &reply);
+    reply.want = std::move(want);
     Send(m.from_address, std::move(reply));
-  } else if (!joined_) {
-    joined_ = true;
+    return;
+  }
+  if (!joined_) joined_ = true;
+  if (!m.want.empty()) {
+    // The replier needs these members' meta: the last leg, states only.
+    Message states;
+    states.type = Message::Type::kPushPullReply;
+    states.to = m.from;
+    for (NodeId id : m.want) {
+      if (const Member* known = Get(id)) states.state.push_back(known->state);
+    }
+    if (!states.state.empty()) Send(m.from_address, std::move(states));
   }
 }
 
+std::vector<NodeId> Membership::MergePushPull(const Message& m,
+                                              absl::Time now) {
+  MergeState(m.state, m.from, now);
+  std::vector<NodeId> want;
+  if (m.digests.empty()) return want;
+  absl::flat_hash_map<NodeId, bool> with_state;
+  for (const MemberState& s : m.state) with_state[s.id] = true;
+  for (const MemberDigest& d : m.digests) {
+    if (d.id == kNoNode || with_state.contains(d.id)) continue;
+    MergeDigest(d, now, &want);
+  }
+  return want;
+}
+
+void Membership::MergeDigest(const MemberDigest& d, absl::Time now,
+                             std::vector<NodeId>* want) {
+  if (d.id == config_.self) {
+    // What the sender believes of us: an accusation to refute, or gossip
+    // of a previous life of this node, or another process with our id.
+    Update u;
+    u.node = d.id;
+    u.incarnation = d.incarnation;
+    switch (d.status) {
+      case MemberStatus::kAlive:
+        u.kind = MemberStatus::kAlive;
+        u.from = d.id;
+        u.meta_fingerprint = d.fingerprint;
+        ApplyAlive(u, now, /*from_push_pull=*/true);
+        if (d.fingerprint != self().state.meta->fingerprint &&
+            d.incarnation >= self().state.incarnation) {
+          // Another process announces our id: fetch its state, so the
+          // collision can name its address.
+          want->push_back(d.id);
+        }
+        break;
+      case MemberStatus::kLeft:
+        u.kind = MemberStatus::kLeft;
+        u.from = d.id;
+        ApplyDead(u, now);
+        break;
+      case MemberStatus::kSuspect:
+      case MemberStatus::kDead:
+        u.kind = MemberStatus::kSuspect;
+        ApplySuspect(u, now);
+        break;
+    }
+    return;
+  }
+  Member* m = Get(d.id);
+  if (m == nullptr) {
+    // A member we never met: its meta decides whether it matters (a Dead
+    // member that owns tokens does; a Left one never does).
+    if (d.status != MemberStatus::kLeft) want->push_back(d.id);
+    return;
+  }
+  if (d.fingerprint != m->state.meta->fingerprint) {
+    // Our meta is stale (or theirs is): fetch the state whole, so status
+    // and meta arrive together.
+    if (d.incarnation >= m->state.incarnation) want->push_back(d.id);
+    return;
+  }
+  MergeOne(MemberState{d.id, d.incarnation, d.status, m->state.meta},
+           /*sender=*/kNoNode, now);
+}
 // ---------------------------------------------------------------------------
 // State changes
 
@@ -624,7 +792,7 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     s.incarnation = u.incarnation;
     s.status = MemberStatus::kAlive;
     s.meta = u.meta;
-    AddMember(s);
+    AddMember(s, now);
     Enqueue(u);
     return true;
   }
@@ -636,7 +804,7 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     return true;
   }
   if (u.incarnation <= m->state.incarnation) return false;
-  SetStatus(m, MemberStatus::kAlive, u.incarnation);
+  SetStatus(m, MemberStatus::kAlive, u.incarnation, now);
   if (u.meta) {
     ReplaceMeta(m, u.meta);
   } else if (fingerprint != m->state.meta->fingerprint) {
@@ -688,7 +856,7 @@ bool Membership::ApplySuspect(const Update& u, absl::Time now) {
              m->state.status)) {
     return false;
   }
-  SetStatus(m, MemberStatus::kSuspect, u.incarnation);
+  SetStatus(m, MemberStatus::kSuspect, u.incarnation, now);
   StartSuspicion(m, u.from, now);
   Enqueue(u);
   return true;
@@ -724,7 +892,7 @@ bool Membership::ApplyDead(const Update& u, absl::Time now) {
   if (!Newer(u.incarnation, u.kind, m->state.incarnation, m->state.status)) {
     return false;
   }
-  SetStatus(m, u.kind, u.incarnation);
+  SetStatus(m, u.kind, u.incarnation, now);
   Enqueue(u);
   return true;
 }
@@ -750,58 +918,70 @@ bool Membership::Refute(uint64_t accused_incarnation, absl::Time now) {
 
 void Membership::MergeState(const std::vector<MemberState>& remote,
                             NodeId sender, absl::Time now) {
-  for (const MemberState& s : remote) {
-    if (!s.meta || s.id == kNoNode) continue;
-    if (s.id == sender && s.id != config_.self && s.status == MemberStatus::kAlive) {
-      // A member describing itself is the authority on its meta, even at
-      // the incarnation we already hold (we may have missed its
-      // announcement, e.g. tokens claimed just before a refutation).
-      // (Same address only: a move comes with a new incarnation, and an
-      // impostor with our id must not rewrite where the member lives.)
-      Member* m = Get(s.id);
-      if (m != nullptr && s.incarnation == m->state.incarnation &&
-          s.meta->fingerprint != m->state.meta->fingerprint &&
-          s.meta->address == m->state.meta->address) {
-        ReplaceMeta(m, s.meta);  // its status stands as it is
-        continue;
-      }
+  for (const MemberState& s : remote) MergeOne(s, sender, now);
+}
+
+void Membership::MergeOne(const MemberState& s, NodeId sender,
+                          absl::Time now) {
+  if (!s.meta || s.id == kNoNode) return;
+  if (s.id == sender && s.id != config_.self && s.status == MemberStatus::kAlive) {
+    // A member describing itself is the authority on its meta, even at
+    // the incarnation we already hold (we may have missed its
+    // announcement, e.g. tokens claimed just before a refutation).
+    // (Same address only: a move comes with a new incarnation, and an
+    // impostor with our id must not rewrite where the member lives.)
+    Member* m = Get(s.id);
+    if (m != nullptr && s.incarnation == m->state.incarnation &&
+        s.meta->fingerprint != m->state.meta->fingerprint &&
+        s.meta->address == m->state.meta->address) {
+      ReplaceMeta(m, s.meta);  // its status stands as it is
+      return;
     }
-    if (s.id != config_.self && Get(s.id) == nullptr) {
-      // First we hear of it: take the remote's view as is. A suspect gets
-      // its own suspicion timer here.
-      Member* m = AddMember(s);
-      if (s.status == MemberStatus::kSuspect) {
-        StartSuspicion(m, kNoNode, now);
-      }
-      if (s.status == MemberStatus::kAlive) Enqueue(AliveUpdate(s));
-      continue;
+  }
+  if (s.id != config_.self && Get(s.id) == nullptr) {
+    // A departed member we never knew (or forgot) stays forgotten, as in
+    // memberlist: otherwise members that forget at slightly different
+    // times would hand it back to each other forever. A Dead member that
+    // still owns ring tokens does matter: its ranges are its until it is
+    // removed.
+    if (s.status == MemberStatus::kLeft ||
+        (s.status == MemberStatus::kDead && s.meta->tokens.empty())) {
+      return;
     }
-    Update u;
-    u.node = s.id;
-    u.incarnation = s.incarnation;
-    // No accuser: a suspicion merged from someone's view is hearsay, not an
-    // independent probe, and must not count as a confirmation (if it did,
-    // routine push-pulls would shrink a healthy node's suspicion to the
-    // minimum within seconds).
-    u.from = kNoNode;
-    switch (s.status) {
-      case MemberStatus::kAlive:
-        ApplyAlive(AliveUpdate(s), now, /*from_push_pull=*/true);
-        break;
-      case MemberStatus::kLeft:
-        u.kind = MemberStatus::kLeft;
-        u.from = s.id;
-        ApplyDead(u, now);
-        break;
-      case MemberStatus::kSuspect:
-      case MemberStatus::kDead:
-        // A remote "dead" becomes a local suspicion rather than an instant
-        // death: the member gets its chance to refute (memberlist does the
-        // same).
-        u.kind = MemberStatus::kSuspect;
-        ApplySuspect(u, now);
-        break;
+    // First we hear of it: take the remote's view as is. A suspect gets
+    // its own suspicion timer here.
+    Member* m = AddMember(s, now);
+    if (s.status == MemberStatus::kSuspect) {
+      StartSuspicion(m, kNoNode, now);
     }
+    if (s.status == MemberStatus::kAlive) Enqueue(AliveUpdate(s));
+    return;
+  }
+  Update u;
+  u.node = s.id;
+  u.incarnation = s.incarnation;
+  // No accuser: a suspicion merged from someone's view is hearsay, not an
+  // independent probe, and must not count as a confirmation (if it did,
+  // routine push-pulls would shrink a healthy node's suspicion to the
+  // minimum within seconds).
+  u.from = kNoNode;
+  switch (s.status) {
+    case MemberStatus::kAlive:
+      ApplyAlive(AliveUpdate(s), now, /*from_push_pull=*/true);
+      break;
+    case MemberStatus::kLeft:
+      u.kind = MemberStatus::kLeft;
+      u.from = s.id;
+      ApplyDead(u, now);
+      break;
+    case MemberStatus::kSuspect:
+    case MemberStatus::kDead:
+      // A remote "dead" becomes a local suspicion rather than an instant
+      // death: the member gets its chance to refute (memberlist does the
+      // same).
+      u.kind = MemberStatus::kSuspect;
+      ApplySuspect(u, now);
+      break;
   }
 }
 
@@ -814,7 +994,7 @@ void Membership::RestoreMembers(const std::vector<MemberState>& members,
     if (!s.meta || s.id == kNoNode || s.id == config_.self || Get(s.id)) {
       continue;
     }
-    Member* m = AddMember(s);
+    Member* m = AddMember(s, now);
     if (s.status == MemberStatus::kSuspect) StartSuspicion(m, kNoNode, now);
   }
 }
@@ -838,11 +1018,9 @@ void Membership::Join(const std::vector<std::string>& seeds, absl::Time now) {
 void Membership::SendJoinRequests(absl::Time now) {
   next_join_ = now + config_.join_retry_interval;
   for (const std::string& seed : seeds_) {
-    Message pp;
-    pp.type = Message::Type::kPushPull;
+    Message pp = PushPullRequest(kNoNode);
     pp.join = true;
     pp.target_address = seed;  // so an echo names the seed that is us
-    pp.state = FullState();
     Send(seed, std::move(pp));
   }
 }
@@ -864,11 +1042,7 @@ void Membership::PushPull(absl::Time now) {
   next_push_pull_ = now + absl::Microseconds(jitter(rng_));
   std::vector<NodeId> peer = RandomLiveMembers(1, kNoNode);
   if (!peer.empty()) {
-    Message pp;
-    pp.type = Message::Type::kPushPull;
-    pp.to = peer[0];
-    pp.state = FullState();
-    Send(Get(peer[0])->state.meta->address, std::move(pp));
+    Send(Get(peer[0])->state.meta->address, PushPullRequest(peer[0]));
   }
   // Reconnect (as Serf does): also exchange state with one member we hold
   // dead. Nobody probes the dead, so without this two sides of a healed
@@ -881,11 +1055,7 @@ void Membership::PushPull(absl::Time now) {
     }
     std::uniform_int_distribution<size_t> pick(0, dead.size() - 1);
     const Member* target = dead[pick(rng_)];
-    Message pp;
-    pp.type = Message::Type::kPushPull;
-    pp.to = target->state.id;
-    pp.state = FullState();
-    Send(target->state.meta->address, std::move(pp));
+    Send(target->state.meta->address, PushPullRequest(target->state.id));
   }
 }
 
@@ -894,7 +1064,7 @@ void Membership::Leave(absl::Time now) {
   if (leaving_) return;
   leaving_ = true;
   Member& me = self();
-  SetStatus(&me, MemberStatus::kLeft, me.state.incarnation);
+  SetStatus(&me, MemberStatus::kLeft, me.state.incarnation, now);
   Update u;
   u.kind = MemberStatus::kLeft;
   u.node = config_.self;
@@ -938,7 +1108,7 @@ absl::Status Membership::Remove(NodeId node, absl::Time now) {
   u.node = node;
   u.incarnation = m->state.incarnation;
   u.from = config_.self;
-  SetStatus(m, MemberStatus::kLeft, m->state.incarnation);
+  SetStatus(m, MemberStatus::kLeft, m->state.incarnation, now);
   Enqueue(u);
   return absl::OkStatus();
 }

@@ -78,6 +78,11 @@ struct MembershipConfig {
   int max_awareness = 8;         // local health multiplier cap
   absl::Duration push_pull_interval = absl::Seconds(30);
   absl::Duration join_retry_interval = absl::Seconds(1);
+  // Left members, and Dead ones that own no ring tokens, are forgotten this
+  // long after they departed (memberlist's dead-node reclaim): their ids
+  // may join again, with a higher incarnation. A Dead member that still
+  // owns tokens is kept until it is removed (then it is Left).
+  absl::Duration forget_departed_after = absl::Hours(24);
   size_t max_piggyback_bytes = 32 << 10;
   size_t max_piggyback_updates = 256;
   // Lifeguard on: dynamic suspicion timeouts, local health awareness,
@@ -104,6 +109,7 @@ struct MembershipStats {
   uint64_t messages_received = 0;
   uint64_t messages_ignored = 0;     // addressed to another node id, or stale
   uint64_t id_collisions = 0;        // updates about our id from another address
+  uint64_t members_forgotten = 0;    // departed members dropped for good
 };
 
 class Membership {
@@ -190,6 +196,8 @@ class Membership {
  private:
   struct Member {
     MemberState state;
+    // When it became Dead or Left (InfiniteFuture while Alive or Suspect).
+    absl::Time departed_at = absl::InfiniteFuture();
     std::unique_ptr<Suspicion> suspicion;  // while Suspect
     // Fingerprint of the member's current meta when we know ours is stale
     // (a refutation said so); 0 otherwise.
@@ -230,7 +238,8 @@ class Membership {
   // it announced now.
   bool Refute(uint64_t accused_incarnation, absl::Time now);
   void StartSuspicion(Member* m, NodeId from, absl::Time now);
-  void SetStatus(Member* m, MemberStatus status, uint64_t incarnation);
+  void SetStatus(Member* m, MemberStatus status, uint64_t incarnation,
+                 absl::Time now);
 
   // --- protocol steps
   void StartProbe(absl::Time now);
@@ -251,7 +260,22 @@ class Membership {
   void Enqueue(Update u);
   void NoteSenderAlive(const Message& m, absl::Time now);
   void Send(const std::string& address, Message m);
-  std::vector<MemberState> FullState() const;
+  // Push-pull: this node's view as digests, a push-pull request to `to`,
+  // the reply to a peer whose view is `remote` (full states where it lacks
+  // a member or its meta, digests where only our status is newer), and the
+  // merge of what a push-pull brought (returns the members whose meta this
+  // node still needs).
+  std::vector<MemberDigest> Digests() const;
+  Message PushPullRequest(NodeId to) const;
+  void DeltaFor(const std::vector<MemberDigest>& remote, Message* reply) const;
+  std::vector<NodeId> MergePushPull(const Message& m, absl::Time now);
+  void MergeDigest(const MemberDigest& d, absl::Time now,
+                   std::vector<NodeId>* want);
+  void MergeOne(const MemberState& s, NodeId sender, absl::Time now);
+  // Forgets Left members, and Dead ones that own no ring tokens, that
+  // departed at least forget_departed_after ago.
+  void ForgetDeparted(absl::Time now);
+  void Forget(NodeId id);
   void ReplaceMeta(Member* m, MetaPtr meta);
   Update AliveUpdate(const MemberState& s) const;  // with meta
   Update RefutationUpdate(const MemberState& s) const;  // fingerprint only
@@ -262,7 +286,7 @@ class Membership {
   const Member* Get(NodeId id) const;
   Member& self();
   const Member& self() const;
-  Member* AddMember(const MemberState& s);
+  Member* AddMember(const MemberState& s, absl::Time now);
   std::vector<NodeId> RandomLiveMembers(size_t k, NodeId exclude);
   void ChangeAwareness(int delta);
   absl::Duration Scaled(absl::Duration d) const;
@@ -295,6 +319,7 @@ class Membership {
   absl::Time next_push_pull_;
   // Last direct push-pull per member, for unknown senders and stale meta.
   absl::flat_hash_map<NodeId, absl::Time> pulled_;
+  absl::Time next_forget_check_;
 
   bool leaving_ = false;
   uint64_t incarnation_ceiling_ = 0;  // 0: none

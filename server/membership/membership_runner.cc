@@ -88,6 +88,15 @@ void MembershipRunner::LogChangesLocked() {
   if (core_.state_version() == logged_version_) return;
   logged_version_ = core_.state_version();
   NodeId self = core_.Self().id;
+  // Forgotten members: said once, and dropped from this map too.
+  for (auto it = logged_.begin(); it != logged_.end();) {
+    if (core_.Find(it->first) == nullptr) {
+      RUMOR_LOG(INFO) << "forgot departed member " << NodeIdToString(it->first);
+      it = logged_.erase(it);
+    } else {
+      ++it;
+    }
+  }
   for (const MemberState& m : core_.Members()) {
     if (m.id == self) continue;
     auto [it, inserted] = logged_.try_emplace(m.id, m.status);

@@ -29,6 +29,8 @@ size_t ApproxSize(const Message& m) {
   size_t n = 16 + 9 + m.from_address.size() + 9 + 10 + 9 +
              m.target_address.size();
   for (const auto& u : m.updates) n += ApproxSize(u);
+  n += m.digests.size() * (2 + 9 + 10 + 2 + 9);
+  n += m.want.size() * 9;
   for (const auto& s : m.state) {
     n += 2 + 9 + 10 + 2;
     if (s.meta) {

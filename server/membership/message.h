@@ -28,6 +28,17 @@ struct MemberState {
   const std::string& address() const { return meta->address; }
 };
 
+// A member's state in a few bytes: what push-pull exchanges instead of full
+// states. The receiver compares fingerprints and asks for the meta only of
+// members it lacks or holds stale meta for.
+struct MemberDigest {
+  NodeId id = kNoNode;
+  uint64_t incarnation = 0;
+  MemberStatus status = MemberStatus::kAlive;
+  uint64_t fingerprint = 0;  // of the member's meta (never 0)
+  bool operator==(const MemberDigest&) const = default;
+};
+
 // A piggybacked membership update. Suspect/Dead/Left name the member, its
 // incarnation and who said so. Alive carries the member's meta when it
 // announces new meta (a join, claimed tokens); a refutation, which changes
@@ -49,8 +60,8 @@ struct Message {
     kAck,            // seq
     kPingReq,        // seq; target + target_address: ping it for me
     kNack,           // seq: I pinged your target and got nothing
-    kPushPull,       // full state; join: the sender is joining through us
-    kPushPullReply,  // full state
+    kPushPull,       // digests + the sender's own state; join: via us
+    kPushPullReply,  // what the receiver lacks or holds older + want
     kGossip,         // nothing but piggybacked updates
   };
   Type type = Type::kPing;
@@ -65,7 +76,15 @@ struct Message {
   std::string target_address;
   bool join = false;
   std::vector<Update> updates;      // piggybacked gossip
-  std::vector<MemberState> state;   // push-pull only
+  // Push-pull only. A push-pull carries the sender's whole view as digests
+  // plus its own full state. The reply carries only the difference: full
+  // states of members the initiator lacks or holds other meta for, digests
+  // of members whose status the replier holds newer, and `want`: members
+  // whose meta the replier needs, which the initiator sends back in a last
+  // reply with states only.
+  std::vector<MemberDigest> digests;
+  std::vector<MemberState> state;
+  std::vector<NodeId> want;
 };
 
 // Incarnations above this are refused from peers (and never reached by
@@ -83,6 +102,9 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual void Send(const std::string& address, Message message) = 0;
+  // No member lives at `address` any more: drop what is kept for it (a
+  // connection, a queue). Must not block. A later Send reopens.
+  virtual void Forget(const std::string& address) { (void)address; }
 };
 
 }  // namespace rumor::server

@@ -54,6 +54,7 @@ int main(int argc, char** argv) {
   size_t max_value_bytes = options.limits.max_value_bytes;
   std::string seeds, tags;
   std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
+  std::string forget_departed_after = "24h";
   bool lifeguard = true;
 
   CLI::App app{
@@ -130,6 +131,11 @@ int main(int argc, char** argv) {
                  "full-state sync with a random member")
       ->envname("RUMOR_PUSH_PULL_INTERVAL")
       ->capture_default_str();
+  app.add_option("--forget-departed-after", forget_departed_after,
+                 "forget members that left (or died owning no ring tokens) "
+                 "this long ago, e.g. 24h")
+      ->envname("RUMOR_FORGET_DEPARTED_AFTER")
+      ->capture_default_str();
   app.add_option("--lifeguard", lifeguard,
                  "Lifeguard refinements of SWIM (false: plain SWIM)")
       ->envname("RUMOR_LIFEGUARD")
@@ -189,7 +195,9 @@ int main(int argc, char** argv) {
        {DurationFlag{"--probe-interval", probe_interval, &options.probe_interval},
         DurationFlag{"--probe-timeout", probe_timeout, &options.probe_timeout},
         DurationFlag{"--push-pull-interval", push_pull_interval,
-                     &options.push_pull_interval}}) {
+                     &options.push_pull_interval},
+        DurationFlag{"--forget-departed-after", forget_departed_after,
+                     &options.forget_departed_after}}) {
     if (f.text.empty()) continue;
     if (!ParseDurationFlag(f.text, f.out) || *f.out <= absl::ZeroDuration()) {
       std::fprintf(stderr,

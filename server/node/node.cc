@@ -54,6 +54,8 @@ struct Node::State final : public AdminBackend {
         {"peer_frames_dropped", ts.frames_dropped},
         {"peer_streams_opened", ts.streams_opened},
         {"peer_stream_failures", ts.stream_failures},
+        {"peer_links", ts.links},
+        {"peer_links_forgotten", ts.links_forgotten},
         {"peer_malformed_frames",
          peer_service ? peer_service->malformed_frames() : 0},
     };
@@ -223,6 +225,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mc.retransmit_mult = options.retransmit_mult;
   mc.suspicion_mult = options.suspicion_mult;
   mc.push_pull_interval = options.push_pull_interval;
+  mc.forget_departed_after = options.forget_departed_after;
   mc.join_retry_interval = std::max(options.probe_interval, absl::Milliseconds(200));
   mc.lifeguard = options.lifeguard;
   mc.seed = st->id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));

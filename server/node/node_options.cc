@@ -61,6 +61,9 @@ absl::Status ValidateOptions(const NodeOptions& o) {
   if (o.tokens == 0 || o.tokens > 1024) {
     return absl::InvalidArgumentError("tokens per node must be 1..1024");
   }
+  if (o.forget_departed_after < absl::Seconds(1)) {
+    return absl::InvalidArgumentError("forget-departed-after must be >= 1s");
+  }
   if (o.push_pull_interval < absl::Milliseconds(100)) {
     return absl::InvalidArgumentError("push-pull interval must be >= 100ms");
   }

@@ -43,6 +43,9 @@ struct NodeOptions {
   int retransmit_mult = 4;  // lambda
   int suspicion_mult = 4;
   absl::Duration push_pull_interval = absl::Seconds(30);
+  // Left members, and Dead ones without ring tokens, are forgotten this
+  // long after they departed.
+  absl::Duration forget_departed_after = absl::Hours(24);
   bool lifeguard = true;
   // Ring tokens this node claims on its first start.
   size_t tokens = 64;

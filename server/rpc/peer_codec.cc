@@ -86,6 +86,15 @@ void ToProto(const Message& m, v1::SwimMessage* out) {
     pu->set_meta_fingerprint(u.meta_fingerprint);
     if (u.meta) MetaToProto(*u.meta, pu->mutable_meta());
   }
+  out->mutable_digests()->Reserve(static_cast<int>(m.digests.size()));
+  for (const MemberDigest& d : m.digests) {
+    auto* pd = out->add_digests();
+    pd->set_id(d.id);
+    pd->set_incarnation(d.incarnation);
+    pd->set_status(StatusToProto(d.status));
+    pd->set_fingerprint(d.fingerprint);
+  }
+  for (NodeId id : m.want) out->add_want(id);
   for (const MemberState& s : m.state) {
     auto* ps = out->add_state();
     ps->set_id(s.id);
@@ -121,7 +130,9 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     return absl::InvalidArgumentError("ping-req without a target address");
   }
   if (static_cast<size_t>(in.updates_size()) > kMaxUpdatesPerMessage ||
-      static_cast<size_t>(in.state_size()) > kMaxMembersPerMessage) {
+      static_cast<size_t>(in.state_size()) > kMaxMembersPerMessage ||
+      static_cast<size_t>(in.digests_size()) > kMaxMembersPerMessage ||
+      static_cast<size_t>(in.want_size()) > kMaxMembersPerMessage) {
     return absl::InvalidArgumentError("message carries too many updates");
   }
   m.from = in.from();
@@ -166,6 +177,27 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     }
     RUMOR_ASSIGN_OR_RETURN(s.meta, MetaFromProto(ps.meta()));
     m.state.push_back(std::move(s));
+  }
+  m.digests.reserve(in.digests_size());
+  for (const auto& pd : in.digests()) {
+    MemberDigest d;
+    d.id = pd.id();
+    d.incarnation = pd.incarnation();
+    d.fingerprint = pd.fingerprint();
+    RUMOR_ASSIGN_OR_RETURN(d.status, StatusFromProto(pd.status()));
+    RUMOR_RETURN_IF_ERROR(CheckIncarnation(d.incarnation));
+    if (d.id == kNoNode || d.fingerprint == 0) {
+      return absl::InvalidArgumentError(
+          "member digest without id or fingerprint");
+    }
+    m.digests.push_back(d);
+  }
+  m.want.reserve(in.want_size());
+  for (uint64_t id : in.want()) {
+    if (id == kNoNode) {
+      return absl::InvalidArgumentError("want names node id 0");
+    }
+    m.want.push_back(id);
   }
   return m;
 }

@@ -16,7 +16,8 @@ class SwimMessage;
 namespace rumor::server {
 
 // Bumped on any incompatible change of peer.proto's meaning.
-inline constexpr uint32_t kPeerProtocolVersion = 1;
+// 2: push-pull exchanges digests (1 sent full states).
+inline constexpr uint32_t kPeerProtocolVersion = 2;
 
 // Bounds on a message; larger is refused as malformed. (What a member may
 // announce is bounded in server/membership/member_meta.h.)

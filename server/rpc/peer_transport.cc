@@ -45,7 +45,10 @@ struct Link {
 struct PeerTransport::Impl {
   PeerTransportOptions options;
   absl::Mutex mu;
-  std::map<std::string, std::unique_ptr<Link>> links ABSL_GUARDED_BY(mu);
+  // Shared: a sender holds its link while it enqueues, and a stream holds
+  // its link until it is deleted, so a link dropped from the map (Forget)
+  // lives exactly as long as something still uses it.
+  std::map<std::string, std::shared_ptr<Link>> links ABSL_GUARDED_BY(mu);
   bool shut_down ABSL_GUARDED_BY(mu) = false;
   int active_streams ABSL_GUARDED_BY(mu) = 0;
   // Set when streams outlived Shutdown: the destructor must not free what
@@ -53,10 +56,12 @@ struct PeerTransport::Impl {
   bool leak ABSL_GUARDED_BY(mu) = false;
 
   std::atomic<uint64_t> frames_sent{0}, frames_dropped{0}, streams_opened{0},
-      stream_failures{0};
+      stream_failures{0}, links_forgotten{0};
 
-  Link* GetLink(const std::string& address);
-  void Enqueue(Link* link, v1::PeerFrame frame);
+  std::shared_ptr<Link> GetLink(const std::string& address);
+  void Enqueue(const std::shared_ptr<Link>& link, v1::PeerFrame frame);
+  // Ends the link's stream and refuses further frames on it.
+  void CloseLink(Link* link);
   // Returns whether the caller (OnDone) may delete the stream now.
   bool StreamDone(Link* link, GossipStream* stream, const grpc::Status& s);
   // Drops a pin taken under link->mu; deletes the stream if it finished
@@ -80,8 +85,8 @@ namespace {
 // cancelled.
 class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
  public:
-  GossipStream(PeerTransport::Impl* transport, Link* link)
-      : transport_(transport), link_(link) {}
+  GossipStream(PeerTransport::Impl* transport, std::shared_ptr<Link> link)
+      : transport_(transport), link_(std::move(link)) {}
 
   // Whoever calls into the stream without holding link->mu (Write, Cancel,
   // ReleaseHoldOnce) pins it first under link->mu: OnDone then leaves the
@@ -134,12 +139,12 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
   }
 
   void OnDone(const grpc::Status& s) override {
-    if (transport_->StreamDone(link_, this, s)) delete this;
+    if (transport_->StreamDone(link_.get(), this, s)) delete this;
   }
 
  private:
   PeerTransport::Impl* transport_;
-  Link* link_;
+  std::shared_ptr<Link> link_;  // keeps a forgotten link alive until done
   grpc::ClientContext ctx_;
   v1::PeerClose close_;
   std::atomic<bool> hold_released_{false};
@@ -147,12 +152,12 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
 
 }  // namespace
 
-Link* PeerTransport::Impl::GetLink(const std::string& address) {
+std::shared_ptr<Link> PeerTransport::Impl::GetLink(const std::string& address) {
   absl::MutexLock lock(&mu);
   if (shut_down) return nullptr;
   auto& link = links[address];
   if (!link) {
-    link = std::make_unique<Link>();
+    link = std::make_shared<Link>();
     link->address = address;
     grpc::ChannelArguments args;
     // Notice a dead TCP connection (a peer that vanished without a FIN)
@@ -167,10 +172,12 @@ Link* PeerTransport::Impl::GetLink(const std::string& address) {
         address, grpc::InsecureChannelCredentials(), args);
     link->stub = v1::Peer::NewStub(link->channel);
   }
-  return link.get();
+  return link;
 }
 
-void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
+void PeerTransport::Impl::Enqueue(const std::shared_ptr<Link>& shared,
+                                  v1::PeerFrame frame) {
+  Link* link = shared.get();
   GossipStream* start = nullptr;
   GossipStream* write_on = nullptr;  // pinned
   const v1::PeerFrame* write_frame = nullptr;
@@ -190,7 +197,7 @@ void PeerTransport::Impl::Enqueue(Link* link, v1::PeerFrame frame) {
       link->failed = false;
       link->queue.clear();
       link->queue.push_back(Hello());
-      start = new GossipStream(this, link);
+      start = new GossipStream(this, shared);
     }
     if (link->failed) {
       frames_dropped++;
@@ -316,40 +323,55 @@ PeerTransport::~PeerTransport() {
 }
 
 void PeerTransport::Send(const std::string& address, Message message) {
-  Link* link = impl_->GetLink(address);
+  std::shared_ptr<Link> link = impl_->GetLink(address);
   if (link == nullptr) return;  // shut down
   v1::PeerFrame frame;
   ToProto(message, frame.mutable_swim());
   impl_->Enqueue(link, std::move(frame));
 }
 
+void PeerTransport::Impl::CloseLink(Link* link) {
+  GossipStream* s = nullptr;
+  bool writing = false;
+  {
+    absl::MutexLock lock(&link->mu);
+    link->closing = true;  // no write starts after this
+    link->retry_at = absl::InfiniteFuture();
+    s = link->stream;
+    writing = link->writing;
+    if (s != nullptr) ++s->pins;
+  }
+  if (s != nullptr) {
+    s->Cancel();
+    // With a write in flight its OnWriteDone releases the hold; releasing
+    // it here could finish the call under that write.
+    if (!writing) s->ReleaseHoldOnce();
+    Unpin(link, s);
+  }
+}
+
+void PeerTransport::Forget(const std::string& address) {
+  std::shared_ptr<Link> link;
+  {
+    absl::MutexLock lock(&impl_->mu);
+    auto it = impl_->links.find(address);
+    if (it == impl_->links.end()) return;
+    link = std::move(it->second);
+    impl_->links.erase(it);
+  }
+  impl_->links_forgotten++;
+  impl_->CloseLink(link.get());
+}
+
 void PeerTransport::Shutdown() {
-  std::vector<Link*> links;
+  std::vector<std::shared_ptr<Link>> links;
   {
     absl::MutexLock lock(&impl_->mu);
     if (impl_->shut_down && impl_->active_streams == 0) return;
     impl_->shut_down = true;
-    for (auto& [addr, link] : impl_->links) links.push_back(link.get());
+    for (auto& [addr, link] : impl_->links) links.push_back(link);
   }
-  for (Link* link : links) {
-    GossipStream* s = nullptr;
-    bool writing = false;
-    {
-      absl::MutexLock lock(&link->mu);
-      link->closing = true;  // no write starts after this
-      link->retry_at = absl::InfiniteFuture();
-      s = link->stream;
-      writing = link->writing;
-      if (s != nullptr) ++s->pins;
-    }
-    if (s != nullptr) {
-      s->Cancel();
-      // With a write in flight its OnWriteDone releases the hold; releasing
-      // it here could finish the call under that write.
-      if (!writing) s->ReleaseHoldOnce();
-      impl_->Unpin(link, s);
-    }
-  }
+  for (const auto& link : links) impl_->CloseLink(link.get());
   absl::MutexLock lock(&impl_->mu);
   if (!impl_->mu.AwaitWithTimeout(
           absl::Condition(
@@ -366,6 +388,9 @@ PeerTransportStats PeerTransport::stats() const {
   s.frames_dropped = impl_->frames_dropped;
   s.streams_opened = impl_->streams_opened;
   s.stream_failures = impl_->stream_failures;
+  s.links_forgotten = impl_->links_forgotten;
+  absl::MutexLock lock(&impl_->mu);
+  s.links = impl_->links.size();
   return s;
 }
 

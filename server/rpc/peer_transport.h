@@ -39,6 +39,8 @@ struct PeerTransportStats {
   uint64_t frames_dropped = 0;  // peer down, backoff, or queue full
   uint64_t streams_opened = 0;
   uint64_t stream_failures = 0;
+  uint64_t links = 0;            // destinations with a channel now
+  uint64_t links_forgotten = 0;  // dropped because no member lives there
 };
 
 class PeerTransport final : public Transport {
@@ -50,6 +52,9 @@ class PeerTransport final : public Transport {
 
   // Never blocks on the network.
   void Send(const std::string& address, Message message) override;
+  // Ends the stream to `address` and drops its channel; frames still
+  // queued for it are lost (SWIM tolerates that). A later Send reopens.
+  void Forget(const std::string& address) override;
   // Cancels every stream and waits (bounded) for them to finish. Later
   // sends are dropped.
   void Shutdown();

@@ -2,8 +2,12 @@
 // simulator with fixed seeds (a failure reproduces exactly from its seed).
 #include "tests/sim/swim_sim.h"
 
+#include <algorithm>
 #include <cmath>
+#include <random>
 #include <set>
+#include <utility>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -198,6 +202,79 @@ TEST(SimTest, RestartedNodeRejoinsWithHigherIncarnation) {
   sim.Restart(6, 0);
   ASSERT_TRUE(sim.RunUntilTrue([&] { return sim.AllSee(6, MemberStatus::kAlive); },
                                absl::Seconds(60)));
+}
+
+}  // namespace
+}  // namespace rumor::sim
+
+namespace rumor::sim {
+namespace {
+
+// Churn: 10% of a 64-node cluster is replaced every 20 minutes for 4
+// simulated hours; an operator removes each crashed node 5 minutes later,
+// and departed members are forgotten 30 minutes after they left. Members
+// held and push-pull bytes must stay flat, and every replaced node is
+// eventually forgotten everywhere (the transport link with it).
+TEST(SimChurn, MembersAndPushPullBytesStayFlatUnderReplacement) {
+  constexpr int kNodes = 64, kReplace = 6, kIntervals = 12;
+  const absl::Duration every = absl::Minutes(20);
+  SimOptions o = Options(kNodes, 21);
+  o.base.forget_departed_after = absl::Minutes(30);
+  Simulation sim(o);
+  sim.BootstrapConverged();
+  std::mt19937_64 rng(5);
+  std::vector<int> live;
+  for (int i = 0; i < kNodes; ++i) live.push_back(i);
+  std::vector<std::pair<absl::Time, NodeId>> to_remove;
+  std::vector<NodeId> first_batch;
+  std::vector<size_t> max_members;
+  std::vector<double> push_pull;
+  for (int k = 0; k < kIntervals; ++k) {
+    uint64_t pp0 = sim.push_pull_bytes_sent();
+    std::shuffle(live.begin(), live.end(), rng);
+    for (int r = 0; r < kReplace; ++r) {
+      int victim = live.back();
+      live.pop_back();
+      sim.Crash(victim);
+      if (k == 0) first_batch.push_back(sim.id(victim));
+      to_remove.push_back({sim.now() + absl::Minutes(5), sim.id(victim)});
+      live.push_back(sim.AddNode(live[rng() % live.size()]));
+    }
+    absl::Time end = sim.now() + every;
+    while (sim.now() < end) {
+      sim.RunFor(absl::Minutes(1));
+      for (auto it = to_remove.begin(); it != to_remove.end();) {
+        if (it->first > sim.now()) {
+          ++it;
+          continue;
+        }
+        ASSERT_TRUE(sim.node(live[0]).Remove(it->second, sim.now()).ok())
+            << "the crashed node should be dead everywhere after 5 minutes";
+        it = to_remove.erase(it);
+      }
+    }
+    size_t most = 0;
+    for (int i : live) most = std::max(most, sim.node(i).NumMembers());
+    max_members.push_back(most);
+    push_pull.push_back(double(sim.push_pull_bytes_sent() - pp0) / kNodes /
+                        absl::ToDoubleSeconds(every));
+  }
+  // Departed members are held at most forget time + removal delay + one
+  // interval: 64 live plus three batches.
+  for (int k = 0; k < kIntervals; ++k) {
+    EXPECT_LE(max_members[k], size_t{kNodes + 3 * kReplace}) << "interval " << k;
+  }
+  // Flat: the last hour holds no more than the second hour.
+  for (int k = kIntervals - 3; k < kIntervals; ++k) {
+    EXPECT_LE(max_members[k], max_members[3] + 1) << "interval " << k;
+    EXPECT_LE(push_pull[k], 1.25 * push_pull[3]) << "interval " << k;
+  }
+  for (int i : live) {
+    for (NodeId id : first_batch) {
+      EXPECT_EQ(sim.node(i).Find(id), nullptr)
+          << "node " << i << " still holds a member replaced hours ago";
+    }
+  }
 }
 
 }  // namespace

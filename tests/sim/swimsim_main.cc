@@ -5,6 +5,7 @@
 //           [--csv=FILE] [--no-false-positives]
 //
 // Times are in probe periods (the simulated probe interval is 1 s).
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
+#include "common/status.h"
 #include "tests/sim/swim_sim.h"
 
 namespace rumor::sim {
@@ -167,6 +169,83 @@ FalsePositives MeasureFalsePositives(int n, uint64_t seed, double loss,
   return fp;
 }
 
+// Churn: every `every`, `fraction` of the cluster crashes and as many new
+// nodes join; an operator removes each crashed node `remove_after` later
+// (it owns ring tokens, so it is kept until removed). Departed members are
+// forgotten `forget_after` after they left. Reports, per interval, the
+// members each live node holds and the push-pull bytes per node per
+// period: both must stay flat.
+struct ChurnRow {
+  double hour = 0;
+  double members_mean = 0;
+  size_t members_max = 0;
+  double push_pull_bytes = 0;  // per live node per period, this interval
+  double bytes = 0;            // all membership bytes, same unit
+  uint64_t forgotten = 0;      // members forgotten, all nodes, cumulative
+};
+
+std::vector<ChurnRow> MeasureChurn(int n, uint64_t seed, int intervals,
+                                   absl::Duration every, double fraction,
+                                   absl::Duration remove_after,
+                                   absl::Duration forget_after) {
+  SimOptions o = BaseOptions(n, seed);
+  o.base.forget_departed_after = forget_after;
+  Simulation sim(o);
+  sim.BootstrapConverged();
+  std::mt19937_64 rng(seed * 31 + 7);
+  std::vector<int> live;
+  for (int i = 0; i < n; ++i) live.push_back(i);
+  std::vector<std::pair<absl::Time, NodeId>> to_remove;
+  std::vector<ChurnRow> rows;
+  const int replace = std::max(1, static_cast<int>(n * fraction));
+  for (int k = 0; k < intervals; ++k) {
+    uint64_t pp0 = sim.push_pull_bytes_sent(), b0 = sim.bytes_sent();
+    absl::Time start = sim.now();
+    std::shuffle(live.begin(), live.end(), rng);
+    for (int r = 0; r < replace; ++r) {
+      int victim = live.back();
+      live.pop_back();
+      sim.Crash(victim);
+      to_remove.push_back({sim.now() + remove_after, sim.id(victim)});
+      int joined = sim.AddNode(live[rng() % live.size()]);
+      live.push_back(joined);
+    }
+    // Run the interval in steps, removing crashed nodes when due.
+    absl::Time end = start + every;
+    while (sim.now() < end) {
+      sim.RunFor(std::min(absl::Minutes(1), end - sim.now()));
+      for (auto it = to_remove.begin(); it != to_remove.end();) {
+        if (it->first > sim.now()) {
+          ++it;
+          continue;
+        }
+        // The operator asks any live node; only a Dead member can go.
+        IgnoreError(sim.node(live[0]).Remove(it->second, sim.now()));
+        it = to_remove.erase(it);
+      }
+    }
+    ChurnRow row;
+    row.hour = absl::ToDoubleHours(sim.now() - sim.start());
+    uint64_t total = 0;
+    for (int i : live) {
+      size_t m = sim.node(i).NumMembers();
+      total += m;
+      row.members_max = std::max(row.members_max, m);
+    }
+    for (int i = 0; i < sim.size(); ++i) {
+      row.forgotten += sim.node(i).stats().members_forgotten;
+    }
+    row.members_mean = double(total) / live.size();
+    double periods = absl::ToDoubleSeconds(every);
+    row.push_pull_bytes = double(sim.push_pull_bytes_sent() - pp0) / n / periods;
+    row.bytes = double(sim.bytes_sent() - b0) / n / periods;
+    rows.push_back(row);
+    std::fprintf(stderr, "swimsim: churn %.1f h: %.1f members per node\n",
+                 row.hour, row.members_mean);
+  }
+  return rows;
+}
+
 }  // namespace
 }  // namespace rumor::sim
 
@@ -178,6 +257,9 @@ int main(int argc, char** argv) {
   int trials = 20;
   std::string csv;
   bool no_fp = false;
+  bool churn = false;
+  int churn_hours = 24;
+  std::string forget_after_text = "2h";
   CLI::App app{"swimsim: the membership protocol at scale, simulated"};
   app.add_option("--sizes", sizes_text, "comma-separated cluster sizes")
       ->capture_default_str();
@@ -190,6 +272,14 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--csv", csv, "also write the table as CSV to this file");
   app.add_flag("--no-false-positives", no_fp, "skip the lossy runs");
+  app.add_flag("--churn", churn,
+               "instead: replace 10% of each size's nodes every hour and "
+               "report members held and push-pull bytes per hour");
+  app.add_option("--churn-hours", churn_hours, "simulated hours of churn")
+      ->capture_default_str();
+  app.add_option("--forget-after", forget_after_text,
+                 "forget departed members after this long (churn runs)")
+      ->capture_default_str();
   CLI11_PARSE(app, argc, argv);
 
   std::vector<int> sizes;
@@ -201,6 +291,35 @@ int main(int argc, char** argv) {
       return 2;
     }
     sizes.push_back(n);
+  }
+
+  if (churn) {
+    absl::Duration forget_after;
+    if (!absl::ParseDuration(forget_after_text, &forget_after)) {
+      std::fprintf(stderr, "swimsim: bad --forget-after '%s'\n",
+                   forget_after_text.c_str());
+      return 2;
+    }
+    for (int n : sizes) {
+      absl::Time wall0 = absl::Now();
+      std::vector<ChurnRow> rows =
+          MeasureChurn(n, seed, churn_hours, absl::Hours(1), 0.10,
+                       absl::Minutes(10), forget_after);
+      std::printf(
+          "\nN=%d, 10%% replaced every hour, removed 10 min after the crash, "
+          "forgotten %s after leaving (seed %llu, %.0f s)\n\n"
+          "| hour | members per node (mean / max) | push-pull bytes/node/period "
+          "| all bytes/node/period | forgotten (all nodes) |\n"
+          "|---|---|---|---|---|\n",
+          n, forget_after_text.c_str(), (unsigned long long)seed,
+          absl::ToDoubleSeconds(absl::Now() - wall0));
+      for (const ChurnRow& r : rows) {
+        std::printf("| %.0f | %.1f / %zu | %.0f | %.0f | %llu |\n", r.hour,
+                    r.members_mean, r.members_max, r.push_pull_bytes, r.bytes,
+                    (unsigned long long)r.forgotten);
+      }
+    }
+    return 0;
   }
 
   std::vector<Row> rows;

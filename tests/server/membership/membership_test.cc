@@ -2,6 +2,7 @@
 // transport, and time set by hand.
 #include "server/membership/membership.h"
 
+#include <algorithm>
 #include <cmath>
 #include <memory>
 #include <string>
@@ -19,7 +20,11 @@ class RecordingTransport : public Transport {
   void Send(const std::string& address, Message m) override {
     sent.push_back({address, std::move(m)});
   }
+  void Forget(const std::string& address) override {
+    forgotten.push_back(address);
+  }
   std::vector<std::pair<std::string, Message>> sent;
+  std::vector<std::string> forgotten;
 
   std::vector<Message> Take(Type type) {
     std::vector<Message> out;
@@ -293,31 +298,141 @@ TEST_F(MembershipTest, PiggybackIsBoundedPerMessage) {
 
 TEST_F(MembershipTest, PushPullMergesUnknownMembersAndSuspectsRemoteDead) {
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 4, MemberStatus::kAlive)});
-  Learn({State(3, 4, MemberStatus::kDead), State(7, 2, MemberStatus::kDead),
-         State(8, 1, MemberStatus::kLeft), State(9, 5, MemberStatus::kAlive)});
+  Learn({State(3, 4, MemberStatus::kDead), State(7, 2, MemberStatus::kDead, {11}),
+         State(10, 2, MemberStatus::kDead), State(8, 1, MemberStatus::kLeft),
+         State(9, 5, MemberStatus::kAlive)});
   EXPECT_EQ(StatusOf(3), MemberStatus::kSuspect)
       << "a remote 'dead' becomes a local suspicion";
-  EXPECT_EQ(StatusOf(7), MemberStatus::kDead);
-  EXPECT_EQ(StatusOf(8), MemberStatus::kLeft);
+  EXPECT_EQ(StatusOf(7), MemberStatus::kDead)
+      << "an unknown dead member that owns ranges is learned";
+  EXPECT_EQ(core_->Find(10), nullptr)
+      << "an unknown dead member that owns nothing is not";
+  EXPECT_EQ(core_->Find(8), nullptr) << "nor is an unknown left one";
   EXPECT_EQ(StatusOf(9), MemberStatus::kAlive);
   EXPECT_EQ(IncOf(9), 5u);
-  EXPECT_EQ(core_->NumMembers(), 6u);
+  EXPECT_EQ(core_->NumMembers(), 5u);
 }
 
-TEST_F(MembershipTest, PushPullRequestGetsFullStateReply) {
+TEST_F(MembershipTest, AJoinGetsEveryStateItLacks) {
   Learn({State(2, 1, MemberStatus::kAlive)});
   transport_->sent.clear();
-  Message pp;
-  pp.type = Type::kPushPull;
+  Message pp = Msg(Type::kPushPull, 5);
   pp.join = true;
-  pp.from = 5;
-  pp.from_address = Addr(5);
   pp.state = {State(5, 1, MemberStatus::kAlive)};
+  pp.digests = {MemberDigest{5, 1, MemberStatus::kAlive,
+                             pp.state[0].meta->fingerprint}};
   core_->HandleMessage(pp, now_);
   auto replies = transport_->Take(Type::kPushPullReply);
   ASSERT_EQ(replies.size(), 1u);
-  EXPECT_EQ(replies[0].state.size(), 3u);  // 1, 2 and the joiner 5
+  std::vector<NodeId> states;
+  for (const MemberState& s : replies[0].state) states.push_back(s.id);
+  std::sort(states.begin(), states.end());
+  EXPECT_EQ(states, (std::vector<NodeId>{1, 2}))
+      << "the joiner lacks 1 and 2, and knows itself";
+  EXPECT_TRUE(replies[0].digests.empty()) << "nothing it knows is newer here";
+  EXPECT_TRUE(replies[0].want.empty());
   EXPECT_EQ(transport_->sent.back().first, Addr(5));
+  EXPECT_EQ(StatusOf(5), MemberStatus::kAlive);
+}
+
+// Push-pull sends digests (id, incarnation, status, meta fingerprint) and
+// full states only where the other side lacks the meta: members both know
+// cost a digest each, not their 64 tokens.
+TEST_F(MembershipTest, PushPullSendsStatesOnlyForWhatTheOtherSideLacks) {
+  std::vector<uint64_t> tokens(64);
+  for (size_t i = 0; i < tokens.size(); ++i) tokens[i] = i * 1000;
+  Learn({State(2, 1, MemberStatus::kAlive, tokens),
+         State(3, 1, MemberStatus::kAlive, tokens),
+         State(4, 1, MemberStatus::kAlive, tokens)});
+  auto digest = [&](NodeId id, uint64_t inc, MemberStatus st,
+                    std::vector<uint64_t> t) {
+    return MemberDigest{id, inc, st, Meta(Addr(id), std::move(t))->fingerprint};
+  };
+  transport_->sent.clear();
+  // Node 2 knows 1 and 3 as we do, and 6 which we do not; its copy of 4
+  // is stale (other tokens, older incarnation). We hold 3 as suspect.
+  Deliver(Upd(MemberStatus::kSuspect, 3, 1));
+  Message pp = Msg(Type::kPushPull, 2);
+  pp.state = {State(2, 1, MemberStatus::kAlive, tokens)};
+  pp.digests = {digest(1, 1, MemberStatus::kAlive, {}),
+                digest(2, 1, MemberStatus::kAlive, tokens),
+                digest(3, 1, MemberStatus::kAlive, tokens),
+                digest(4, 0, MemberStatus::kAlive, {7}),
+                digest(6, 3, MemberStatus::kAlive, {9})};
+  core_->HandleMessage(pp, now_);
+  auto replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(replies.size(), 1u);
+  std::vector<NodeId> states;
+  for (const MemberState& s : replies[0].state) states.push_back(s.id);
+  std::sort(states.begin(), states.end());
+  EXPECT_EQ(states, (std::vector<NodeId>{1, 4}))
+      << "ourselves, and 4 whose meta node 2 holds stale";
+  EXPECT_EQ(replies[0].want, std::vector<NodeId>{6});
+  ASSERT_EQ(replies[0].digests.size(), 1u)
+      << "only what we hold newer, as a digest: 3 is suspect here";
+  EXPECT_EQ(replies[0].digests[0].id, 3u);
+  EXPECT_EQ(replies[0].digests[0].status, MemberStatus::kSuspect);
+  EXPECT_EQ(core_->Find(6), nullptr) << "not before its meta arrives";
+  EXPECT_LT(ApproxSize(replies[0]), ApproxSize(Message{}) + 4 * 200)
+      << "digests are small";
+
+  // The last leg: node 2 sends 6's state; 6 is learned.
+  Message last = Msg(Type::kPushPullReply, 2);
+  last.state = {State(6, 3, MemberStatus::kAlive, {9})};
+  core_->HandleMessage(last, now_);
+  EXPECT_EQ(StatusOf(6), MemberStatus::kAlive);
+
+  // And when we are the initiator, node 2's want is answered with states.
+  transport_->sent.clear();
+  Message reply = Msg(Type::kPushPullReply, 2);
+  reply.want = {3, 99};
+  core_->HandleMessage(reply, now_);
+  auto legs = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(legs.size(), 1u);
+  ASSERT_EQ(legs[0].state.size(), 1u) << "99 is unknown here";
+  EXPECT_EQ(legs[0].state[0].id, 3u);
+  EXPECT_EQ(legs[0].state[0].meta->tokens, tokens);
+  EXPECT_TRUE(legs[0].want.empty()) << "the exchange ends here";
+}
+
+// Left members, and Dead ones that own no tokens, are forgotten after
+// forget_departed_after; a Dead member with tokens is kept (it owns ranges
+// until it is removed). A forgotten id that comes back joins again.
+TEST_F(MembershipTest, DepartedMembersAreForgottenAfterTheReclaimTime) {
+  MembershipConfig c;
+  c.self = 1;
+  c.meta.address = Addr(1);
+  c.forget_departed_after = absl::Minutes(10);
+  now_ = absl::UnixEpoch();
+  transport_ = std::make_unique<RecordingTransport>();
+  core_ = std::make_unique<Membership>(c, transport_.get(), now_);
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive, {5}),
+         State(4, 1, MemberStatus::kAlive), State(5, 1, MemberStatus::kAlive)});
+  Deliver(Upd(MemberStatus::kDead, 2, 1));   // dead, no tokens
+  Deliver(Upd(MemberStatus::kDead, 3, 1));   // dead, owns tokens
+  Deliver(Upd(MemberStatus::kLeft, 4, 1, 4));  // left
+  RunUntil(now_ + absl::Minutes(9), /*ack=*/true);
+  EXPECT_EQ(core_->NumMembers(), 5u) << "nothing forgotten before its time";
+  RunUntil(now_ + absl::Minutes(2), /*ack=*/true);
+  EXPECT_EQ(core_->Find(2), nullptr);
+  EXPECT_EQ(core_->Find(4), nullptr);
+  ASSERT_NE(core_->Find(3), nullptr) << "it still owns ring tokens";
+  EXPECT_EQ(StatusOf(3), MemberStatus::kDead);
+  EXPECT_EQ(core_->stats().members_forgotten, 2u);
+  EXPECT_EQ(transport_->forgotten,
+            (std::vector<std::string>{Addr(2), Addr(4)}));
+  // Gossip of the departed from someone who has not forgotten yet does not
+  // bring them back...
+  Learn({State(2, 1, MemberStatus::kDead), State(4, 1, MemberStatus::kLeft)});
+  EXPECT_EQ(core_->Find(2), nullptr);
+  EXPECT_EQ(core_->Find(4), nullptr);
+  // ...but the member itself, back with a higher incarnation, joins again.
+  Deliver(Upd(MemberStatus::kAlive, 4, 2, 4));
+  EXPECT_EQ(StatusOf(4), MemberStatus::kAlive);
+  // Removing the dead owner makes it Left: forgotten in its turn.
+  ASSERT_TRUE(core_->Remove(3, now_).ok());
+  RunUntil(now_ + absl::Minutes(11), /*ack=*/true);
+  EXPECT_EQ(core_->Find(3), nullptr);
 }
 
 TEST_F(MembershipTest, FailedProbeGoesIndirectThenSuspects) {
