@@ -132,8 +132,8 @@ class AdminService final : public v1::Admin::CallbackService {
                                   v1::LeaveResponse* resp) override {
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
-      reactor->Finish(grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                                   "node is shutting down"));
+      reactor->Finish(
+          ToGrpcStatus(absl::UnavailableError("node is shutting down")));
       return reactor;
     }
     // Leaving waits for the announcement to spread: not on a gRPC thread.

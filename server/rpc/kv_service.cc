@@ -27,8 +27,8 @@ void FillValues(ObjectView view,
 }
 
 grpc::Status ShuttingDown() {
-  return grpc::Status(grpc::StatusCode::UNAVAILABLE,
-                      "node is shutting down; retry on another node");
+  return ToGrpcStatus(
+      absl::UnavailableError("node is shutting down; retry on another node"));
 }
 
 class KvService final : public v1::KV::CallbackService {

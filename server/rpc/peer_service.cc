@@ -11,6 +11,9 @@
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
 #include "proto/peer.grpc.pb.h"
+#include "common/status.h"
+#include "server/membership/member_meta.h"
+#include "server/rpc/grpc_status.h"
 #include "server/rpc/peer_codec.h"
 
 namespace rumor::server {
@@ -91,16 +94,16 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
       shutting_down = service_->shut_down;
     }
     if (shutting_down) {
-      FinishOnce(grpc::Status(grpc::StatusCode::UNAVAILABLE, "node shutting down"));
+      FinishOnce(ToGrpcStatus(absl::UnavailableError("node shutting down")));
       return;
     }
     if (!hello_) {
-      grpc::Status refusal = CheckHello();
+      absl::Status refusal = CheckHello();
       if (!refusal.ok()) {
         RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
             << "refusing peer stream from " << ctx_->peer() << ": "
-            << refusal.error_message();
-        FinishOnce(refusal);
+            << refusal.message();
+        FinishOnce(ToGrpcStatus(refusal));
         return;
       }
       hello_ = true;
@@ -135,37 +138,31 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
   }
 
  private:
-  grpc::Status CheckHello() {
+  absl::Status CheckHello() {
     if (!frame_.has_hello()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "the first frame of a peer stream must be a hello");
+      return absl::InvalidArgumentError(
+          "the first frame of a peer stream must be a hello");
     }
     const v1::PeerHello& h = frame_.hello();
     if (h.protocol_version() != kPeerProtocolVersion) {
-      return grpc::Status(
-          grpc::StatusCode::FAILED_PRECONDITION,
+      return absl::FailedPreconditionError(
           absl::StrCat("protocol version mismatch: the caller speaks ",
                        h.protocol_version(), ", this node ",
                        kPeerProtocolVersion));
     }
     if (h.cluster() != service_->options.cluster) {
-      return grpc::Status(
-          grpc::StatusCode::FAILED_PRECONDITION,
+      return absl::FailedPreconditionError(
           absl::StrCat("cluster mismatch: the caller belongs to cluster '",
                        absl::CHexEscape(h.cluster()), "', this node to '",
                        service_->options.cluster, "'"));
     }
     if (h.node_id() == kNoNode) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          "hello without a node id");
+      return absl::InvalidArgumentError("hello without a node id");
     }
-    if (absl::Status s = CheckHostPort(h.address(), "hello address"); !s.ok()) {
-      return grpc::Status(grpc::StatusCode::INVALID_ARGUMENT,
-                          std::string(s.message()));
-    }
+    RUMOR_RETURN_IF_ERROR(CheckHostPort(h.address(), "hello address"));
     peer_id_ = h.node_id();
     peer_address_ = h.address();
-    return grpc::Status::OK;
+    return absl::OkStatus();
   }
 
   PeerService::Impl* service_;

@@ -12,6 +12,7 @@
 #include "common/clock.h"
 #include "common/log.h"
 #include "proto/peer.grpc.pb.h"
+#include "server/rpc/grpc_status.h"
 #include "server/rpc/peer_codec.h"
 
 namespace rumor::server {
@@ -63,7 +64,7 @@ struct PeerTransport::Impl {
   // Ends the link's stream and refuses further frames on it.
   void CloseLink(Link* link);
   // Returns whether the caller (OnDone) may delete the stream now.
-  bool StreamDone(Link* link, GossipStream* stream, const grpc::Status& s);
+  bool StreamDone(Link* link, GossipStream* stream, const absl::Status& s);
   // Drops a pin taken under link->mu; deletes the stream if it finished
   // meanwhile.
   void Unpin(Link* link, GossipStream* stream);
@@ -139,7 +140,9 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
   }
 
   void OnDone(const grpc::Status& s) override {
-    if (transport_->StreamDone(link_.get(), this, s)) delete this;
+    if (transport_->StreamDone(link_.get(), this, FromGrpcStatus(s))) {
+      delete this;
+    }
   }
 
  private:
@@ -269,7 +272,7 @@ void PeerTransport::Impl::Unpin(Link* link, GossipStream* stream) {
 }
 
 bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
-                                     const grpc::Status& s) {
+                                     const absl::Status& s) {
   absl::Time now = SteadyClock::Get()->Now();
   bool deletable;
   {
@@ -286,21 +289,21 @@ bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
       stream_failures++;
       link->backoff = std::clamp(link->backoff * 2, options.min_backoff,
                                  options.max_backoff);
-      if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      if (absl::IsFailedPrecondition(s)) {
         // The peer refused us (version or cluster mismatch): retrying
         // often will not help.
         link->backoff = std::max(link->backoff, absl::Seconds(30));
       }
       link->retry_at = now + link->backoff;
-      if (s.error_code() != grpc::StatusCode::CANCELLED &&
+      if (!absl::IsCancelled(s) &&
           now - link->last_logged >= absl::Seconds(30)) {
         link->last_logged = now;
-        if (s.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+        if (absl::IsFailedPrecondition(s)) {
           RUMOR_LOG(ERROR) << "peer " << link->address
-                           << " refused our stream: " << s.error_message();
+                           << " refused our stream: " << s.message();
         } else {
           RUMOR_LOG(WARNING) << "stream to peer " << link->address
-                             << " failed: " << s.error_message()
+                             << " failed: " << s.message()
                              << " (retrying with backoff)";
         }
       }
