@@ -37,6 +37,13 @@ absl::Status ColumnStore::PutSynced(std::string_view key,
   return engine_->Sync();
 }
 
+absl::Status ColumnStore::DeleteSynced(std::string_view key) {
+  WriteBatch batch;
+  batch.Delete(column_, key);
+  RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  return engine_->Sync();
+}
+
 absl::Status ColumnStore::Scan(
     std::string_view start, std::string_view end,
     absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {

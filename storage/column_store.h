@@ -36,6 +36,8 @@ class ColumnStore {
   // One put, made durable (fsynced) before returning.
   [[nodiscard]] absl::Status PutSynced(std::string_view key,
                                        std::string_view value);
+  // One delete, made durable before returning.
+  [[nodiscard]] absl::Status DeleteSynced(std::string_view key);
   // As Engine::Scan, in this column.
   [[nodiscard]] absl::Status Scan(
       std::string_view start, std::string_view end,

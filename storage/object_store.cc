@@ -1,6 +1,10 @@
 #include "storage/object_store.h"
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/coding.h"
+#include "common/log.h"
+#include "common/strings.h"
 #include "common/hash.h"
 #include "common/status.h"
 
@@ -42,6 +46,33 @@ absl::StatusOr<DvvSet> ObjectStore::Get(std::string_view key) {
   return ReadLocked(DataKey(key));
 }
 
+absl::Status ObjectStore::CheckLimits(std::string_view key,
+                                      const DvvSet& object,
+                                      const std::string& encoded) const {
+  size_t siblings = object.SiblingCount();
+  if (siblings > limits_.max_siblings) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the write would leave ", siblings, " siblings; the limit is ",
+        limits_.max_siblings,
+        " (--max-siblings): read the key, merge its siblings and write the "
+        "result back with the context you read"));
+  }
+  if (encoded.size() > limits_.max_object_bytes) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the write would make the object ", encoded.size(),
+        " bytes; the limit is ", limits_.max_object_bytes,
+        " (--max-object-bytes): read the key, resolve its siblings into one "
+        "value and write it back with the context you read"));
+  }
+  if (siblings > limits_.warn_siblings) {
+    RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+        << "key '" << absl::CHexEscape(AsAbsl(key.substr(0, 64))) << "' has "
+        << siblings << " siblings (warning above " << limits_.warn_siblings
+        << "): clients should resolve them";
+  }
+  return absl::OkStatus();
+}
+
 absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
                                            const VersionVector& context,
                                            Sibling value, ActorId actor) {
@@ -50,8 +81,10 @@ absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
   RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk));
   RUMOR_RETURN_IF_ERROR(
       object.Update(context, std::move(value), actor).status());
+  std::string encoded = object.Encode();
+  RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
   WriteBatch batch;
-  batch.Put(Column::kData, dk, object.Encode());
+  batch.Put(Column::kData, dk, encoded);
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
   return object;
 }
@@ -70,8 +103,10 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
   absl::StatusOr<DvvSet> result = [&]() -> absl::StatusOr<DvvSet> {
     RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, /*cached_only=*/true));
     RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor).status());
+    std::string encoded = object.Encode();
+    RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
     WriteBatch batch;
-    batch.Put(Column::kData, dk, object.Encode());
+    batch.Put(Column::kData, dk, encoded);
     RUMOR_RETURN_IF_ERROR(engine_->WriteIfNoWait(batch));
     return object;
   }();
@@ -79,18 +114,101 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
   return result;
 }
 
-absl::StatusOr<DvvSet> ObjectStore::Merge(std::string_view key,
-                                          const DvvSet& remote) {
-  std::string dk = DataKey(key);
-  absl::MutexLock lock(&StripeFor(dk));
-  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk));
+absl::StatusOr<DvvSet> ObjectStore::MergeLocked(std::string_view dk,
+                                                const DvvSet& remote,
+                                                bool no_wait) {
+  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, no_wait));
   DvvSet merged = object;
   merged.Merge(remote);
   if (merged == object) return object;
   WriteBatch batch;
   batch.Put(Column::kData, dk, merged.Encode());
-  RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  RUMOR_RETURN_IF_ERROR(no_wait ? engine_->WriteIfNoWait(batch)
+                                : engine_->Write(batch));
   return merged;
+}
+
+absl::StatusOr<DvvSet> ObjectStore::Merge(std::string_view key,
+                                          const DvvSet& remote) {
+  std::string dk = DataKey(key);
+  absl::MutexLock lock(&StripeFor(dk));
+  return MergeLocked(dk, remote, /*no_wait=*/false);
+}
+
+absl::StatusOr<DvvSet> ObjectStore::TryMergeNow(std::string_view key,
+                                                const DvvSet& remote) {
+  std::string dk = DataKey(key);
+  absl::Mutex& stripe = StripeFor(dk);
+  if (!stripe.TryLock()) return WouldBlockError();
+  absl::StatusOr<DvvSet> result = MergeLocked(dk, remote, /*no_wait=*/true);
+  stripe.Unlock();
+  return result;
+}
+
+absl::Status ObjectStore::ScanPositions(
+    uint64_t from, uint64_t to,
+    absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
+  if (from > to) return absl::OkStatus();
+  std::string start, end;
+  PutFixed64BE(&start, from);
+  // The first key past position `to`: position to+1, or the end of the
+  // column when `to` is the last position.
+  if (to != ~uint64_t{0}) PutFixed64BE(&end, to + 1);
+  return engine_->Scan(
+      Column::kData, start, end,
+      [&](std::string_view data_key, std::string_view value) {
+        uint64_t pos;
+        std::string_view user_key;
+        // The data identity (the empty key) and anything else that is not
+        // a data key is skipped.
+        if (!ParseDataKey(data_key, &pos, &user_key) || user_key.empty()) {
+          return true;
+        }
+        return fn(user_key, value);
+      });
+}
+
+uint64_t ObjectStore::EncodingHash(std::string_view encoded) {
+  return Hash64(encoded, /*seed=*/0x68616e646f6666);
+}
+
+absl::StatusOr<bool> ObjectStore::DeleteIfUnchanged(std::string_view key,
+                                                    std::string_view expected) {
+  return DeleteIfUnchangedHash(key, EncodingHash(expected));
+}
+
+absl::StatusOr<bool> ObjectStore::DeleteIfUnchangedHash(std::string_view key,
+                                                        uint64_t expected_hash) {
+  std::string dk = DataKey(key);
+  absl::MutexLock lock(&StripeFor(dk));
+  std::string bytes;
+  absl::Status s = engine_->Get(Column::kData, dk, &bytes);
+  if (absl::IsNotFound(s)) return false;
+  RUMOR_RETURN_IF_ERROR(s);
+  if (EncodingHash(bytes) != expected_hash) return false;
+  WriteBatch batch;
+  batch.Delete(Column::kData, dk);
+  RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  return true;
+}
+
+// The empty key: every data key is a ring position (8 bytes) followed by a
+// non-empty user key, so no user key can collide with it.
+constexpr char kDataIdentityKey[] = "";
+
+absl::StatusOr<std::string> ObjectStore::DataIdentity() {
+  std::string bytes;
+  absl::Status s = engine_->Get(Column::kData, kDataIdentityKey, &bytes);
+  if (absl::IsNotFound(s)) return std::string();
+  RUMOR_RETURN_IF_ERROR(s);
+  return bytes;
+}
+
+absl::Status ObjectStore::SetDataIdentity(std::string_view identity) {
+  WriteBatch batch;
+  batch.Put(Column::kData, kDataIdentityKey, identity);
+  RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  return engine_->Sync();
 }
 
 }  // namespace rumor::storage

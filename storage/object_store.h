@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "storage/dvv.h"
@@ -28,10 +29,23 @@ std::string DataKey(std::string_view user_key);
 bool ParseDataKey(std::string_view data_key, uint64_t* position,
                   std::string_view* user_key);
 
+// Bounds on what a client write may make of an object (Riak's sibling
+// limits). Merges from other replicas are never refused: refusing one would
+// leave replicas diverged for good.
+struct ObjectLimits {
+  // Above this many siblings a write is logged as a warning.
+  size_t warn_siblings = 25;
+  // A write that would leave more siblings, or an object larger than
+  // max_object_bytes (encoded), is refused with FAILED_PRECONDITION.
+  size_t max_siblings = 100;
+  size_t max_object_bytes = 32 << 20;
+};
+
 class ObjectStore {
  public:
   // `engine` must outlive the store.
-  explicit ObjectStore(Engine* engine) : engine_(engine) {}
+  explicit ObjectStore(Engine* engine, ObjectLimits limits = {})
+      : engine_(engine), limits_(limits) {}
   ObjectStore(const ObjectStore&) = delete;
   ObjectStore& operator=(const ObjectStore&) = delete;
 
@@ -40,7 +54,9 @@ class ObjectStore {
   absl::StatusOr<DvvSet> Get(std::string_view key);
 
   // A client write coordinated by `actor` (see DvvSet::Update). Returns the
-  // object after the write. On error nothing is written.
+  // object after the write. On error nothing is written: FAILED_PRECONDITION
+  // when the result would break the ObjectLimits (the message names the
+  // limit and says how to resolve it).
   absl::StatusOr<DvvSet> Update(std::string_view key,
                                 const VersionVector& context, Sibling value,
                                 ActorId actor);
@@ -58,14 +74,51 @@ class ObjectStore {
   absl::StatusOr<DvvSet> TryUpdateNow(std::string_view key,
                                       const VersionVector& context,
                                       const Sibling& value, ActorId actor);
+  absl::StatusOr<DvvSet> TryMergeNow(std::string_view key,
+                                     const DvvSet& remote);
+
+  // Calls fn(user_key, encoded_object) for every object whose ring
+  // position p satisfies from <= p <= to (no wrap-around: callers split a
+  // range that wraps), in key order, on a consistent snapshot. Stops early
+  // when fn returns false. fn must not call back into the store.
+  [[nodiscard]] absl::Status ScanPositions(
+      uint64_t from, uint64_t to,
+      absl::FunctionRef<bool(std::string_view key, std::string_view object)>
+          fn);
+
+  // Deletes the key's object if its stored encoding is still `expected`
+  // (it was handed to its new owners and nothing changed it since).
+  // Returns whether it deleted.
+  absl::StatusOr<bool> DeleteIfUnchanged(std::string_view key,
+                                         std::string_view expected);
+  // The same, comparing a hash of the encoding (EncodingHash) instead of
+  // the bytes, for callers that cannot keep whole objects around.
+  absl::StatusOr<bool> DeleteIfUnchangedHash(std::string_view key,
+                                             uint64_t expected_hash);
+  static uint64_t EncodingHash(std::string_view encoded);
+
+  // A random identity of the data column, kept inside it (under a key no
+  // user key can produce): it vanishes with the data, which is how a node
+  // notices that its data was wiped while its id survived. Empty when the
+  // column has none yet.
+  absl::StatusOr<std::string> DataIdentity();
+  [[nodiscard]] absl::Status SetDataIdentity(std::string_view identity);
+
+  const ObjectLimits& limits() const { return limits_; }
 
  private:
   static constexpr size_t kStripes = 1024;
   absl::Mutex& StripeFor(std::string_view data_key);
   absl::StatusOr<DvvSet> ReadLocked(std::string_view data_key,
                                     bool cached_only = false);
+  absl::Status CheckLimits(std::string_view key, const DvvSet& object,
+                           const std::string& encoded) const;
+  // The read-merge-write of Merge and TryMergeNow, with the stripe held.
+  absl::StatusOr<DvvSet> MergeLocked(std::string_view data_key,
+                                     const DvvSet& remote, bool no_wait);
 
   Engine* const engine_;
+  const ObjectLimits limits_;
   std::array<absl::Mutex, kStripes> stripes_;
 };
 

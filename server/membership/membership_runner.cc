@@ -267,6 +267,11 @@ std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
   return ring_;
 }
 
+MembershipRunner::Versions MembershipRunner::CurrentVersions() const {
+  absl::MutexLock lock(&mu_);
+  return Versions{core_.state_version(), core_.ring_version()};
+}
+
 absl::Status MembershipRunner::Remove(NodeId node) {
   absl::MutexLock lock(&mu_);
   if (stopping_) return absl::UnavailableError("node is shutting down");

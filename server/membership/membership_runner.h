@@ -83,6 +83,13 @@ class MembershipRunner {
   absl::Duration MaxSuspicionTimeout() const;
   // The current ring, rebuilt when membership changes ownership.
   std::shared_ptr<const Ring> CurrentRing() const;
+  // Bumped on any change of any member's state, and when ownership
+  // changes: for observers that cache what they derive from members.
+  struct Versions {
+    uint64_t state = 0;
+    uint64_t ring = 0;
+  };
+  Versions CurrentVersions() const;
 
   // See Membership::Remove.
   absl::Status Remove(NodeId node);

@@ -55,6 +55,8 @@ int main(int argc, char** argv) {
   std::string seeds, tags;
   std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
   std::string forget_departed_after = "24h";
+  std::string request_timeout = "4s", handoff_interval = "1s",
+              handoff_settle = "3s", leave_timeout = "10m";
   bool lifeguard = true;
 
   CLI::App app{
@@ -149,6 +151,54 @@ int main(int argc, char** argv) {
   app.add_option("--replicas", options.replicas, "replicas per key (N)")
       ->envname("RUMOR_REPLICAS")
       ->capture_default_str();
+  app.add_option("--r", options.r,
+                 "replies a read waits for, unless a request says (1..N)")
+      ->envname("RUMOR_R")
+      ->capture_default_str();
+  app.add_option("--w", options.w,
+                 "acknowledgements a write waits for, unless a request says "
+                 "(1..N)")
+      ->envname("RUMOR_W")
+      ->capture_default_str();
+  app.add_option("--request-timeout", request_timeout,
+                 "budget of a request that sets none, e.g. 4s")
+      ->envname("RUMOR_REQUEST_TIMEOUT")
+      ->capture_default_str();
+  app.add_option("--warn-siblings", options.warn_siblings,
+                 "log a warning when a write leaves more siblings than this")
+      ->envname("RUMOR_WARN_SIBLINGS")
+      ->capture_default_str();
+  app.add_option("--max-siblings", options.max_siblings,
+                 "refuse writes that would leave more siblings than this")
+      ->envname("RUMOR_MAX_SIBLINGS")
+      ->capture_default_str();
+  app.add_option("--max-object-bytes", options.max_object_bytes,
+                 "refuse writes that would make an object (all siblings) "
+                 "larger than this")
+      ->envname("RUMOR_MAX_OBJECT_BYTES")
+      ->capture_default_str();
+  app.add_option("--hinted-handoff", options.hinted_handoff,
+                 "sloppy quorum with hints for down replicas (false: writes "
+                 "just miss them; for testing anti-entropy)")
+      ->envname("RUMOR_HINTED_HANDOFF")
+      ->capture_default_str();
+  app.add_option("--max-hints-per-node", options.max_hints_per_node,
+                 "hints kept for one down node; beyond, they are dropped "
+                 "(anti-entropy repairs those keys)")
+      ->envname("RUMOR_MAX_HINTS_PER_NODE")
+      ->capture_default_str();
+  app.add_option("--handoff-interval", handoff_interval,
+                 "how often hint delivery and range handoff look for work")
+      ->envname("RUMOR_HANDOFF_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--handoff-settle", handoff_settle,
+                 "how long the ring must be stable before ranges move")
+      ->envname("RUMOR_HANDOFF_SETTLE")
+      ->capture_default_str();
+  app.add_option("--leave-timeout", leave_timeout,
+                 "longest a graceful leave may take to hand its data off")
+      ->envname("RUMOR_LEAVE_TIMEOUT")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")
       ->envname("RUMOR_LOG_LEVEL")
       ->capture_default_str();
@@ -197,7 +247,15 @@ int main(int argc, char** argv) {
         DurationFlag{"--push-pull-interval", push_pull_interval,
                      &options.push_pull_interval},
         DurationFlag{"--forget-departed-after", forget_departed_after,
-                     &options.forget_departed_after}}) {
+                     &options.forget_departed_after},
+        DurationFlag{"--request-timeout", request_timeout,
+                     &options.request_timeout},
+        DurationFlag{"--handoff-interval", handoff_interval,
+                     &options.handoff_interval},
+        DurationFlag{"--handoff-settle", handoff_settle,
+                     &options.handoff_settle},
+        DurationFlag{"--leave-timeout", leave_timeout,
+                     &options.leave_timeout}}) {
     if (f.text.empty()) continue;
     if (!ParseDurationFlag(f.text, f.out) || *f.out <= absl::ZeroDuration()) {
       std::fprintf(stderr,

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -17,20 +18,75 @@
 #include "common/log.h"
 #include "common/status.h"
 #include "common/version.h"
-#include "server/rpc/admin_service.h"
-#include "server/replication/coordinator.h"
-#include "server/node/data_dir.h"
-#include "server/rpc/kv_service.h"
+#include "common/hash.h"
 #include "server/membership/membership_runner.h"
+#include "server/node/data_dir.h"
 #include "server/node/node_meta.h"
+#include "server/replication/cluster_view.h"
+#include "server/replication/coordinator.h"
+#include "server/replication/handoff.h"
+#include "server/replication/hint_store.h"
+#include "server/replication/placement.h"
+#include "server/rpc/admin_service.h"
+#include "server/rpc/kv_service.h"
 #include "server/rpc/peer_codec.h"
 #include "server/rpc/peer_service.h"
 #include "server/rpc/peer_transport.h"
+#include "server/rpc/replica_client.h"
+#include "server/rpc/replica_service.h"
 #include "storage/column_store.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
 
 namespace rumor::server {
+namespace {
+
+// The replication transport as the coordinator sees it from the start:
+// calls fail as unreachable until the node knows its own address and the
+// real client exists.
+class TransportProxy final : public ReplicaTransport {
+ public:
+  void Set(ReplicaClient* client) { client_.store(client); }
+  void Call(const std::string& address, ReplicaOp op, absl::Time deadline,
+            ReplyCallback done) override {
+    ReplicaClient* c = client_.load();
+    if (c == nullptr) {
+      ReplicaReply r;
+      r.status = absl::UnavailableError("node is still starting");
+      std::move(done)(std::move(r));
+      return;
+    }
+    c->Call(address, std::move(op), deadline, std::move(done));
+  }
+  bool Reachable(const std::string& address) override {
+    ReplicaClient* c = client_.load();
+    return c != nullptr && c->Reachable(address);
+  }
+
+ private:
+  std::atomic<ReplicaClient*> client_{nullptr};
+};
+
+// Membership's transport: gossip goes to the peer transport; a forgotten
+// member's links are dropped from both transports.
+class MembershipTransport final : public Transport {
+ public:
+  MembershipTransport(PeerTransport* peers, ReplicaClient* replicas)
+      : peers_(peers), replicas_(replicas) {}
+  void Send(const std::string& address, Message message) override {
+    peers_->Send(address, std::move(message));
+  }
+  void Forget(const std::string& address) override {
+    peers_->Forget(address);
+    replicas_->Forget(address);
+  }
+
+ private:
+  PeerTransport* const peers_;
+  ReplicaClient* const replicas_;
+};
+
+}  // namespace
 
 struct Node::State final : public AdminBackend {
   // --- AdminBackend
@@ -42,7 +98,7 @@ struct Node::State final : public AdminBackend {
     storage::EngineStats es = engine->Stats();
     PeerTransportStats ts = peer_transport ? peer_transport->stats()
                                            : PeerTransportStats{};
-    return {
+    std::vector<std::pair<std::string, uint64_t>> out = {
         {"storage_wal_syncs", es.wal_syncs},
         {"storage_sst_bytes", es.sst_bytes},
         {"storage_memtable_bytes", es.memtable_bytes},
@@ -59,6 +115,47 @@ struct Node::State final : public AdminBackend {
         {"peer_malformed_frames",
          peer_service ? peer_service->malformed_frames() : 0},
     };
+    CoordinatorStats cs = coordinator->stats();
+    for (auto [name, value] : std::initializer_list<
+             std::pair<const char*, uint64_t>>{
+             {"requests_get", cs.gets},
+             {"requests_put", cs.puts},
+             {"requests_delete", cs.deletes},
+             {"requests_forwarded", cs.forwarded},
+             {"quorum_unavailable", cs.unavailable},
+             {"quorum_timeouts", cs.timeouts},
+             {"read_repairs", cs.read_repairs},
+             {"hints_sent", cs.hints_sent},
+             {"replica_writes_received", cs.replica_writes},
+             {"hints_stored", cs.hints_stored}}) {
+      out.push_back({name, value});
+    }
+    uint64_t total = 0;
+    for (const auto& [owner, count] : hints->Counts()) {
+      out.push_back({"hints_for_" + NodeIdToString(owner), count});
+      total += count;
+    }
+    out.push_back({"hints_held", total});
+    out.push_back({"hints_dropped", hints->dropped()});
+    if (handoff != nullptr) {
+      HandoffStats hs = handoff->stats();
+      out.push_back({"hints_delivered", hs.hints_delivered});
+      out.push_back({"hints_rehomed", hs.hints_rehomed});
+      out.push_back({"handoff_keys_sent", hs.keys_sent});
+      out.push_back({"handoff_keys_dropped", hs.keys_dropped});
+      out.push_back({"handoff_ranges_pending", hs.transfers_pending});
+      out.push_back({"handoff_failures", hs.failures});
+    }
+    if (replica_client != nullptr) {
+      ReplicaClientStats rs = replica_client->stats();
+      out.push_back({"replica_calls", rs.calls});
+      out.push_back({"replica_frames_sent", rs.frames_sent});
+      out.push_back({"replica_calls_failed", rs.failed});
+      out.push_back({"replica_calls_timed_out", rs.timed_out});
+      out.push_back({"replica_streams_opened", rs.streams_opened});
+    }
+    out.push_back({"actor_epoch", actor.epoch});
+    return out;
   }
   // The admin service serves from BuildAndStart on; the runner exists only
   // once the bound address is known.
@@ -84,11 +181,58 @@ struct Node::State final : public AdminBackend {
   absl::Status Leave() override {
     MembershipRunner* r = Runner();
     if (r == nullptr) return Starting();
+    // A graceful leave never reduces the number of copies: every key goes
+    // to the replicas it has without this node before the node says Left.
+    // It keeps serving meanwhile; a second pass after the announcement
+    // catches what was written during the first.
+    std::vector<RingMember> others;
+    for (const RingMember& m : RingMembersOf(r->Members())) {
+      if (m.id != id) others.push_back(m);
+    }
+    auto ring_without_me = std::make_shared<const Ring>(others);
+    if (ring_without_me->empty()) {
+      bool holds_data = false;
+      IgnoreError(store->ScanPositions(  // an error reads as "has data"
+          0, ~uint64_t{0}, [&](std::string_view, std::string_view) {
+            holds_data = true;
+            return false;
+          }));
+      if (holds_data) {
+        return absl::FailedPreconditionError(
+            "this node is the only one holding ring ranges: leaving would "
+            "lose its data (stop it instead, or add nodes first)");
+      }
+    } else {
+      handoff->Stop();  // this is the last handoff the node does
+      absl::Time last = absl::Now();
+      auto progress = [&last](uint64_t sent, uint64_t scanned) {
+        if (absl::Now() - last < absl::Seconds(5)) return;
+        last = absl::Now();
+        RUMOR_LOG(INFO) << "leaving: handed off " << sent << " copies of "
+                        << scanned << " keys so far";
+      };
+      RUMOR_LOG(INFO) << "leaving: handing every key to its replicas without "
+                         "this node";
+      absl::Status s = handoff->HandOffEverything(
+          ring_without_me, absl::Now() + options.leave_timeout, progress);
+      if (!s.ok()) {
+        return Annotate(s, "leave aborted, the node stays a member");
+      }
+    }
     absl::Duration timeout =
         std::clamp(options.probe_interval * 10, absl::Seconds(2),
                    absl::Seconds(15));
     absl::Status s = r->Leave(timeout);
     if (s.ok() || absl::IsDeadlineExceeded(s)) {
+      if (!ring_without_me->empty()) {
+        absl::Status again = handoff->HandOffEverything(
+            ring_without_me, absl::Now() + options.leave_timeout, nullptr);
+        if (!again.ok()) {
+          RUMOR_LOG(WARNING) << "leaving: the final handoff pass failed ("
+                             << again << "); anti-entropy will repair";
+        }
+      }
+      RUMOR_LOG(INFO) << "leaving: handoff complete";
       stop_requested = true;  // kvd exits: it announced Left
     }
     return s;
@@ -97,6 +241,47 @@ struct Node::State final : public AdminBackend {
     MembershipRunner* r = Runner();
     if (r == nullptr) return Starting();
     return r->Remove(node);
+  }
+
+  absl::StatusOr<RingLayoutInfo> Layout() const override {
+    std::shared_ptr<const ClusterView> v = View();
+    RingLayoutInfo out;
+    out.version = v->ring_version;
+    out.replicas = options.replicas;
+    std::map<NodeId, RingLayoutInfo::Node> by_id;
+    for (const auto& [token, node] : v->ring->tokens()) {
+      RingLayoutInfo::Node& n = by_id[node];
+      n.id = node;
+      n.tokens.push_back(token);
+      if (const ClusterView::Node* m = v->Find(node)) {
+        n.address = m->address;
+        n.status = m->status;
+      }
+    }
+    for (auto& [node, n] : by_id) out.nodes.push_back(std::move(n));
+    return out;
+  }
+
+  void Replicas(std::string key,
+                std::function<void(absl::StatusOr<ReplicaReport>)> done) override;
+
+  // The cluster as replication sees it, rebuilt when membership changes.
+  std::shared_ptr<const ClusterView> View() const {
+    MembershipRunner* r = Runner();
+    absl::MutexLock lock(&view_mu);
+    if (r == nullptr) {
+      if (!view) view = MakeClusterView(id, nullptr, 0, {});
+      return view;
+    }
+    MembershipRunner::Versions v = r->CurrentVersions();
+    if (view && view_versions.state == v.state && view_versions.ring == v.ring &&
+        view->ring_version == v.ring && view_from_runner) {
+      return view;
+    }
+    view = MakeClusterView(id, r->CurrentRing(), v.ring, r->Members());
+    view_versions = v;
+    view_from_runner = true;
+    return view;
   }
 
   NodeOptions options;
@@ -112,12 +297,20 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<storage::Engine> engine;
   std::unique_ptr<storage::ColumnStore> meta;  // node id, incarnation, tokens
   std::unique_ptr<storage::ObjectStore> store;
+  std::unique_ptr<storage::ColumnStore> hints_column;
+  std::unique_ptr<HintStore> hints;
+  ActorStart actor;
   std::unique_ptr<Executor> storage_executor;
   ThreadPool* storage_pool = nullptr;  // storage_executor, when a pool
+  TransportProxy replica_transport;
   std::unique_ptr<Coordinator> coordinator;
   RequestTracker requests;
   std::unique_ptr<PeerService> peer_service;
+  std::unique_ptr<ReplicaService> replica_service;
   std::unique_ptr<PeerTransport> peer_transport;
+  std::unique_ptr<ReplicaClient> replica_client;
+  std::unique_ptr<MembershipTransport> membership_transport;
+  std::unique_ptr<HandoffRunner> handoff;
   std::unique_ptr<MembershipRunner> runner;
   std::atomic<MembershipRunner*> runner_ready{nullptr};
   std::unique_ptr<grpc::Service> kv_service;
@@ -126,7 +319,122 @@ struct Node::State final : public AdminBackend {
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
+
+  mutable absl::Mutex view_mu;
+  mutable std::shared_ptr<const ClusterView> view ABSL_GUARDED_BY(view_mu);
+  mutable MembershipRunner::Versions view_versions ABSL_GUARDED_BY(view_mu);
+  mutable bool view_from_runner ABSL_GUARDED_BY(view_mu) = false;
 };
+
+void Node::State::Replicas(
+    std::string key, std::function<void(absl::StatusOr<ReplicaReport>)> done) {
+  if (absl::Status s = options.limits.CheckKey(key); !s.ok()) {
+    done(s);
+    return;
+  }
+  std::shared_ptr<const ClusterView> v = View();
+  uint64_t position = RingPosition(key);
+  auto reachable = [this](const std::string& a) {
+    return replica_transport.Reachable(a);
+  };
+  Placement p = PlaceKey(*v, position, options.replicas, reachable);
+  // Every preference-list node's copy, and any hint another ring node
+  // holds for one of them.
+  struct Ask {
+    NodeId node;
+    NodeId hint_for;
+  };
+  std::vector<Ask> asks;
+  for (NodeId id : p.preference) asks.push_back({id, kNoNode});
+  for (const auto& [token, node] : v->ring->tokens()) {
+    (void)token;
+    bool listed = false;
+    for (const Ask& a : asks) listed = listed || a.node == node;
+    if (listed) continue;
+    for (NodeId owner : p.preference) asks.push_back({node, owner});
+  }
+  struct Gather {
+    absl::Mutex mu;
+    size_t left = 0;
+    ReplicaReport report;
+    std::function<void(absl::StatusOr<ReplicaReport>)> done;
+  };
+  auto g = std::make_shared<Gather>();
+  g->report.position = position;
+  g->report.replicas = p.n;
+  g->report.copies.resize(asks.size());
+  g->left = asks.size();
+  g->done = std::move(done);
+  auto finish = [g](size_t i, ReplicaCopyInfo copy) {
+    bool last;
+    {
+      absl::MutexLock lock(&g->mu);
+      g->report.copies[i] = std::move(copy);
+      last = --g->left == 0;
+    }
+    if (!last) return;
+    // Hints are listed only where one exists.
+    ReplicaReport out = std::move(g->report);
+    std::vector<ReplicaCopyInfo> kept;
+    for (ReplicaCopyInfo& c : out.copies) {
+      if (c.hint_for == kNoNode || c.holds) kept.push_back(std::move(c));
+    }
+    out.copies = std::move(kept);
+    g->done(std::move(out));
+  };
+  absl::Time deadline = absl::Now() + absl::Seconds(5);
+  for (size_t i = 0; i < asks.size(); ++i) {
+    ReplicaCopyInfo base;
+    base.node = asks[i].node;
+    base.hint_for = asks[i].hint_for;
+    if (const ClusterView::Node* n = v->Find(base.node)) {
+      base.address = n->address;
+      base.status = n->status;
+    }
+    auto fill = [finish, i, base](ReplicaReply reply) mutable {
+      ReplicaCopyInfo c = std::move(base);
+      if (!reply.status.ok()) {
+        c.error = std::string(reply.status.message());
+      } else {
+        c.answered = true;
+        c.holds = reply.found;
+        if (reply.found) {
+          absl::StatusOr<storage::DvvSet> object =
+              storage::DvvSet::Decode(reply.object);
+          if (!object.ok()) {
+            c.error = "sent a corrupt object";
+          } else {
+            for (const storage::Sibling& sib : object->Siblings()) {
+              if (sib.tombstone) {
+                ++c.tombstones;
+              } else {
+                c.values.push_back(sib.data);
+              }
+            }
+            for (const auto& [actor, counter] : object->Join().entries()) {
+              c.version.push_back({actor, counter});
+            }
+          }
+        }
+      }
+      finish(i, std::move(c));
+    };
+    ReplicaOp op;
+    op.kind = ReplicaOp::Kind::kFetch;
+    op.key = key;
+    op.hint_for = asks[i].hint_for;
+    if (base.node == id) {
+      coordinator->Serve(std::move(op), std::move(fill));
+    } else if (base.address.empty()) {
+      ReplicaReply r;
+      r.status = absl::NotFoundError("unknown member");
+      fill(std::move(r));
+    } else {
+      replica_transport.Call(base.address, std::move(op), deadline,
+                             std::move(fill));
+    }
+  }
+}
 
 absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_RETURN_IF_ERROR(ValidateOptions(options));
@@ -149,7 +457,24 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_ASSIGN_OR_RETURN(IncarnationStart incarnation,
                          NextIncarnation(st->meta.get()));
   RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->meta.get()));
-  st->store = std::make_unique<storage::ObjectStore>(st->engine.get());
+  storage::ObjectLimits object_limits;
+  object_limits.warn_siblings = options.warn_siblings;
+  object_limits.max_siblings = options.max_siblings;
+  object_limits.max_object_bytes = options.max_object_bytes;
+  st->store = std::make_unique<storage::ObjectStore>(st->engine.get(),
+                                                     object_limits);
+  RUMOR_ASSIGN_OR_RETURN(st->actor,
+                         StartActorEpoch(st->meta.get(), st->store.get(), st->id));
+  if (!st->actor.bumped_because.empty()) {
+    RUMOR_LOG(INFO) << "actor epoch " << st->actor.epoch << " ("
+                    << st->actor.bumped_because
+                    << "): new writes carry fresh dots";
+  }
+  RUMOR_ASSIGN_OR_RETURN(st->hints_column,
+                         storage::ColumnStore::Open(st->engine.get(),
+                                                    storage::Column::kHints));
+  RUMOR_ASSIGN_OR_RETURN(st->hints, HintStore::Open(st->hints_column.get(),
+                                                    options.max_hints_per_node));
   if (options.storage_threads == 0) {
     st->storage_executor = std::make_unique<InlineExecutor>();
   } else {
@@ -158,8 +483,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     st->storage_pool = pool.get();
     st->storage_executor = std::move(pool);
   }
+  State* raw = st.get();
+  ReplicationConfig rc;
+  rc.n = options.replicas;
+  rc.r = options.r;
+  rc.w = options.w;
+  rc.timeout = options.request_timeout;
+  rc.limits = options.limits;
+  rc.hinted_handoff = options.hinted_handoff;
   st->coordinator = std::make_unique<Coordinator>(
-      st->store.get(), st->id, options.limits, st->storage_executor.get());
+      st->store.get(), st->hints.get(), st->actor.actor, rc,
+      st->storage_executor.get(), [raw] { return raw->View(); },
+      &st->replica_transport);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -175,13 +510,19 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                              1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxGrpcMessageBytes));
-  st->kv_service = NewKvService(st->coordinator.get(), &st->requests);
+  st->kv_service = NewKvService(st->coordinator.get(), &st->requests,
+                                [raw] { return raw->View()->ring_version; });
   builder.RegisterService(st->kv_service.get());
   st->admin_service = NewAdminService(st.get(), &st->requests);
   builder.RegisterService(st->admin_service.get());
   st->peer_service = std::make_unique<PeerService>(
       PeerServiceOptions{st->id, options.cluster});
   builder.RegisterService(st->peer_service->service());
+  st->replica_service = std::make_unique<ReplicaService>(
+      options.cluster, [raw](ReplicaOp op, ReplyCallback done) {
+        raw->coordinator->Serve(std::move(op), std::move(done));
+      });
+  builder.RegisterService(st->replica_service->service());
   st->server = builder.BuildAndStart();
   if (st->server == nullptr || port == 0) {
     return absl::UnavailableError(absl::StrCat(
@@ -202,6 +543,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     st->info.started = SteadyClock::Get()->Now();
     st->info.probe_interval = options.probe_interval;
     st->info.replicas = options.replicas;
+    st->info.r = options.r;
+    st->info.w = options.w;
+    st->info.actor = st->actor.actor;
   }
 
   // Membership.
@@ -210,6 +554,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   pto.self_address = st->address;
   pto.cluster = options.cluster;
   st->peer_transport = std::make_unique<PeerTransport>(pto);
+  ReplicaClientOptions rco;
+  rco.self = st->id;
+  rco.self_address = st->address;
+  rco.cluster = options.cluster;
+  st->replica_client = std::make_unique<ReplicaClient>(rco);
+  st->replica_transport.Set(st->replica_client.get());
+  st->membership_transport = std::make_unique<MembershipTransport>(
+      st->peer_transport.get(), st->replica_client.get());
   MembershipRunnerOptions mro;
   MembershipConfig& mc = mro.config;
   mc.self = st->id;
@@ -235,7 +587,6 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mro.incarnation_lease = kIncarnationLease;
   mro.claim_settle = std::max(options.probe_interval, absl::Milliseconds(300));
   mro.claim_timeout = std::max(options.probe_interval * 20, absl::Seconds(3));
-  State* raw = st.get();
   MembershipRunnerHooks hooks;
   hooks.persist_incarnation_mark = [raw](uint64_t mark) {
     return StoreIncarnationMark(raw->meta.get(), mark);
@@ -244,10 +595,20 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     return StoreTokens(raw->meta.get(), t);
   };
   st->runner = std::make_unique<MembershipRunner>(
-      mro, st->peer_transport.get(), SteadyClock::Get(), std::move(hooks));
+      mro, st->membership_transport.get(), SteadyClock::Get(),
+      std::move(hooks));
   st->peer_service->SetSink([raw](const Message& m) { raw->runner->Deliver(m); });
   st->runner->Start();
   st->runner_ready.store(st->runner.get());
+
+  HandoffOptions ho;
+  ho.n = options.replicas;
+  ho.interval = options.handoff_interval;
+  ho.settle = options.handoff_settle;
+  st->handoff = std::make_unique<HandoffRunner>(
+      ho, st->store.get(), st->hints.get(), [raw] { return raw->View(); },
+      &st->replica_transport);
+  st->handoff->Start();
 
   st->server->GetHealthCheckService()->SetServingStatus(true);
   RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
@@ -291,8 +652,10 @@ void Node::Shutdown(absl::Duration grace) {
   }
   RUMOR_LOG(INFO) << "shutting down: draining requests for up to " << grace;
   state_->server->GetHealthCheckService()->SetServingStatus(false);
-  // Gossip stops first; peers will notice and suspect us (a restart is not
-  // a leave: our ranges stay ours).
+  // Background handoff stops (whatever it had not finished resumes on the
+  // next start). Gossip stops next; peers will notice and suspect us (a
+  // restart is not a leave: our ranges stay ours).
+  state_->handoff->Stop();
   state_->runner->Stop();
   state_->peer_transport->Shutdown();
   // Client requests in flight get the grace period; new ones are refused.
@@ -302,12 +665,15 @@ void Node::Shutdown(absl::Duration grace) {
     RUMOR_LOG(WARNING) << "requests still in flight after " << grace
                        << "; cancelling them";
   }
+  // Replication calls still waiting (for requests cut off above) end now.
+  state_->replica_client->Shutdown();
   // Peers keep gossip streams open to us and may open new ones until the
   // server stops accepting calls: end them in sweeps while it stops.
   std::atomic<bool> drained{false};
   std::thread sweeper([this, &drained] {
     while (!drained.load()) {
       state_->peer_service->Shutdown();
+      state_->replica_service->Shutdown();
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
   });
@@ -321,7 +687,12 @@ void Node::Shutdown(absl::Duration grace) {
   state_->storage_pool = nullptr;
   state_->storage_executor.reset();
   absl::Status s = state_->engine->Sync();
-  if (!s.ok()) RUMOR_LOG(ERROR) << "flushing the write-ahead log: " << s;
+  if (!s.ok()) {
+    RUMOR_LOG(ERROR) << "flushing the write-ahead log: " << s;
+    return;  // not clean: the next start takes a new actor epoch
+  }
+  s = MarkCleanShutdown(state_->meta.get(), state_->actor.epoch);
+  if (!s.ok()) RUMOR_LOG(ERROR) << "recording the clean shutdown: " << s;
   RUMOR_LOG(INFO) << "shut down cleanly";
 }
 

@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/coding.h"
+#include "common/hash.h"
 #include "common/status.h"
 
 namespace rumor::server {
@@ -15,6 +16,9 @@ constexpr char kFormat[] = "rumor-data-1";
 constexpr char kNodeIdKey[] = "node_id";
 constexpr char kIncarnationKey[] = "incarnation";
 constexpr char kTokensKey[] = "tokens";
+constexpr char kEpochKey[] = "actor_epoch";
+constexpr char kCleanKey[] = "clean_shutdown";
+constexpr char kDataIdentityKey[] = "data_identity";
 
 }  // namespace
 
@@ -106,6 +110,67 @@ absl::Status StoreTokens(storage::ColumnStore* meta,
   std::string bytes;
   for (uint64_t t : tokens) PutFixed64BE(&bytes, t);
   return meta->PutSynced(kTokensKey, bytes);
+}
+
+uint64_t ActorOf(NodeId id, uint64_t epoch) {
+  uint64_t actor = Mix64(id ^ Mix64(epoch + 0x65706f6368));
+  return actor == 0 ? 1 : actor;
+}
+
+absl::StatusOr<ActorStart> StartActorEpoch(storage::ColumnStore* meta,
+                                           storage::ObjectStore* store,
+                                           NodeId id) {
+  auto load = [&](const char* key) -> absl::StatusOr<std::string> {
+    std::string bytes;
+    absl::Status s = meta->Get(key, &bytes);
+    if (absl::IsNotFound(s)) return std::string();
+    RUMOR_RETURN_IF_ERROR(s);
+    return bytes;
+  };
+  ActorStart start;
+  RUMOR_ASSIGN_OR_RETURN(std::string epoch_bytes, load(kEpochKey));
+  if (!epoch_bytes.empty()) {
+    if (epoch_bytes.size() != 8) {
+      return absl::DataLossError("stored actor epoch is not 8 bytes");
+    }
+    start.epoch = DecodeFixed64BE(epoch_bytes.data());
+  }
+  RUMOR_ASSIGN_OR_RETURN(std::string clean, load(kCleanKey));
+  RUMOR_ASSIGN_OR_RETURN(std::string expected_identity, load(kDataIdentityKey));
+  RUMOR_ASSIGN_OR_RETURN(std::string identity, store->DataIdentity());
+  bool data_lost = identity.empty() || identity != expected_identity;
+  if (data_lost) {
+    start.bumped_because = expected_identity.empty()
+                               ? "first start"
+                               : "the data column was lost or replaced";
+  } else if (clean != epoch_bytes) {
+    start.bumped_because = "the last shutdown was not clean";
+  }
+  if (!start.bumped_because.empty()) {
+    ++start.epoch;
+    std::string bytes;
+    PutFixed64BE(&bytes, start.epoch);
+    RUMOR_RETURN_IF_ERROR(meta->PutSynced(kEpochKey, bytes));
+  }
+  if (data_lost) {
+    std::random_device rd;
+    std::string fresh;
+    PutFixed64BE(&fresh, (static_cast<uint64_t>(rd()) << 32) ^ rd());
+    PutFixed64BE(&fresh, (static_cast<uint64_t>(rd()) << 32) ^ rd());
+    RUMOR_RETURN_IF_ERROR(store->SetDataIdentity(fresh));
+    RUMOR_RETURN_IF_ERROR(meta->PutSynced(kDataIdentityKey, fresh));
+  }
+  // From here on a crash is unclean until the next clean shutdown says
+  // otherwise.
+  if (!clean.empty()) RUMOR_RETURN_IF_ERROR(meta->DeleteSynced(kCleanKey));
+  start.actor = ActorOf(id, start.epoch);
+  return start;
+}
+
+absl::Status MarkCleanShutdown(storage::ColumnStore* meta, uint64_t epoch) {
+  std::string bytes;
+  PutFixed64BE(&bytes, epoch);
+  return meta->PutSynced(kCleanKey, bytes);
 }
 
 }  // namespace rumor::server

@@ -3,11 +3,13 @@
 #ifndef RUMOR_SERVER_NODE_NODE_META_H_
 #define RUMOR_SERVER_NODE_NODE_META_H_
 
+#include <string>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "common/types.h"
 #include "storage/column_store.h"
+#include "storage/object_store.h"
 
 namespace rumor::server {
 
@@ -32,6 +34,29 @@ struct IncarnationStart {
 absl::StatusOr<IncarnationStart> NextIncarnation(storage::ColumnStore* meta);
 // Durably raises the stored mark to `mark` (never lowers it).
 absl::Status StoreIncarnationMark(storage::ColumnStore* meta, uint64_t mark);
+
+// The actor that mints this node's dots (kv679): the node id mixed with an
+// epoch. The epoch is bumped, durably and before the node serves, at every
+// start that follows an unclean shutdown or a loss of data (the data
+// column's identity, kept inside it, is gone or another). A node that lost
+// writes it acknowledged (power loss without --sync, a wiped data column)
+// therefore never mints a dot it already gave out: other replicas would
+// take a new value under a reused dot for one they already hold and drop
+// it silently.
+struct ActorStart {
+  uint64_t epoch = 0;
+  uint64_t actor = 0;  // never 0
+  // Why the epoch was bumped ("" when it was not).
+  std::string bumped_because;
+};
+absl::StatusOr<ActorStart> StartActorEpoch(storage::ColumnStore* meta,
+                                           storage::ObjectStore* store,
+                                           NodeId id);
+// Records, durably, that the node shut down cleanly at `epoch` with every
+// acknowledged write synced: the next start keeps the epoch.
+absl::Status MarkCleanShutdown(storage::ColumnStore* meta, uint64_t epoch);
+// The actor of (id, epoch).
+uint64_t ActorOf(NodeId id, uint64_t epoch);
 
 // The node's ring tokens; empty before its first claim.
 absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::ColumnStore* meta);

@@ -70,6 +70,35 @@ absl::Status ValidateOptions(const NodeOptions& o) {
   if (o.replicas == 0 || o.replicas > 16) {
     return absl::InvalidArgumentError("replicas (N) must be 1..16");
   }
+  if (o.r < 1 || o.r > o.replicas || o.w < 1 || o.w > o.replicas) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--r and --w must be between 1 and --replicas (N=", o.replicas,
+        "); got r=", o.r, ", w=", o.w));
+  }
+  if (o.request_timeout < absl::Milliseconds(10) ||
+      o.request_timeout > absl::Minutes(5)) {
+    return absl::InvalidArgumentError("request timeout must be 10ms..5m");
+  }
+  if (o.max_siblings < 1 || o.warn_siblings < 1) {
+    return absl::InvalidArgumentError("sibling limits must be >= 1");
+  }
+  if (o.max_object_bytes < o.limits.max_value_bytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-object-bytes (", o.max_object_bytes,
+        ") must be at least --max-value-bytes (", o.limits.max_value_bytes,
+        ")"));
+  }
+  if (o.max_object_bytes > kHardMaxValueBytes) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--max-object-bytes must be at most ", kHardMaxValueBytes,
+        " (an object must fit in one message)"));
+  }
+  if (o.max_hints_per_node < 1) {
+    return absl::InvalidArgumentError("--max-hints-per-node must be >= 1");
+  }
+  if (o.handoff_interval < absl::Milliseconds(10)) {
+    return absl::InvalidArgumentError("handoff interval must be >= 10ms");
+  }
   if (o.indirect_checks < 0 || o.retransmit_mult < 1 ||
       o.suspicion_mult < 3) {
     return absl::InvalidArgumentError(

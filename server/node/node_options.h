@@ -51,8 +51,34 @@ struct NodeOptions {
   size_t tokens = 64;
   // Free-form member tags (zone, rack, ...); "version" is added.
   std::vector<std::pair<std::string, std::string>> tags;
-  // Replicas per key (N), for ring reports now and replication later.
+
+  // --- replication
+  // Replicas per key (N), and the replies a read (R) / acknowledgements a
+  // write (W) waits for unless a request says otherwise. While the ring
+  // has fewer than N nodes, the defaults shrink to what it has.
   size_t replicas = 3;
+  size_t r = 2;
+  size_t w = 2;
+  // Budget of a request that sets none (a client's own deadline still
+  // applies).
+  absl::Duration request_timeout = absl::Seconds(4);
+  // Riak's sibling limits: warn above, refuse writes above.
+  size_t warn_siblings = 25;
+  size_t max_siblings = 100;
+  // Largest object (all siblings, encoded) a write may leave.
+  size_t max_object_bytes = 32 << 20;
+  // Sloppy quorum and hinted handoff (off only to test what anti-entropy
+  // and read repair do without them).
+  bool hinted_handoff = true;
+  // Hints a fallback keeps for one down node; beyond, they are dropped
+  // (anti-entropy repairs those keys).
+  size_t max_hints_per_node = 200000;
+  // How often hint delivery and range handoff look for work, and how long
+  // the ring must be stable before ranges move.
+  absl::Duration handoff_interval = absl::Seconds(1);
+  absl::Duration handoff_settle = absl::Seconds(3);
+  // Longest a graceful leave may take to hand its data off.
+  absl::Duration leave_timeout = absl::Minutes(10);
 };
 
 // OK when every option is in range and every address, tag and cluster name

@@ -4,6 +4,7 @@
 #define RUMOR_SERVER_RPC_ADMIN_BACKEND_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <utility>
@@ -25,6 +26,39 @@ struct MembershipSnapshot {
   int awareness = 0;
 };
 
+// The ring as clients need it to route requests themselves.
+struct RingLayoutInfo {
+  uint64_t version = 0;  // changes whenever ownership changes
+  size_t replicas = 0;   // N
+  struct Node {
+    NodeId id = kNoNode;
+    std::string address;
+    MemberStatus status = MemberStatus::kAlive;
+    std::vector<uint64_t> tokens;
+  };
+  std::vector<Node> nodes;
+};
+
+// One node's copy of a key, or a hint a fallback holds for it.
+struct ReplicaCopyInfo {
+  NodeId node = kNoNode;
+  std::string address;
+  MemberStatus status = MemberStatus::kAlive;
+  NodeId hint_for = kNoNode;  // kNoNode: a preference-list replica
+  bool answered = false;
+  std::string error;  // why it could not be asked
+  bool holds = false;
+  std::vector<std::string> values;
+  uint32_t tombstones = 0;
+  std::vector<std::pair<uint64_t, uint64_t>> version;  // actor, counter
+};
+
+struct ReplicaReport {
+  uint64_t position = 0;
+  size_t replicas = 0;
+  std::vector<ReplicaCopyInfo> copies;
+};
+
 // What the admin service asks of the node. Implemented by Node.
 // Thread-safe.
 class AdminBackend {
@@ -41,6 +75,10 @@ class AdminBackend {
   // success the node shuts down afterwards.
   virtual absl::Status Leave() = 0;
   virtual absl::Status Remove(NodeId node) = 0;
+  virtual absl::StatusOr<RingLayoutInfo> Layout() const = 0;
+  // Asks every node that may hold `key`; `done` runs once, on any thread.
+  virtual void Replicas(std::string key,
+                        std::function<void(absl::StatusOr<ReplicaReport>)> done) = 0;
 };
 
 }  // namespace rumor::server

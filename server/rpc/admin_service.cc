@@ -153,6 +153,62 @@ class AdminService final : public v1::Admin::CallbackService {
     return Done(ctx, backend_->Remove(req->id()));
   }
 
+  grpc::ServerUnaryReactor* RingLayout(grpc::CallbackServerContext* ctx,
+                                       const v1::RingLayoutRequest*,
+                                       v1::RingLayoutResponse* resp) override {
+    absl::StatusOr<RingLayoutInfo> layout = backend_->Layout();
+    if (!layout.ok()) return Done(ctx, layout.status());
+    resp->set_version(layout->version);
+    resp->set_replicas(static_cast<uint32_t>(layout->replicas));
+    for (const RingLayoutInfo::Node& n : layout->nodes) {
+      auto* out = resp->add_nodes();
+      out->set_id(n.id);
+      out->set_address(n.address);
+      out->set_status(MemberStatusName(n.status));
+      for (uint64_t t : n.tokens) out->add_tokens(t);
+    }
+    return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Replicas(grpc::CallbackServerContext* ctx,
+                                     const v1::ReplicasRequest* req,
+                                     v1::ReplicasResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(
+          ToGrpcStatus(absl::UnavailableError("node is shutting down")));
+      return reactor;
+    }
+    backend_->Replicas(
+        req->key(), [this, reactor, resp](absl::StatusOr<ReplicaReport> r) {
+          if (r.ok()) {
+            resp->set_position(r->position);
+            resp->set_replicas(static_cast<uint32_t>(r->replicas));
+            for (const ReplicaCopyInfo& c : r->copies) {
+              auto* out = resp->add_copies();
+              out->set_node(c.node);
+              out->set_address(c.address);
+              out->set_status(MemberStatusName(c.status));
+              out->set_role(c.hint_for == kNoNode ? "replica" : "hint");
+              out->set_hint_for(c.hint_for);
+              out->set_answered(c.answered);
+              out->set_error(c.error);
+              out->set_holds(c.holds);
+              for (const std::string& v : c.values) out->add_values(v);
+              out->set_tombstones(c.tombstones);
+              for (const auto& [actor, counter] : c.version) {
+                auto* e = out->add_version();
+                e->set_actor(actor);
+                e->set_counter(counter);
+              }
+            }
+          }
+          reactor->Finish(ToGrpcStatus(r.status()));
+          tracker_->End();
+        });
+    return reactor;
+  }
+
  private:
   grpc::ServerUnaryReactor* Done(grpc::CallbackServerContext* ctx,
                                  const absl::Status& s) {

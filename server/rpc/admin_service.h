@@ -14,8 +14,9 @@ class Service;
 
 namespace rumor::server {
 
-// `backend` and `tracker` must outlive the service. Thread-safe. Only Leave
-// is tracked: it ends with a shutdown that must not cut off its answer.
+// `backend` and `tracker` must outlive the service. Thread-safe. Leave and
+// Replicas are tracked: Leave ends with a shutdown that must not cut off its
+// answer, and Replicas waits for other nodes.
 std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
                                                RequestTracker* tracker);
 

@@ -2,6 +2,9 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <string>
+
 #include "absl/time/time.h"
 #include "proto/kv.grpc.pb.h"
 #include "server/rpc/grpc_status.h"
@@ -11,11 +14,24 @@ namespace {
 
 std::string_view View(const std::string& s) { return s; }
 
-RequestOptions FromProto(const v1::RequestOptions& o) {
+// The request's options; its budget is also capped by the client's own
+// deadline (less a margin for the answer to travel back), so a slow quorum
+// is reported as such rather than as the client's own timeout.
+RequestOptions FromProto(const v1::RequestOptions& o,
+                         grpc::CallbackServerContext* ctx) {
   RequestOptions out;
   out.r = o.r();
   out.w = o.w();
   out.timeout = absl::Milliseconds(o.timeout_ms());
+  absl::Time client_deadline = absl::FromChrono(ctx->deadline());
+  if (client_deadline < absl::InfiniteFuture()) {
+    absl::Duration left =
+        client_deadline - absl::Now() - absl::Milliseconds(50);
+    left = std::max(left, absl::Milliseconds(1));
+    if (out.timeout == absl::ZeroDuration() || left < out.timeout) {
+      out.timeout = left;
+    }
+  }
   return out;
 }
 
@@ -33,19 +49,24 @@ grpc::Status ShuttingDown() {
 
 class KvService final : public v1::KV::CallbackService {
  public:
-  KvService(Coordinator* coordinator, RequestTracker* tracker)
-      : coordinator_(coordinator), tracker_(tracker) {}
+  KvService(Coordinator* coordinator, RequestTracker* tracker,
+            std::function<uint64_t()> ring_version)
+      : coordinator_(coordinator),
+        tracker_(tracker),
+        ring_version_(std::move(ring_version)) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
                                 const v1::GetRequest* req,
                                 v1::GetResponse* resp) override {
+    ctx->AddInitialMetadata("rumor-ring-version",
+                            std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
     coordinator_->Get(
-        View(req->key()), FromProto(req->options()),
+        View(req->key()), FromProto(req->options(), ctx),
         [this, reactor, resp](absl::StatusOr<ObjectView> view) {
           if (view.ok()) {
             resp->set_found(view->found);
@@ -61,6 +82,8 @@ class KvService final : public v1::KV::CallbackService {
   grpc::ServerUnaryReactor* Put(grpc::CallbackServerContext* ctx,
                                 const v1::PutRequest* req,
                                 v1::PutResponse* resp) override {
+    ctx->AddInitialMetadata("rumor-ring-version",
+                            std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
       reactor->Finish(ShuttingDown());
@@ -69,7 +92,7 @@ class KvService final : public v1::KV::CallbackService {
     bool return_body = req->return_body();
     coordinator_->Put(
         View(req->key()), View(req->value()), View(req->context()),
-        FromProto(req->options()), return_body,
+        FromProto(req->options(), ctx), return_body,
         [this, reactor, resp, return_body](absl::StatusOr<ObjectView> view) {
           if (view.ok() && return_body) {
             FillValues(std::move(*view), resp->mutable_values(),
@@ -84,13 +107,15 @@ class KvService final : public v1::KV::CallbackService {
   grpc::ServerUnaryReactor* Delete(grpc::CallbackServerContext* ctx,
                                    const v1::DeleteRequest* req,
                                    v1::DeleteResponse*) override {
+    ctx->AddInitialMetadata("rumor-ring-version",
+                            std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
     coordinator_->Delete(View(req->key()), View(req->context()),
-                         FromProto(req->options()),
+                         FromProto(req->options(), ctx),
                          [this, reactor](absl::Status s) {
                            reactor->Finish(ToGrpcStatus(s));
                            tracker_->End();
@@ -101,13 +126,16 @@ class KvService final : public v1::KV::CallbackService {
  private:
   Coordinator* const coordinator_;
   RequestTracker* const tracker_;
+  const std::function<uint64_t()> ring_version_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator,
-                                            RequestTracker* tracker) {
-  return std::make_unique<KvService>(coordinator, tracker);
+std::unique_ptr<grpc::Service> NewKvService(
+    Coordinator* coordinator, RequestTracker* tracker,
+    std::function<uint64_t()> ring_version) {
+  return std::make_unique<KvService>(coordinator, tracker,
+                                     std::move(ring_version));
 }
 
 }  // namespace rumor::server

@@ -3,6 +3,8 @@
 #ifndef RUMOR_SERVER_RPC_KV_SERVICE_H_
 #define RUMOR_SERVER_RPC_KV_SERVICE_H_
 
+#include <cstdint>
+#include <functional>
 #include <memory>
 
 #include "server/replication/coordinator.h"
@@ -14,9 +16,13 @@ class Service;
 
 namespace rumor::server {
 
-// `coordinator` and `tracker` must outlive the service. Thread-safe.
-std::unique_ptr<grpc::Service> NewKvService(Coordinator* coordinator,
-                                            RequestTracker* tracker);
+// `coordinator` and `tracker` must outlive the service. Every response
+// carries the initial metadata header "rumor-ring-version" with
+// `ring_version()`, so that routing clients notice ownership changes.
+// Thread-safe.
+std::unique_ptr<grpc::Service> NewKvService(
+    Coordinator* coordinator, RequestTracker* tracker,
+    std::function<uint64_t()> ring_version);
 
 }  // namespace rumor::server
 

@@ -24,6 +24,9 @@ struct NodeInfo {
   absl::Time started;
   absl::Duration probe_interval;
   size_t replicas = 3;
+  size_t r = 2;
+  size_t w = 2;
+  uint64_t actor = 0;  // mints this node's dots
 };
 
 }  // namespace rumor::server

@@ -9,6 +9,7 @@
 #include "common/status.h"
 #include "common/strings.h"
 #include "proto/peer.pb.h"
+#include "server/membership/member_meta.h"
 
 namespace rumor::server {
 namespace {
@@ -200,6 +201,33 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     m.want.push_back(id);
   }
   return m;
+}
+
+void FillHello(NodeId self, const std::string& address,
+               const std::string& cluster, v1::PeerHello* out) {
+  out->set_protocol_version(kPeerProtocolVersion);
+  out->set_node_id(self);
+  out->set_address(address);
+  out->set_cluster(cluster);
+}
+
+absl::Status CheckHello(const v1::PeerHello& h, const std::string& cluster) {
+  if (h.protocol_version() != kPeerProtocolVersion) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("protocol version mismatch: the caller speaks ",
+                     h.protocol_version(), ", this node ",
+                     kPeerProtocolVersion));
+  }
+  if (h.cluster() != cluster) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cluster mismatch: the caller belongs to cluster '",
+                     absl::CHexEscape(h.cluster()), "', this node to '",
+                     cluster, "'"));
+  }
+  if (h.node_id() == kNoNode) {
+    return absl::InvalidArgumentError("hello without a node id");
+  }
+  return CheckHostPort(h.address(), "hello address");
 }
 
 }  // namespace rumor::server

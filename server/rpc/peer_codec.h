@@ -4,6 +4,7 @@
 #ifndef RUMOR_SERVER_RPC_PEER_CODEC_H_
 #define RUMOR_SERVER_RPC_PEER_CODEC_H_
 
+#include <string>
 #include <string_view>
 
 #include "absl/status/statusor.h"
@@ -11,7 +12,8 @@
 
 namespace rumor::v1 {
 class SwimMessage;
-}
+class PeerHello;
+}  // namespace rumor::v1
 
 namespace rumor::server {
 
@@ -27,6 +29,14 @@ inline constexpr size_t kMaxMembersPerMessage = 10000;
 void ToProto(const Message& m, v1::SwimMessage* out);
 // INVALID_ARGUMENT naming the first problem found.
 absl::StatusOr<Message> FromProto(const v1::SwimMessage& in);
+
+// The hello both peer streams (gossip and replication) open with.
+void FillHello(NodeId self, const std::string& address,
+               const std::string& cluster, v1::PeerHello* out);
+// OK when `hello` speaks this node's protocol version, belongs to its
+// cluster and names a node id and a valid address; FAILED_PRECONDITION
+// (version, cluster) or INVALID_ARGUMENT otherwise, naming both sides.
+absl::Status CheckHello(const v1::PeerHello& hello, const std::string& cluster);
 
 }  // namespace rumor::server
 

@@ -144,22 +144,7 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
           "the first frame of a peer stream must be a hello");
     }
     const v1::PeerHello& h = frame_.hello();
-    if (h.protocol_version() != kPeerProtocolVersion) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("protocol version mismatch: the caller speaks ",
-                       h.protocol_version(), ", this node ",
-                       kPeerProtocolVersion));
-    }
-    if (h.cluster() != service_->options.cluster) {
-      return absl::FailedPreconditionError(
-          absl::StrCat("cluster mismatch: the caller belongs to cluster '",
-                       absl::CHexEscape(h.cluster()), "', this node to '",
-                       service_->options.cluster, "'"));
-    }
-    if (h.node_id() == kNoNode) {
-      return absl::InvalidArgumentError("hello without a node id");
-    }
-    RUMOR_RETURN_IF_ERROR(CheckHostPort(h.address(), "hello address"));
+    RUMOR_RETURN_IF_ERROR(server::CheckHello(h, service_->options.cluster));
     peer_id_ = h.node_id();
     peer_address_ = h.address();
     return absl::OkStatus();

@@ -70,11 +70,8 @@ struct PeerTransport::Impl {
   void Unpin(Link* link, GossipStream* stream);
   v1::PeerFrame Hello() const {
     v1::PeerFrame f;
-    auto* h = f.mutable_hello();
-    h->set_protocol_version(kPeerProtocolVersion);
-    h->set_node_id(options.self);
-    h->set_address(options.self_address);
-    h->set_cluster(options.cluster);
+    FillHello(options.self, options.self_address, options.cluster,
+              f.mutable_hello());
     return f;
   }
 };

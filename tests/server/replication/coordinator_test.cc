@@ -19,6 +19,18 @@
 namespace rumor::server {
 namespace {
 
+// A node alone: an empty ring, so it replicates every key itself.
+ClusterViewSource Alone(NodeId self) {
+  auto view = MakeClusterView(self, nullptr, 0, {});
+  return [view] { return view; };
+}
+
+ReplicationConfig Config(Limits limits = {}) {
+  ReplicationConfig c;
+  c.limits = limits;
+  return c;
+}
+
 bool WaitFor(const std::function<bool()>& cond,
              absl::Duration timeout = absl::Seconds(10)) {
   absl::Time end = absl::Now() + timeout;
@@ -34,7 +46,9 @@ class CoordinatorTest : public ::testing::Test {
   CoordinatorTest()
       : engine_(storage::NewMemEngine()),
         store_(engine_.get()),
-        coordinator_(&store_, /*self=*/7, Limits{16, 64}, &inline_) {}
+        coordinator_(&store_, /*hints=*/nullptr, /*actor=*/7,
+                     Config(Limits{16, 64}), &inline_, Alone(7),
+                     /*transport=*/nullptr) {}
 
   absl::StatusOr<ObjectView> Get(const std::string& key) {
     std::optional<absl::StatusOr<ObjectView>> out;
@@ -140,7 +154,7 @@ TEST(CoordinatorPoolTest, OperationsThatWouldBlockCompleteOnTheStoragePool) {
   testing::FaultEngine engine(storage::NewMemEngine());
   storage::ObjectStore store(&engine);
   ThreadPool pool(1, "storage");
-  Coordinator coordinator(&store, 7, Limits{}, &pool);
+  Coordinator coordinator(&store, nullptr, 7, Config(), &pool, Alone(7), nullptr);
   engine.SetWouldBlock(/*reads=*/true, /*writes=*/true);
   const std::thread::id caller = std::this_thread::get_id();
 
@@ -190,7 +204,8 @@ TEST(CoordinatorPoolTest, AFullStorageQueueRefusesInsteadOfGrowing) {
   engine.CloseGate();  // the disk stalls
   constexpr int kQueue = 2, kRequests = 6;
   auto pool = std::make_unique<ThreadPool>(1, "storage", kQueue);
-  Coordinator coordinator(&store, 7, Limits{}, pool.get());
+  Coordinator coordinator(&store, nullptr, 7, Config(), pool.get(), Alone(7),
+                          nullptr);
   absl::Mutex mu;
   std::vector<absl::Status> results;
   // Keys and values must outlive the calls (the coordinator's contract).

@@ -1,0 +1,18 @@
+#include "server/replication/cluster_view.h"
+
+namespace rumor::server {
+
+std::shared_ptr<const ClusterView> MakeClusterView(
+    NodeId self, std::shared_ptr<const Ring> ring, uint64_t ring_version,
+    const std::vector<MemberState>& members) {
+  auto view = std::make_shared<ClusterView>();
+  view->self = self;
+  view->ring = ring ? std::move(ring) : std::make_shared<const Ring>();
+  view->ring_version = ring_version;
+  for (const MemberState& m : members) {
+    view->nodes[m.id] = ClusterView::Node{m.address(), m.status};
+  }
+  return view;
+}
+
+}  // namespace rumor::server

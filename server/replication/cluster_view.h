@@ -1,0 +1,52 @@
+// What the replication layer needs to know of the cluster when a request
+// starts: the ring, where each member lives and whether it is up. An
+// immutable snapshot: a request sticks to the view it started with.
+#ifndef RUMOR_SERVER_REPLICATION_CLUSTER_VIEW_H_
+#define RUMOR_SERVER_REPLICATION_CLUSTER_VIEW_H_
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "common/types.h"
+#include "server/membership/message.h"
+#include "server/ring/ring.h"
+
+namespace rumor::server {
+
+struct ClusterView {
+  struct Node {
+    std::string address;
+    MemberStatus status = MemberStatus::kAlive;
+  };
+
+  NodeId self = kNoNode;
+  std::shared_ptr<const Ring> ring;  // never null
+  uint64_t ring_version = 0;
+  absl::flat_hash_map<NodeId, Node> nodes;  // every known member
+
+  const Node* Find(NodeId id) const {
+    auto it = nodes.find(id);
+    return it == nodes.end() ? nullptr : &it->second;
+  }
+  // Alive in membership (Suspect, Dead and Left members are down).
+  bool Alive(NodeId id) const {
+    const Node* n = Find(id);
+    return n != nullptr && n->status == MemberStatus::kAlive;
+  }
+};
+
+// Thread-safe: returns the current view, never null.
+using ClusterViewSource = std::function<std::shared_ptr<const ClusterView>()>;
+
+// Builds a view from membership's member list and ring.
+std::shared_ptr<const ClusterView> MakeClusterView(
+    NodeId self, std::shared_ptr<const Ring> ring, uint64_t ring_version,
+    const std::vector<MemberState>& members);
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_REPLICATION_CLUSTER_VIEW_H_

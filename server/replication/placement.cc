@@ -1,0 +1,51 @@
+#include "server/replication/placement.h"
+
+#include <algorithm>
+
+namespace rumor::server {
+
+Placement PlaceKey(const ClusterView& view, uint64_t position, size_t n,
+                   const std::function<bool(const std::string&)>& reachable,
+                   bool fallbacks) {
+  Placement p;
+  if (view.ring->empty()) {
+    p.preference = {view.self};
+    p.self_is_replica = true;
+    return p;
+  }
+  std::vector<NodeId> walk = view.ring->Walk(position);
+  p.n = std::min(n, walk.size());
+  p.preference.assign(walk.begin(), walk.begin() + p.n);
+  auto healthy = [&](NodeId id) {
+    if (id == view.self) return true;
+    const ClusterView::Node* node = view.Find(id);
+    return node != nullptr && node->status == MemberStatus::kAlive &&
+           reachable(node->address);
+  };
+  size_t next_fallback = p.n;
+  for (NodeId id : p.preference) {
+    if (id == view.self) {
+      p.self_is_replica = true;
+      continue;
+    }
+    if (healthy(id)) {
+      p.targets.push_back(Target{id, view.Find(id)->address, kNoNode});
+      continue;
+    }
+    // The next healthy node past the preference list stands in for it;
+    // this node itself holds no hints for keys it does not replicate.
+    bool found = false;
+    while (fallbacks && next_fallback < walk.size()) {
+      NodeId f = walk[next_fallback++];
+      if (f != view.self && healthy(f)) {
+        p.targets.push_back(Target{f, view.Find(f)->address, id});
+        found = true;
+        break;
+      }
+    }
+    if (!found) p.missing.push_back(id);
+  }
+  return p;
+}
+
+}  // namespace rumor::server

@@ -1,0 +1,88 @@
+// The node-to-node operations of replication as plain C++ types (the wire
+// format is peer.proto's ReplicaRequest/ReplicaResponse, converted in
+// server/rpc/), and the transport that carries them. The coordinator, hint
+// delivery and range handoff speak only these, so they run without a
+// network in tests.
+#ifndef RUMOR_SERVER_REPLICATION_REPLICA_OPS_H_
+#define RUMOR_SERVER_REPLICATION_REPLICA_OPS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/functional/any_invocable.h"
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/types.h"
+
+namespace rumor::server {
+
+// Per-request tuning; zero means the node's default.
+struct RequestOptions {
+  uint32_t r = 0;
+  uint32_t w = 0;
+  absl::Duration timeout = absl::ZeroDuration();
+};
+
+// What a client sees of an object.
+struct ObjectView {
+  // False when the key was never written or only tombstones remain.
+  bool found = false;
+  // Live siblings in canonical order.
+  std::vector<std::string> values;
+  // Encoded causal context covering every sibling (tombstones included);
+  // empty when the key was never written.
+  std::string context;
+};
+
+struct ReplicaOp {
+  enum class Kind : uint8_t {
+    kStore,      // merge `object` into the local copy of `key`
+    kFetch,      // the local copy of `key` (of the hint for hint_for if set)
+    kStoreHint,  // merge `object` into the hint held for `hint_for`
+    kForward,    // coordinate a client request here
+  };
+  enum class Forwarded : uint8_t { kGet, kPut, kDelete };
+
+  Kind kind = Kind::kStore;
+  std::string key;
+  std::string object;         // encoded DVV set (kStore, kStoreHint)
+  NodeId hint_for = kNoNode;  // kFetch, kStoreHint
+  // kForward only.
+  Forwarded forwarded = Forwarded::kPut;
+  std::string value;
+  std::string context;
+  RequestOptions options;
+  bool return_body = false;
+};
+
+struct ReplicaReply {
+  absl::Status status;
+  // kFetch: whether the key (or hint) exists, and its encoded object.
+  bool found = false;
+  std::string object;
+  // kForward: the client's view of the result.
+  ObjectView view;
+};
+
+using ReplyCallback = absl::AnyInvocable<void(ReplicaReply) &&>;
+
+// Carries ReplicaOps to other nodes. Thread-safe.
+class ReplicaTransport {
+ public:
+  virtual ~ReplicaTransport() = default;
+  // Sends `op` to the node at `address`. `done` runs exactly once, on some
+  // other thread or inline: with the node's reply, or with UNAVAILABLE (the
+  // node cannot be reached; the op may not have been delivered) or
+  // DEADLINE_EXCEEDED (no reply by `deadline`; it may have been applied).
+  // Never blocks.
+  virtual void Call(const std::string& address, ReplicaOp op,
+                    absl::Time deadline, ReplyCallback done) = 0;
+  // False while the node at `address` is known to be unreachable (its
+  // connection failed and has not recovered yet).
+  virtual bool Reachable(const std::string& address) = 0;
+};
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_REPLICATION_REPLICA_OPS_H_

@@ -1,0 +1,134 @@
+#include "server/rpc/replica_codec.h"
+
+#include "absl/strings/str_cat.h"
+#include "common/status.h"
+#include "proto/peer.pb.h"
+#include "server/replication/limits.h"
+#include "server/rpc/peer_codec.h"
+
+namespace rumor::server {
+
+void ToProto(const ReplicaOp& op, uint64_t id, v1::ReplicaRequest* out) {
+  out->set_id(id);
+  switch (op.kind) {
+    case ReplicaOp::Kind::kStore: {
+      auto* s = out->mutable_store();
+      s->set_key(op.key);
+      s->set_object(op.object);
+      break;
+    }
+    case ReplicaOp::Kind::kFetch: {
+      auto* f = out->mutable_fetch();
+      f->set_key(op.key);
+      f->set_hint_for(op.hint_for);
+      break;
+    }
+    case ReplicaOp::Kind::kStoreHint: {
+      auto* h = out->mutable_hint();
+      h->set_owner(op.hint_for);
+      h->set_key(op.key);
+      h->set_object(op.object);
+      break;
+    }
+    case ReplicaOp::Kind::kForward: {
+      auto* f = out->mutable_forward();
+      f->set_kind(static_cast<v1::ForwardedRequest::Kind>(op.forwarded));
+      f->set_key(op.key);
+      f->set_value(op.value);
+      f->set_context(op.context);
+      f->set_r(op.options.r);
+      f->set_w(op.options.w);
+      f->set_timeout_ms(static_cast<uint32_t>(
+          std::max<int64_t>(0, absl::ToInt64Milliseconds(op.options.timeout))));
+      f->set_return_body(op.return_body);
+      break;
+    }
+  }
+}
+
+absl::StatusOr<ReplicaOp> FromProto(const v1::ReplicaRequest& in) {
+  ReplicaOp op;
+  auto check_key = [](const std::string& key) -> absl::Status {
+    if (key.empty() || key.size() > kHardMaxKeyBytes) {
+      return absl::InvalidArgumentError("replica request with a bad key");
+    }
+    return absl::OkStatus();
+  };
+  switch (in.op_case()) {
+    case v1::ReplicaRequest::kStore:
+      op.kind = ReplicaOp::Kind::kStore;
+      op.key = in.store().key();
+      op.object = in.store().object();
+      break;
+    case v1::ReplicaRequest::kFetch:
+      op.kind = ReplicaOp::Kind::kFetch;
+      op.key = in.fetch().key();
+      op.hint_for = in.fetch().hint_for();
+      break;
+    case v1::ReplicaRequest::kHint:
+      op.kind = ReplicaOp::Kind::kStoreHint;
+      op.key = in.hint().key();
+      op.object = in.hint().object();
+      op.hint_for = in.hint().owner();
+      if (op.hint_for == kNoNode) {
+        return absl::InvalidArgumentError("hint without an owner");
+      }
+      break;
+    case v1::ReplicaRequest::kForward: {
+      const v1::ForwardedRequest& f = in.forward();
+      int kind = static_cast<int>(f.kind());
+      if (kind < 0 || kind > static_cast<int>(ReplicaOp::Forwarded::kDelete)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("unknown forwarded request kind ", kind));
+      }
+      op.kind = ReplicaOp::Kind::kForward;
+      op.forwarded = static_cast<ReplicaOp::Forwarded>(kind);
+      op.key = f.key();
+      op.value = f.value();
+      op.context = f.context();
+      op.options.r = f.r();
+      op.options.w = f.w();
+      op.options.timeout = absl::Milliseconds(f.timeout_ms());
+      op.return_body = f.return_body();
+      break;
+    }
+    case v1::ReplicaRequest::OP_NOT_SET:
+      return absl::InvalidArgumentError("replica request without an op");
+  }
+  RUMOR_RETURN_IF_ERROR(check_key(op.key));
+  return op;
+}
+
+void ToProto(const ReplicaReply& reply, uint64_t id, v1::ReplicaResponse* out) {
+  out->set_id(id);
+  out->set_code(static_cast<int32_t>(reply.status.code()));
+  if (!reply.status.ok()) out->set_message(std::string(reply.status.message()));
+  out->set_found(reply.found);
+  out->set_object(reply.object);
+  for (const std::string& v : reply.view.values) out->add_values(v);
+  out->set_context(reply.view.context);
+}
+
+ReplicaReply FromProto(const v1::ReplicaResponse& in) {
+  ReplicaReply reply;
+  int code = in.code();
+  if (code < 0 || code > static_cast<int>(absl::StatusCode::kUnauthenticated)) {
+    reply.status = absl::InternalError(
+        absl::StrCat("peer answered with unknown status code ", code));
+    return reply;
+  }
+  if (code != 0) {
+    std::string message = in.message();
+    if (message.empty()) message = "peer reported an error without a message";
+    reply.status = absl::Status(static_cast<absl::StatusCode>(code), message);
+    return reply;
+  }
+  reply.found = in.found();
+  reply.object = in.object();
+  reply.view.values.assign(in.values().begin(), in.values().end());
+  reply.view.context = in.context();
+  reply.view.found = !reply.view.values.empty();
+  return reply;
+}
+
+}  // namespace rumor::server
