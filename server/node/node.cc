@@ -216,6 +216,7 @@ struct Node::State final : public AdminBackend {
       absl::Status s = handoff->HandOffEverything(
           ring_without_me, absl::Now() + options.leave_timeout, progress);
       if (!s.ok()) {
+        handoff->Start();  // still a member: background handoff resumes
         return Annotate(s, "leave aborted, the node stays a member");
       }
     }

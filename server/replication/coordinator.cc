@@ -592,6 +592,11 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
                      absl::InvalidArgumentError("malformed hint"));
         return;
       }
+      if (hints_ == nullptr) {
+        reply_status(std::move(done),
+                     absl::UnavailableError("this node keeps no hints"));
+        return;
+      }
       ++counters_.hints_stored;
       auto shared = std::make_shared<ReplyCallback>(std::move(done));
       OnStorage(
@@ -631,6 +636,10 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
           [this, op = std::move(op), shared, answer]() mutable {
             if (op.hint_for == kNoNode) {
               answer(std::move(*shared), store_->Get(op.key));
+              return;
+            }
+            if (hints_ == nullptr) {
+              answer(std::move(*shared), DvvSet());
               return;
             }
             absl::StatusOr<std::optional<DvvSet>> hint =

@@ -117,6 +117,11 @@ HandoffRunner::HandoffRunner(HandoffOptions options,
 HandoffRunner::~HandoffRunner() { Stop(); }
 
 void HandoffRunner::Start() {
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = false;
+  }
+  interrupted_ = false;
   thread_ = std::thread([this] { Loop(); });
 }
 
@@ -125,7 +130,9 @@ void HandoffRunner::Stop() {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
+  interrupted_ = true;  // the loop's waits end now
   if (thread_.joinable()) thread_.join();
+  interrupted_ = false;  // a leave's handoff, run after Stop, must not be
 }
 
 HandoffStats HandoffRunner::stats() const {
@@ -155,9 +162,15 @@ std::vector<bool> HandoffRunner::SendAndWait(const std::string& address,
                                              const std::vector<Sent>& objects,
                                              ReplicaOp::Kind kind,
                                              NodeId hint_for) {
-  std::vector<bool> acked(objects.size(), false);
-  absl::Mutex mu;
-  size_t remaining = objects.size();
+  // Shared with the callbacks, which may outlive an interrupted wait.
+  struct Wait {
+    absl::Mutex mu;
+    size_t remaining = 0;
+    std::vector<bool> acked;
+  };
+  auto w = std::make_shared<Wait>();
+  w->remaining = objects.size();
+  w->acked.assign(objects.size(), false);
   absl::Time deadline = absl::Now() + options_.call_timeout;
   for (size_t i = 0; i < objects.size(); ++i) {
     ReplicaOp op;
@@ -166,16 +179,26 @@ std::vector<bool> HandoffRunner::SendAndWait(const std::string& address,
     op.object = objects[i].encoded;
     op.hint_for = hint_for;
     transport_->Call(address, std::move(op), deadline,
-                     [&mu, &remaining, &acked, i](ReplicaReply reply) {
-                       absl::MutexLock lock(&mu);
-                       acked[i] = reply.status.ok();
-                       --remaining;
+                     [w, i](ReplicaReply reply) {
+                       absl::MutexLock lock(&w->mu);
+                       w->acked[i] = reply.status.ok();
+                       --w->remaining;
                      });
   }
-  absl::MutexLock lock(&mu);
-  mu.Await(absl::Condition(
-      +[](size_t* r) { return *r == 0; }, &remaining));
-  return acked;
+  // Every call ends by its deadline; a stopping node does not wait for
+  // that long (an interrupted batch counts as not acknowledged).
+  while (true) {
+    {
+      absl::MutexLock lock(&w->mu);
+      if (w->mu.AwaitWithTimeout(
+              absl::Condition(+[](size_t* r) { return *r == 0; },
+                              &w->remaining),
+              absl::Milliseconds(50))) {
+        return w->acked;
+      }
+    }
+    if (interrupted_.load()) return std::vector<bool>(objects.size(), false);
+  }
 }
 
 void HandoffRunner::DeliverHints(const ClusterView& view) {

@@ -88,8 +88,11 @@ class HandoffRunner {
   HandoffRunner(const HandoffRunner&) = delete;
   HandoffRunner& operator=(const HandoffRunner&) = delete;
 
+  // Starts (or, after Stop, restarts) the loop.
   void Start();
-  void Stop();  // idempotent; waits for the thread
+  // Stops the loop (a batch in flight is abandoned, not waited for) and
+  // waits for its thread. Idempotent.
+  void Stop();
 
   // For a graceful leave: sends every key this node holds to its replicas
   // in `ring` (which no longer holds this node), blocking until each
@@ -130,6 +133,7 @@ class HandoffRunner {
 
   absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  std::atomic<bool> interrupted_{false};
   // Owned by the handoff thread (or a test calling RunOnce).
   std::shared_ptr<const Ring> last_ring_;
   uint64_t last_ring_version_ = 0;

@@ -1,0 +1,219 @@
+// In-process clusters for replication tests: real Nodes (gRPC on
+// 127.0.0.1, RocksDB in temp dirs) with fast timers, plus a way to look at
+// each node's own copy of a key (a replication fetch, as a peer would).
+// Every wait has a deadline.
+#ifndef RUMOR_TESTS_SERVER_NODE_CLUSTER_HARNESS_H_
+#define RUMOR_TESTS_SERVER_NODE_CLUSTER_HARNESS_H_
+
+#include <grpcpp/grpcpp.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "proto/admin.grpc.pb.h"
+#include "server/node/node.h"
+#include "server/ring/ring.h"
+#include "server/rpc/replica_client.h"
+#include "storage/dvv.h"
+#include "tests/support/temp_dir.h"
+
+namespace rumor::server::testing {
+
+// Polls `cond` every 20 ms until it holds or `timeout` passes.
+inline bool WaitFor(const std::function<bool()>& cond,
+                    absl::Duration timeout = absl::Seconds(30)) {
+  absl::Time end = absl::Now() + timeout;
+  while (true) {
+    if (cond()) return true;
+    if (absl::Now() >= end) return false;
+    absl::SleepFor(absl::Milliseconds(20));
+  }
+}
+
+class Cluster {
+ public:
+  Cluster() {
+    ReplicaClientOptions o;
+    o.self = 0x7e57;
+    o.self_address = "127.0.0.1:1";
+    fetcher_ = std::make_unique<ReplicaClient>(o);
+  }
+  ~Cluster() {
+    fetcher_->Shutdown();
+    for (auto& n : nodes_) {
+      if (n) n->Shutdown(absl::Seconds(1));
+    }
+  }
+
+  // Options every test node starts with; `tweak` adjusts them.
+  NodeOptions Options(int i) {
+    NodeOptions o;
+    o.listen = ports_.count(i) ? "127.0.0.1:" + std::to_string(ports_[i])
+                               : "127.0.0.1:0";
+    o.data_dir = dir_.Sub("node" + std::to_string(i));
+    o.probe_interval = absl::Milliseconds(100);
+    o.handoff_interval = absl::Milliseconds(100);
+    o.handoff_settle = absl::Milliseconds(500);
+    o.request_timeout = absl::Seconds(3);
+    if (i > 0 && nodes_.size() > 0 && nodes_[0]) {
+      o.seeds = {nodes_[0]->address()};
+    } else if (i > 0) {
+      for (auto& n : nodes_) {
+        if (n) {
+          o.seeds = {n->address()};
+          break;
+        }
+      }
+    }
+    if (tweak_) tweak_(&o);
+    return o;
+  }
+  void SetTweak(std::function<void(NodeOptions*)> tweak) {
+    tweak_ = std::move(tweak);
+  }
+
+  // Starts (or restarts, on the same port and data dir) node i.
+  Node* Start(int i) {
+    if (static_cast<int>(nodes_.size()) <= i) nodes_.resize(i + 1);
+    auto node = Node::Start(Options(i));
+    EXPECT_TRUE(node.ok()) << node.status();
+    if (!node.ok()) return nullptr;
+    nodes_[i] = std::move(*node);
+    std::string address = nodes_[i]->address();
+    int port = 0;
+    EXPECT_TRUE(absl::SimpleAtoi(address.substr(address.rfind(':') + 1), &port));
+    ports_[i] = port;
+    clients_.erase(i);
+    return nodes_[i].get();
+  }
+  void StartAll(int n) {
+    for (int i = 0; i < n; ++i) ASSERT_NE(Start(i), nullptr);
+  }
+  // A clean stop (not a leave): the node keeps its ranges.
+  void Stop(int i) {
+    clients_.erase(i);
+    nodes_[i]->Shutdown(absl::Seconds(1));
+    nodes_[i].reset();
+  }
+  bool Running(int i) const {
+    return i < static_cast<int>(nodes_.size()) && nodes_[i] != nullptr;
+  }
+  Node* node(int i) { return nodes_[i].get(); }
+  std::string address(int i) {
+    return "127.0.0.1:" + std::to_string(ports_[i]);
+  }
+  NodeId id(int i) { return ids_.count(i) ? ids_[i] : (ids_[i] = nodes_[i]->id()); }
+  int size() const { return static_cast<int>(nodes_.size()); }
+
+  // A client that sends everything to node i (no ring routing), so the
+  // test decides which node coordinates.
+  client::Client& client(int i) {
+    auto& c = clients_[i];
+    if (!c) {
+      client::ClientOptions o;
+      o.server = address(i);
+      o.routing = client::ClientOptions::Routing::kAny;
+      o.timeout = absl::Seconds(10);
+      c = std::move(*client::Client::Connect(o));
+    }
+    return *c;
+  }
+
+  // A counter from node i's status, or -1.
+  int64_t Value(int i, const std::string& name) {
+    auto st = client(i).Status();
+    if (!st.ok()) return -1;
+    for (const auto& [n, v] : st->counters) {
+      if (n == name) return static_cast<int64_t>(v);
+    }
+    return -1;
+  }
+
+  // The ring as node i reports it.
+  std::shared_ptr<const Ring> RingAt(int i) {
+    auto channel = grpc::CreateChannel(address(i),
+                                       grpc::InsecureChannelCredentials());
+    auto stub = v1::Admin::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    v1::RingLayoutResponse resp;
+    if (!stub->RingLayout(&ctx, v1::RingLayoutRequest(), &resp).ok()) {
+      return nullptr;
+    }
+    std::vector<RingMember> members;
+    for (const auto& n : resp.nodes()) {
+      members.push_back(RingMember{n.id(), {n.tokens().begin(), n.tokens().end()}});
+    }
+    return std::make_shared<const Ring>(members);
+  }
+
+  // True when every running node sees a ring of exactly `ids`.
+  bool RingIs(const std::set<NodeId>& ids) {
+    for (int i = 0; i < size(); ++i) {
+      if (!Running(i)) continue;
+      auto ring = RingAt(i);
+      if (!ring) return false;
+      std::set<NodeId> seen;
+      for (const auto& [t, id] : ring->tokens()) seen.insert(id);
+      if (seen != ids) return false;
+    }
+    return true;
+  }
+
+  // Node i's own copy of `key` (nullopt: it could not be asked).
+  std::optional<storage::DvvSet> Fetch(int i, const std::string& key,
+                                       NodeId hint_for = kNoNode) {
+    auto got = FetchMany(i, {key}, hint_for);
+    return got[0];
+  }
+  std::vector<std::optional<storage::DvvSet>> FetchMany(
+      int i, const std::vector<std::string>& keys, NodeId hint_for = kNoNode) {
+    std::vector<std::optional<storage::DvvSet>> out(keys.size());
+    absl::Mutex mu;
+    size_t left = keys.size();
+    absl::Time deadline = absl::Now() + absl::Seconds(10);
+    for (size_t k = 0; k < keys.size(); ++k) {
+      ReplicaOp op;
+      op.kind = ReplicaOp::Kind::kFetch;
+      op.key = keys[k];
+      op.hint_for = hint_for;
+      fetcher_->Call(address(i), op, deadline, [&, k](ReplicaReply r) {
+        absl::MutexLock lock(&mu);
+        if (r.status.ok()) {
+          if (!r.found) {
+            out[k] = storage::DvvSet();
+          } else if (auto d = storage::DvvSet::Decode(r.object); d.ok()) {
+            out[k] = std::move(*d);
+          }
+        }
+        --left;
+      });
+    }
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(+[](size_t* l) { return *l == 0; }, &left));
+    return out;
+  }
+
+ private:
+  rumor::testing::TempDir dir_;
+  std::vector<std::unique_ptr<Node>> nodes_;
+  std::map<int, int> ports_;
+  std::map<int, NodeId> ids_;
+  std::map<int, std::unique_ptr<client::Client>> clients_;
+  std::unique_ptr<ReplicaClient> fetcher_;
+  std::function<void(NodeOptions*)> tweak_;
+};
+
+}  // namespace rumor::server::testing
+
+#endif  // RUMOR_TESTS_SERVER_NODE_CLUSTER_HARNESS_H_

@@ -1,0 +1,561 @@
+// Quorum replication across in-process nodes (real gRPC and RocksDB): any
+// node answers for any key, non-replicas forward, read repair, sloppy
+// quorum with hints that survive restarts, and ownership changes (join,
+// leave, remove) that keep every key on exactly its N replicas.
+#include <algorithm>
+#include <map>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "common/hash.h"
+#include "gtest/gtest.h"
+#include "storage/rocksdb_engine.h"
+#include "tests/server/node/cluster_harness.h"
+
+namespace rumor::server {
+namespace {
+
+using testing::Cluster;
+using testing::WaitFor;
+
+std::set<NodeId> Ids(Cluster& c, std::vector<int> which) {
+  std::set<NodeId> out;
+  for (int i : which) out.insert(c.id(i));
+  return out;
+}
+
+int IndexOf(Cluster& c, NodeId id) {
+  for (int i = 0; i < c.size(); ++i) {
+    if (c.id(i) == id) return i;
+  }
+  return -1;
+}
+
+// Keys not held by exactly their N owners (per `ring`) with value "v" +
+// suffix, among `keys`; `lost` counts keys no running node holds.
+struct Placement {
+  int misplaced = 0;
+  int lost = 0;
+  std::string example;
+};
+Placement CheckPlacement(Cluster& c, const Ring& ring,
+                         const std::vector<std::string>& keys,
+                         const std::vector<int>& nodes) {
+  std::map<int, std::vector<std::optional<storage::DvvSet>>> copies;
+  for (int i : nodes) copies[i] = c.FetchMany(i, keys);
+  Placement p;
+  for (size_t k = 0; k < keys.size(); ++k) {
+    std::vector<NodeId> owners = ring.PreferenceList(RingPosition(keys[k]), 3);
+    std::set<NodeId> want(owners.begin(), owners.end()), have;
+    bool any = false;
+    for (int i : nodes) {
+      const auto& copy = copies[i][k];
+      if (!copy.has_value()) {
+        ++p.misplaced;  // could not ask: not settled
+        continue;
+      }
+      if (copy->empty()) continue;
+      std::vector<std::string> values = copy->LiveValues();
+      if (values == std::vector<std::string>{"value-" + keys[k]}) {
+        any = true;
+        have.insert(c.id(i));
+      }
+    }
+    if (!any) ++p.lost;
+    if (have != want) {
+      ++p.misplaced;
+      if (p.example.empty()) {
+        p.example = absl::StrCat(keys[k], " held by ", have.size(),
+                                 " nodes, owners ", want.size());
+      }
+    }
+  }
+  return p;
+}
+
+std::vector<std::string> WriteKeys(Cluster& c, int via, int n,
+                                   const std::string& prefix) {
+  std::vector<std::string> keys;
+  for (int k = 0; k < n; ++k) {
+    std::string key = prefix + std::to_string(k);
+    absl::Status s = c.client(via).Put(key, "value-" + key, "").status();
+    EXPECT_TRUE(s.ok()) << key << ": " << s;
+    keys.push_back(key);
+  }
+  return keys;
+}
+
+TEST(ReplicationTest, AnyNodeAnswersForAnyKeyAndEveryReplicaHoldsIt) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  for (int k = 0; k < 30; ++k) {
+    std::string key = "k" + std::to_string(k);
+    ASSERT_TRUE(c.client(k % 3).Put(key, "v" + key, "").ok());
+    for (int i = 0; i < 3; ++i) {
+      auto got = c.client(i).Get(key);
+      ASSERT_TRUE(got.ok()) << got.status();
+      EXPECT_EQ(got->values, std::vector<std::string>{"v" + key})
+          << key << " via node " << i;
+    }
+  }
+  // W=2 answers after two copies; the third follows in the background.
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      auto copy = c.Fetch(i, "k7");
+      return copy && copy->LiveValues() == std::vector<std::string>{"vk7"};
+    })) << "node " << i << " never got its replica";
+  }
+  // Deletes replicate as tombstones.
+  auto got = c.client(1).Get("k7");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(c.client(2).Delete("k7", got->context).ok());
+  auto after = c.client(0).Get("k7");
+  ASSERT_TRUE(after.ok());
+  EXPECT_FALSE(after->found);
+}
+
+TEST(ReplicationTest, RAndWOutsideOneToNAreRefusedNamingTheBounds) {
+  Cluster c;
+  c.StartAll(1);
+  client::CallOptions o;
+  o.w = 4;
+  auto put = c.client(0).Put("k", "v", "", o);
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(put.status().message().find("between 1 and N=3"),
+            std::string::npos)
+      << put.status();
+  client::CallOptions r;
+  r.r = 9;
+  auto get = c.client(0).Get("k", r);
+  EXPECT_EQ(get.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(c.Fetch(0, "k")->HasLiveValue()) << "nothing was written";
+}
+
+TEST(ReplicationTest, ANodeOutsideThePreferenceListForwardsWrites) {
+  Cluster c;
+  c.StartAll(5);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3, 4})); }));
+  auto ring = c.RingAt(0);
+  ASSERT_NE(ring, nullptr);
+  // A key node 0 does not replicate.
+  std::string key;
+  for (int k = 0; key.empty(); ++k) {
+    std::string candidate = "fwd" + std::to_string(k);
+    auto pref = ring->PreferenceList(RingPosition(candidate), 3);
+    if (std::find(pref.begin(), pref.end(), c.id(0)) == pref.end()) {
+      key = candidate;
+    }
+  }
+  int64_t before = c.Value(0, "requests_forwarded");
+  ASSERT_TRUE(c.client(0).Put(key, "value-" + key, "").ok());
+  EXPECT_EQ(c.Value(0, "requests_forwarded"), before + 1);
+  auto got = c.client(0).Get(key);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->values, std::vector<std::string>{"value-" + key});
+  EXPECT_TRUE(c.Fetch(0, key)->empty()) << "a non-replica keeps no copy";
+  ASSERT_TRUE(WaitFor([&] {
+    return CheckPlacement(c, *ring, {key}, {0, 1, 2, 3, 4}).misplaced == 0;
+  }));
+}
+
+TEST(ReplicationTest, ReadRepairMakesAStaleReplicaCurrent) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) { o->hinted_handoff = false; });
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  c.Stop(2);
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.client(0).Members();
+    if (!m.ok()) return false;
+    for (const auto& mm : *m) {
+      if (mm.id == c.id(2)) return mm.status != "alive";
+    }
+    return false;
+  })) << "node 2 was never suspected";
+  ASSERT_TRUE(c.client(0).Put("stale", "fresh", "").ok());
+  ASSERT_NE(c.Start(2), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  auto copy = c.Fetch(2, "stale");
+  ASSERT_TRUE(copy.has_value());
+  EXPECT_TRUE(copy->empty()) << "no hints: node 2 missed the write";
+  int64_t repairs = c.Value(0, "read_repairs");
+  client::CallOptions all;
+  all.r = 3;
+  ASSERT_TRUE(WaitFor([&] { return c.client(0).Get("stale", all).ok(); }));
+  ASSERT_TRUE(WaitFor([&] {
+    auto now = c.Fetch(2, "stale");
+    return now && now->LiveValues() == std::vector<std::string>{"fresh"};
+  })) << "read repair never reached the stale replica";
+  EXPECT_GT(c.Value(0, "read_repairs"), repairs);
+}
+
+// The key's preference list minus `down`, and the first node after the
+// preference list (its fallback) in ring order.
+struct KeyPlan {
+  std::string key;
+  std::vector<int> pref;
+  int fallback = -1;
+};
+KeyPlan PlanFor(Cluster& c, const Ring& ring, const std::string& key) {
+  KeyPlan p;
+  p.key = key;
+  std::vector<NodeId> walk = ring.Walk(RingPosition(key));
+  for (size_t i = 0; i < walk.size(); ++i) {
+    if (i < 3) {
+      p.pref.push_back(IndexOf(c, walk[i]));
+    } else if (p.fallback < 0) {
+      p.fallback = IndexOf(c, walk[i]);
+    }
+  }
+  return p;
+}
+
+void WaitDown(Cluster& c, int observer, int down) {
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.client(observer).Members();
+    if (!m.ok()) return false;
+    for (const auto& mm : *m) {
+      if (mm.id == c.id(down)) return mm.status == "suspect" || mm.status == "dead";
+    }
+    return false;
+  })) << "node " << down << " was never seen down by " << observer;
+}
+
+class HintTest : public ::testing::TestWithParam<bool> {};
+INSTANTIATE_TEST_SUITE_P(FallbackRestarts, HintTest, ::testing::Bool());
+
+// A write with one replica down succeeds with W=2 and lands as a hint on
+// the fallback, which hands it to the replica when it is back; with the
+// parameter set, the fallback restarts first and its hints survive.
+TEST_P(HintTest, AWriteToADownReplicaIsHintedAndHandedOffWhenItReturns) {
+  const bool restart_fallback = GetParam();
+  Cluster c;
+  c.StartAll(5);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3, 4})); }));
+  auto ring = c.RingAt(0);
+  KeyPlan plan = PlanFor(c, *ring, "hinted");
+  int down = plan.pref[1];
+  int via = plan.pref[0];
+  c.Stop(down);
+  WaitDown(c, via, down);
+  client::CallOptions w2;
+  w2.w = 2;
+  ASSERT_TRUE(c.client(via).Put("hinted", "while-down", "", w2).ok());
+  // The fallback holds it for the down replica, not as its own copy.
+  ASSERT_TRUE(WaitFor([&] {
+    auto hint = c.Fetch(plan.fallback, "hinted", c.id(down));
+    return hint && hint->LiveValues() ==
+                       std::vector<std::string>{"while-down"};
+  })) << "no hint on the fallback";
+  EXPECT_TRUE(c.Fetch(plan.fallback, "hinted")->empty());
+  EXPECT_GE(c.Value(plan.fallback, "hints_held"), 1);
+  if (restart_fallback) {
+    c.Stop(plan.fallback);
+    ASSERT_NE(c.Start(plan.fallback), nullptr);
+    EXPECT_GE(c.Value(plan.fallback, "hints_held"), 1)
+        << "hints did not survive the restart";
+  }
+  ASSERT_NE(c.Start(down), nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    auto copy = c.Fetch(down, "hinted");
+    return copy && copy->LiveValues() == std::vector<std::string>{"while-down"};
+  })) << "the hint never reached its owner";
+  ASSERT_TRUE(WaitFor([&] { return c.Value(plan.fallback, "hints_held") == 0; }))
+      << "the delivered hint was not deleted";
+}
+
+TEST(ReplicationTest, JoinOfTwoNodesLeavesEveryKeyOnExactlyItsOwners) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  std::vector<std::string> keys = WriteKeys(c, 0, 10000, "join");
+  ASSERT_NE(c.Start(3), nullptr);
+  ASSERT_NE(c.Start(4), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3, 4})); },
+                      absl::Seconds(60)));
+  auto ring = c.RingAt(0);
+  Placement p;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        p = CheckPlacement(c, *ring, keys, {0, 1, 2, 3, 4});
+        return p.misplaced == 0;
+      },
+      absl::Seconds(120)))
+      << p.misplaced << " keys not on exactly their owners, e.g. " << p.example;
+  EXPECT_EQ(p.lost, 0);
+  EXPECT_GT(c.Value(3, "replica_writes_received"), 0);
+}
+
+TEST(ReplicationTest, LeaveAndRemoveKeepNCopiesOfEveryKey) {
+  Cluster c;
+  c.StartAll(5);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3, 4})); }));
+  std::vector<std::string> keys = WriteKeys(c, 1, 2000, "lr");
+  // Node 4 leaves gracefully: it hands its ranges off before it goes.
+  auto left = c.client(4).Leave();
+  ASSERT_TRUE(left.ok()) << left.status();
+  c.Stop(4);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3})); }));
+  auto ring4 = c.RingAt(0);
+  Placement p;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        p = CheckPlacement(c, *ring4, keys, {0, 1, 2, 3});
+        return p.misplaced == 0;
+      },
+      absl::Seconds(120)))
+      << "after the leave: " << p.misplaced << " misplaced, e.g. " << p.example;
+  EXPECT_EQ(p.lost, 0);
+  // Node 3 dies and is removed: the survivors re-replicate its ranges.
+  c.Stop(3);
+  WaitDown(c, 0, 3);
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.client(0).Members();
+    for (const auto& mm : *m) {
+      if (mm.id == c.id(3)) return mm.status == "dead";
+    }
+    return false;
+  })) << "node 3 never declared dead";
+  ASSERT_TRUE(c.client(0).Remove(c.id(3)).ok());
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  auto ring3 = c.RingAt(0);
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        p = CheckPlacement(c, *ring3, keys, {0, 1, 2});
+        return p.misplaced == 0;
+      },
+      absl::Seconds(120)))
+      << "after the remove: " << p.misplaced << " misplaced, e.g. " << p.example;
+  EXPECT_EQ(p.lost, 0);
+}
+
+// Riak's kv679: a coordinator that lost a write it had acknowledged (its
+// data column wiped, its identity kept) must not mint that write's dot
+// again for another value: the other replicas would take the new value
+// for the one they hold and drop it. The epoch bumped at its restart
+// gives it a fresh actor, so both writes survive as siblings.
+TEST(ReplicationTest, ACoordinatorThatLostItsDataNeverReusesADot) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  int64_t epoch = c.Value(0, "actor_epoch");
+  ASSERT_TRUE(c.client(0).Put("kv679", "first", "").ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(WaitFor([&] {
+      auto copy = c.Fetch(i, "kv679");
+      return copy && copy->HasLiveValue();
+    }));
+  }
+  // Node 0 loses its data column but keeps its id (its meta column).
+  c.Stop(0);
+  {
+    auto engine = storage::OpenRocksDbEngine(
+        c.Options(0).data_dir + "/db", storage::RocksDbOptions{});
+    ASSERT_TRUE(engine.ok()) << engine.status();
+    storage::WriteBatch wipe;
+    ASSERT_TRUE((*engine)
+                    ->Scan(storage::Column::kData, "", "",
+                           [&](std::string_view k, std::string_view) {
+                             wipe.Delete(storage::Column::kData, k);
+                             return true;
+                           })
+                    .ok());
+    ASSERT_FALSE(wipe.empty());
+    ASSERT_TRUE((*engine)->Write(wipe).ok());
+  }
+  ASSERT_NE(c.Start(0), nullptr);
+  EXPECT_GT(c.Value(0, "actor_epoch"), epoch) << "data loss must bump the epoch";
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  EXPECT_TRUE(c.Fetch(0, "kv679")->empty());
+  // A blind write coordinated by the node that forgot the first one.
+  client::CallOptions w3;
+  w3.w = 3;
+  ASSERT_TRUE(c.client(0).Put("kv679", "second", "", w3).ok());
+  client::CallOptions r3;
+  r3.r = 3;
+  // (Node 1 may hold node 0 unreachable for a back-off after its restart.)
+  auto got = c.client(1).Get("kv679", r3);
+  ASSERT_TRUE(WaitFor([&] {
+    got = c.client(1).Get("kv679", r3);
+    return got.ok();
+  })) << got.status();
+  std::vector<std::string> values = got->values;
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<std::string>{"first", "second"}))
+      << "a write was silently dropped";
+}
+
+// A tombstone written while a replica was down (and without hints to
+// carry it) does not let the old value come back when the replica
+// returns: reads through any node say not found, and read repair gives the
+// returning replica the tombstone.
+TEST(ReplicationTest, ADeleteMissedByADownReplicaStaysDeleted) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) { o->hinted_handoff = false; });
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  client::CallOptions all;
+  all.w = 3;
+  ASSERT_TRUE(c.client(0).Put("gone", "old", "", all).ok());
+  c.Stop(2);
+  WaitDown(c, 0, 2);
+  auto got = c.client(0).Get("gone");
+  ASSERT_TRUE(got.ok());
+  ASSERT_TRUE(c.client(1).Delete("gone", got->context).ok());
+  ASSERT_NE(c.Start(2), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  EXPECT_EQ(c.Fetch(2, "gone")->LiveValues(), std::vector<std::string>{"old"})
+      << "node 2 missed the delete";
+  client::CallOptions r2, r3;
+  r2.r = 2;
+  r3.r = 3;
+  for (int i = 0; i < 3; ++i) {
+    for (const auto& opts : {r2, r3}) {
+      auto read = c.client(i).Get("gone", opts);
+      ASSERT_TRUE(WaitFor([&] {
+        read = c.client(i).Get("gone", opts);
+        return read.ok();
+      }));
+      EXPECT_FALSE(read->found) << "the old value came back via node " << i;
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] {
+    auto copy = c.Fetch(2, "gone");
+    return copy && !copy->empty() && !copy->HasLiveValue();
+  })) << "read repair never gave node 2 the tombstone";
+}
+
+std::set<std::string> Union(const std::vector<std::string>& values) {
+  std::set<std::string> items;
+  for (const auto& v : values) {
+    for (auto part : absl::StrSplit(v, ',', absl::SkipEmpty())) {
+      items.insert(std::string(part));
+    }
+  }
+  return items;
+}
+
+// Riak's sibling-explosion test across two coordinators: two clients keep
+// writing with contexts one write stale. DVV keeps at most two siblings and
+// every write survives in one of them.
+TEST(ReplicationTest, TwoCoordinatorsNeverExplodeSiblings) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  size_t max_siblings = 0;
+  for (int i = 0; i < 50; ++i) {
+    auto a = c.client(0).Get("cart");
+    auto b = c.client(1).Get("cart");
+    ASSERT_TRUE(a.ok() && b.ok());
+    std::set<std::string> a_items = Union(a->values);
+    a_items.insert("a" + std::to_string(i));
+    std::set<std::string> b_items = Union(b->values);
+    b_items.insert("b" + std::to_string(i));
+    ASSERT_TRUE(
+        c.client(0).Put("cart", absl::StrJoin(a_items, ","), a->context).ok());
+    ASSERT_TRUE(
+        c.client(1).Put("cart", absl::StrJoin(b_items, ","), b->context).ok());
+    auto now = c.client(2).Get("cart");
+    ASSERT_TRUE(now.ok());
+    max_siblings = std::max(max_siblings, now->values.size());
+  }
+  EXPECT_LE(max_siblings, 2u);
+  auto last = c.client(2).Get("cart");
+  ASSERT_TRUE(last.ok());
+  EXPECT_EQ(Union(last->values).size(), 100u) << "a write was lost";
+}
+
+// The set workload: clients add unique elements to a few keys by read-
+// modify-write through different coordinators, merging siblings as a set
+// union. Every acknowledged element is there at the end.
+TEST(ReplicationTest, SetWorkloadThroughEveryCoordinatorLosesNothing) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  constexpr int kClients = 6, kOps = 60, kKeys = 3;
+  absl::Mutex mu;
+  std::map<std::string, std::set<std::string>> acked;
+  int failures = 0;
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kClients; ++t) {
+    threads.emplace_back([&, t] {
+      client::ClientOptions o;
+      o.server = c.address(t % 3);
+      o.routing = client::ClientOptions::Routing::kAny;
+      auto cl = client::Client::Connect(o);
+      ASSERT_TRUE(cl.ok());
+      for (int i = 0; i < kOps; ++i) {
+        std::string key = "set" + std::to_string((t + i) % kKeys);
+        std::string element = absl::StrCat("c", t, "-", i);
+        auto obj = (*cl)->Get(key);
+        if (!obj.ok()) {
+          absl::MutexLock lock(&mu);
+          ++failures;
+          continue;
+        }
+        std::set<std::string> items = Union(obj->values);
+        items.insert(element);
+        absl::Status s =
+            (*cl)->Put(key, absl::StrJoin(items, ","), obj->context).status();
+        absl::MutexLock lock(&mu);
+        if (s.ok()) {
+          acked[key].insert(element);
+        } else {
+          ++failures;
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  client::CallOptions r3;
+  r3.r = 3;
+  int lost = 0, total = 0;
+  for (const auto& [key, elements] : acked) {
+    auto obj = c.client(0).Get(key, r3);
+    ASSERT_TRUE(obj.ok()) << obj.status();
+    std::set<std::string> present = Union(obj->values);
+    for (const std::string& e : elements) {
+      ++total;
+      if (!present.count(e)) ++lost;
+    }
+  }
+  EXPECT_EQ(lost, 0) << "of " << total << " acknowledged elements";
+  EXPECT_GT(total, kClients * kOps / 2) << failures << " operations failed";
+}
+
+// Riak's sibling limits: a write that would leave more siblings than
+// --max-siblings is refused, naming the cap and how to resolve it.
+TEST(ReplicationTest, WritesBeyondTheSiblingCapAreRefusedWithAHint) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) {
+    o->max_siblings = 4;
+    o->warn_siblings = 2;
+  });
+  c.StartAll(1);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(c.client(0).Put("busy", "v" + std::to_string(i), "").ok());
+  }
+  auto refused = c.client(0).Put("busy", "v4", "");
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.status().message().find("limit is 4"), std::string::npos)
+      << refused.status();
+  EXPECT_NE(refused.status().message().find("merge its siblings"),
+            std::string::npos);
+  auto obj = c.client(0).Get("busy");
+  ASSERT_TRUE(obj.ok());
+  EXPECT_EQ(obj->values.size(), 4u) << "the refused write changed nothing";
+  // Resolving with the context works.
+  EXPECT_TRUE(c.client(0).Put("busy", "merged", obj->context).ok());
+}
+
+}  // namespace
+}  // namespace rumor::server
