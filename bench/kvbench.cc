@@ -21,6 +21,11 @@
 // last completion. A phase in which the first 1000 operations all fail
 // stops early.
 //
+// Routing (--routing): with "ring" (the default) every client learns the
+// ring before the load and sends each request straight to a replica of its
+// key; with "any" each client sends everything to its --servers node. The
+// report ends with how many run-phase requests each node address answered.
+//
 // Exit codes: 0 the run completed (any errors are reported), 2 bad flags,
 // 3 every operation failed (e.g. no server reachable).
 #include <algorithm>
@@ -30,6 +35,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -492,6 +498,7 @@ struct Config {
   bool json = false;
   uint64_t seed = 1;
   std::string key_prefix;
+  std::string routing = "ring";
 
   double read_fraction() const {
     if (workload == "put") return 0.0;
@@ -525,8 +532,11 @@ double PerSecond(uint64_t n, double seconds) {
   return seconds > 0 ? static_cast<double>(n) / seconds : 0.0;
 }
 
+// Run-phase requests each node address answered, by address.
+using AddressCounts = std::vector<std::pair<std::string, uint64_t>>;
+
 void PrintJson(const Config& c, const PhaseResult* load,
-               const PhaseResult& run) {
+               const PhaseResult& run, const AddressCounts& by_address) {
   std::vector<std::string> servers;
   for (const auto& s : c.servers) servers.push_back(client::JsonQuote(s));
   std::vector<std::string> samples;
@@ -546,10 +556,17 @@ void PrintJson(const Config& c, const PhaseResult* load,
       ",\"records\":", c.records,
       ",\"distribution\":", client::JsonQuote(c.distribution), ",\"servers\":[",
       absl::StrJoin(servers, ","), "]", ",\"connections\":", c.connections,
-      ",\"seed\":", c.seed, ",\"reads\":{\"ops\":", run.latency[0].count(), ",",
+      ",\"seed\":", c.seed, ",\"routing\":", client::JsonQuote(c.routing),
+      ",\"reads\":{\"ops\":", run.latency[0].count(), ",",
       LatencyJson(run.latency[0]), "}",
       ",\"updates\":{\"ops\":", run.latency[1].count(), ",",
       LatencyJson(run.latency[1]), "}");
+  std::vector<std::string> counts;
+  for (const auto& [address, n] : by_address) {
+    counts.push_back(absl::StrCat(client::JsonQuote(address), ":", n));
+  }
+  absl::StrAppend(&out, ",\"requests_by_address\":{", absl::StrJoin(counts, ","),
+                  "}");
   if (load != nullptr) {
     absl::StrAppend(&out, ",\"load\":{\"ops\":", load->ops(),
                     absl::StrFormat(",\"seconds\":%.3f", load->seconds),
@@ -560,13 +577,14 @@ void PrintJson(const Config& c, const PhaseResult* load,
 }
 
 void PrintHuman(const Config& c, const PhaseResult* load,
-                const PhaseResult& run) {
+                const PhaseResult& run, const AddressCounts& by_address) {
   std::string out = absl::StrFormat(
       "workload     %s (%.0f%% reads)\n"
-      "servers      %s (%d connection%s each)\n"
+      "servers      %s (%d connection%s each, routing %s)\n"
       "records      %d (%s), value size %d bytes, concurrency %d\n",
       c.workload, c.read_fraction() * 100, absl::StrJoin(c.servers, ","),
-      c.connections, c.connections == 1 ? "" : "s", c.records, c.distribution,
+      c.connections, c.connections == 1 ? "" : "s", c.routing, c.records,
+      c.distribution,
       c.value_size, c.concurrency);
   if (load != nullptr) {
     absl::StrAppendFormat(&out,
@@ -595,6 +613,13 @@ void PrintHuman(const Config& c, const PhaseResult* load,
   for (const auto& s : run.error_samples) {
     absl::StrAppendFormat(&out, "  %dx %s\n", s.count, s.message);
   }
+  std::vector<std::string> counts;
+  for (const auto& [address, n] : by_address) {
+    counts.push_back(absl::StrCat(address, " ", n));
+  }
+  absl::StrAppend(&out, "answered by  ",
+                  counts.empty() ? "(no node answered)" : absl::StrJoin(counts, ", "),
+                  "\n");
   std::fputs(out.c_str(), stdout);
 }
 
@@ -653,6 +678,11 @@ int ParseFlags(int argc, char** argv, Config* config) {
       ->capture_default_str();
   app.add_option("--key-prefix", config->key_prefix,
                  "prepended to every key (\"<prefix>user<n>\")");
+  app.add_option("--routing", config->routing,
+                 "ring: send each request straight to a replica of its key; "
+                 "any: each client sends everything to its --servers node")
+      ->check(CLI::IsMember({"ring", "any"}))
+      ->capture_default_str();
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -724,18 +754,43 @@ int Main(int argc, char** argv) {
   std::vector<std::unique_ptr<Client>> clients;
   std::vector<Client*> client_ptrs;
   for (const std::string& server : config.servers) {
+    bool ring_ok = true;
     for (int i = 0; i < config.connections; ++i) {
       client::ClientOptions options;
       options.server = server;
       options.timeout = kOpTimeout;
+      options.routing = config.routing == "any"
+                            ? client::ClientOptions::Routing::kAny
+                            : client::ClientOptions::Routing::kRing;
       auto c = Client::Connect(options);
       if (!c.ok()) {
         return UsageError(absl::StrCat("--servers: ", c.status().message()));
+      }
+      // Route from the first request on. A client whose ring cannot be
+      // fetched sends to its server (and keeps trying in the background);
+      // once one of a server's clients failed, the others do not wait too.
+      if (ring_ok) {
+        absl::Status ring = (*c)->RefreshRing();
+        if (!ring.ok()) {
+          ring_ok = false;
+          std::fprintf(stderr,
+                       "kvbench: warning: no ring from %s, its clients send "
+                       "every request to it for now: %s\n",
+                       server.c_str(), std::string(ring.message()).c_str());
+        }
       }
       client_ptrs.push_back(c->get());
       clients.push_back(*std::move(c));
     }
   }
+  // Requests each address answered, over every client.
+  auto requests_by_address = [&clients] {
+    std::map<std::string, uint64_t> sum;
+    for (const auto& c : clients) {
+      for (const auto& [address, n] : c->RequestsByAddress()) sum[address] += n;
+    }
+    return sum;
+  };
 
   LoopOptions loop_options;
   loop_options.concurrency = config.concurrency;
@@ -791,15 +846,21 @@ int Main(int argc, char** argv) {
   loop_options.cache_read_contexts = config.read_fraction() < 1.0;
   run_loop = std::make_unique<ClosedLoop>(loop_options, client_ptrs, &value,
                                           &contexts, run_phase.get());
+  std::map<std::string, uint64_t> before_run = requests_by_address();
   run_loop->Start();
   bool finished =
       run_loop->WaitFor(absl::Seconds(config.duration) + kDrainGrace);
   PhaseResult run = run_loop->Result();
+  AddressCounts by_address;
+  for (const auto& [address, n] : requests_by_address()) {
+    uint64_t in_run = n - before_run[address];
+    if (in_run > 0) by_address.push_back({address, in_run});
+  }
 
   if (config.json) {
-    PrintJson(config, load ? &*load : nullptr, run);
+    PrintJson(config, load ? &*load : nullptr, run, by_address);
   } else {
-    PrintHuman(config, load ? &*load : nullptr, run);
+    PrintHuman(config, load ? &*load : nullptr, run, by_address);
   }
   int code = kExitOk;
   if (run.ops() == 0 && run.errors > 0) {

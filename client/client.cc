@@ -2,10 +2,21 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
+#include <chrono>
+#include <functional>
 #include <future>
+#include <map>
 
+#include "absl/container/inlined_vector.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
+#include "client/ring_view.h"
+#include "common/hash.h"
 #include "common/status.h"
 #include "proto/admin.grpc.pb.h"
 #include "proto/kv.grpc.pb.h"
@@ -13,12 +24,29 @@
 namespace rumor::client {
 namespace {
 
+using Routing = ClientOptions::Routing;
+using SteadyTime = std::chrono::steady_clock::time_point;
+
+// The initial-metadata header of every KV response: the answering node's
+// ring version, in decimal.
+constexpr char kRingVersionHeader[] = "rumor-ring-version";
+// Background refreshes start at most this often...
+constexpr std::chrono::milliseconds kMinRefreshInterval(100);
+// ...and not sooner than this after one failed (or found no token).
+constexpr std::chrono::milliseconds kRefreshRetryAfter(1000);
+
+bool NeverSent(const grpc::Status& s);
+
 // The one place a grpc::Status becomes an absl::Status on the client side.
+// A connection that failed says "cannot reach"; a node that answered with
+// an error of its own (a quorum it could not gather, say) is named as the
+// one that answered.
 absl::Status FromGrpc(const grpc::Status& s, const std::string& server) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = s.error_message();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    msg = absl::StrCat("cannot reach ", server, ": ", msg);
+    msg = NeverSent(s) ? absl::StrCat("cannot reach ", server, ": ", msg)
+                       : absl::StrCat(server, ": ", msg);
   } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     msg = absl::StrCat("no answer from ", server,
                        " before the deadline; a write may or may not have "
@@ -26,6 +54,52 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& server) {
                        msg, ")");
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), msg);
+}
+
+// Whether an UNAVAILABLE call was certainly not applied: its channel could
+// not connect (or resolve) the address, so the node cannot have seen it,
+// or the node refused it before doing anything because it is shutting
+// down (kvd's exact wording, server/rpc/kv_service.cc). Anything else (a
+// reset or closed connection, a failed quorum) may have been applied.
+bool NeverSent(const grpc::Status& s) {
+  if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
+  if (s.error_message() == "node is shutting down; retry on another node") {
+    return true;
+  }
+  std::string msg = absl::AsciiStrToLower(s.error_message());
+  return absl::StrContains(msg, "failed to connect to all addresses") ||
+         absl::StrContains(msg, "connection refused") ||
+         absl::StrContains(msg, "dns resolution failed");
+}
+
+// Whether the node answered the call itself (see RequestsByAddress).
+bool Answered(const grpc::Status& s) {
+  switch (s.error_code()) {
+    case grpc::StatusCode::UNAVAILABLE:
+    case grpc::StatusCode::DEADLINE_EXCEEDED:
+    case grpc::StatusCode::CANCELLED:
+      return false;
+    default:
+      return true;
+  }
+}
+
+// The ring version a finished call's node reported, if it did.
+std::optional<uint64_t> ReportedRingVersion(const grpc::ClientContext& ctx) {
+  // Initial metadata of a finished unary call are always received (maybe
+  // empty). A node that fails a call at once may send its headers with the
+  // trailers, so look there too.
+  for (const auto* md : {&ctx.GetServerInitialMetadata(),
+                         &ctx.GetServerTrailingMetadata()}) {
+    auto it = md->find(kRingVersionHeader);
+    if (it == md->end()) continue;
+    uint64_t v;
+    if (absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
+                         &v)) {
+      return v;
+    }
+  }
+  return std::nullopt;
 }
 
 void ToProto(const CallOptions& o, v1::RequestOptions* out) {
@@ -44,6 +118,21 @@ Object ToObject(bool found, const Values& values, const std::string& ctx) {
   return obj;
 }
 
+client::RingLayout FromProto(const v1::RingLayoutResponse& resp) {
+  client::RingLayout out;
+  out.version = resp.version();
+  out.replicas = resp.replicas();
+  for (const auto& n : resp.nodes()) {
+    RingNode node;
+    node.id = n.id();
+    node.address = n.address();
+    node.status = n.status();
+    node.tokens.assign(n.tokens().begin(), n.tokens().end());
+    out.nodes.push_back(std::move(node));
+  }
+  return out;
+}
+
 // Blocks on an async call. Used by the blocking API so that both share one
 // code path.
 template <typename T, typename Fn>
@@ -54,11 +143,32 @@ T Await(Fn&& start) {
   return f.get();
 }
 
+// One node address: its channel and stubs, and how many KV calls it
+// answered.
+struct Endpoint {
+  std::string address;
+  std::shared_ptr<grpc::Channel> channel;
+  std::unique_ptr<v1::KV::Stub> kv;
+  std::unique_ptr<v1::Admin::Stub> admin;
+  // Shared with Impl::answered, which outlives the endpoint.
+  std::shared_ptr<std::atomic<uint64_t>> answered;
+
+  // False while the channel is failing to connect (or shut down): a call
+  // would fail at once.
+  bool Connectable() const {
+    grpc_connectivity_state s = channel->GetState(/*try_to_connect=*/false);
+    return s != GRPC_CHANNEL_TRANSIENT_FAILURE && s != GRPC_CHANNEL_SHUTDOWN;
+  }
+};
+
+enum class KvOp { kGet, kPut, kDelete };
+
 }  // namespace
 
 struct Client::Impl {
-  // Counts async calls whose callback has not returned yet; the destructor
-  // waits for zero so no callback outlives the client.
+  // Counts async calls (and background ring refreshes) whose callback has
+  // not returned yet; the destructor waits for zero so no callback outlives
+  // the client.
   absl::Mutex mu;
   int outstanding ABSL_GUARDED_BY(mu) = 0;
   void Begin() {
@@ -71,27 +181,383 @@ struct Client::Impl {
   }
 
   ClientOptions options;
-  std::shared_ptr<grpc::Channel> channel;
-  std::unique_ptr<v1::KV::Stub> kv;
-  std::unique_ptr<v1::Admin::Stub> admin;
+  std::shared_ptr<Endpoint> seed;  // never pruned
+  std::unique_ptr<v1::Admin::Stub>& admin() { return seed->admin; }
 
+  // Routing state (Routing::kRing only).
+  mutable absl::Mutex ring_mu;
+  std::shared_ptr<const RingView> ring ABSL_GUARDED_BY(ring_mu);
+  // Every address routed to, the seed's included; pruned to the ring's
+  // nodes (and the seed) when a new ring arrives.
+  std::map<std::string, std::shared_ptr<Endpoint>> endpoints
+      ABSL_GUARDED_BY(ring_mu);
+  std::map<std::string, std::shared_ptr<std::atomic<uint64_t>>> answered
+      ABSL_GUARDED_BY(ring_mu);
+  bool refreshing ABSL_GUARDED_BY(ring_mu) = false;
+  uint64_t refreshes_finished ABSL_GUARDED_BY(ring_mu) = 0;
+  absl::Status last_refresh ABSL_GUARDED_BY(ring_mu);
+  SteadyTime last_refresh_start ABSL_GUARDED_BY(ring_mu);
+  SteadyTime retry_refresh_after ABSL_GUARDED_BY(ring_mu);
+  bool shutting_down ABSL_GUARDED_BY(ring_mu) = false;
+  // The context of the refresh attempt in flight, to cancel it on
+  // destruction.
+  grpc::ClientContext* refresh_ctx ABSL_GUARDED_BY(ring_mu) = nullptr;
+
+  bool routes_by_ring() const { return options.routing == Routing::kRing; }
+
+  absl::Duration TimeoutOf(const CallOptions& o) const {
+    return o.timeout > absl::ZeroDuration() ? o.timeout : options.timeout;
+  }
   void SetDeadline(grpc::ClientContext* ctx, const CallOptions& o) const {
-    absl::Duration d = o.timeout > absl::ZeroDuration() ? o.timeout
-                                                        : options.timeout;
-    ctx->set_deadline(absl::ToChronoTime(absl::Now() + d));
+    ctx->set_deadline(absl::ToChronoTime(absl::Now() + TimeoutOf(o)));
   }
 
-  // One blocking admin RPC, with the deadline from `o` and errors naming
-  // the server.
+  std::shared_ptr<Endpoint> NewEndpoint(const std::string& address) {
+    auto ep = std::make_shared<Endpoint>();
+    ep->address = address;
+    grpc::ChannelArguments args;
+    // Responses carry every sibling; a key with many large siblings can
+    // exceed gRPC's 4 MiB default.
+    args.SetMaxReceiveMessageSize(-1);
+    args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
+    ep->channel = grpc::CreateCustomChannel(
+        address, grpc::InsecureChannelCredentials(), args);
+    ep->kv = v1::KV::NewStub(ep->channel);
+    ep->admin = v1::Admin::NewStub(ep->channel);
+    return ep;
+  }
+
+  // The endpoint of `address`, created on first use.
+  std::shared_ptr<Endpoint> EndpointLocked(const std::string& address)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
+    auto it = endpoints.find(address);
+    if (it != endpoints.end()) return it->second;
+    std::shared_ptr<Endpoint> ep = NewEndpoint(address);
+    auto& counter = answered[address];
+    if (!counter) counter = std::make_shared<std::atomic<uint64_t>>(0);
+    ep->answered = counter;
+    endpoints.emplace(address, ep);
+    return ep;
+  }
+
+  // Whether `node` may be sent a call: not known dead, reachable as far as
+  // its channel (if any yet) knows.
+  bool UsableLocked(const RingNode& node) const
+      ABSL_SHARED_LOCKS_REQUIRED(ring_mu) {
+    if (node.status == "dead" || node.address.empty()) return false;
+    auto it = endpoints.find(node.address);
+    return it == endpoints.end() || it->second->Connectable();
+  }
+
+  // Where a call for the key at `position` goes: the first usable node of
+  // its preference list, else the seed, else (when the seed is `exclude`)
+  // any usable node of the ring. `exclude` is an address already tried
+  // (nullptr on a first attempt). nullptr when no candidate is left.
+  std::shared_ptr<Endpoint> PickLocked(const RingView* view, uint64_t position,
+                                       const std::string* exclude)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
+    // The nodes in walk order (the first `replicas` are the preference
+    // list), collected first: the checks that need the lock do not run in
+    // the visitor (a lambda the thread-safety analysis cannot follow).
+    absl::InlinedVector<const RingNode*, 8> walk;
+    auto collect = [&](size_t limit) {
+      walk.clear();
+      view->Walk(position, [&](const RingNode& node, size_t) {
+        walk.push_back(&node);
+        return walk.size() < limit;
+      });
+    };
+    if (view != nullptr && view->replicas() > 0) {
+      collect(view->replicas());
+      if (const RingNode* node = FirstUsableLocked(walk, exclude)) {
+        return EndpointLocked(node->address);
+      }
+    }
+    if (exclude == nullptr || *exclude != seed->address) return seed;
+    if (view != nullptr) {
+      collect(view->num_nodes());
+      if (const RingNode* node = FirstUsableLocked(walk, exclude)) {
+        return EndpointLocked(node->address);
+      }
+    }
+    return nullptr;
+  }
+
+  // The first node of `nodes` that is usable and not at `exclude`.
+  const RingNode* FirstUsableLocked(
+      const absl::InlinedVector<const RingNode*, 8>& nodes,
+      const std::string* exclude) const ABSL_SHARED_LOCKS_REQUIRED(ring_mu) {
+    for (const RingNode* node : nodes) {
+      if ((exclude == nullptr || node->address != *exclude) &&
+          UsableLocked(*node)) {
+        return node;
+      }
+    }
+    return nullptr;
+  }
+
+  // Chooses the endpoint of a call for `key`: of its first attempt when
+  // `exclude` is null, else of its retry (nullptr: no other candidate).
+  // Starts a background refresh while no usable ring is known.
+  std::shared_ptr<Endpoint> Route(std::string_view key,
+                                  const std::string* exclude) {
+    if (!routes_by_ring()) return exclude == nullptr ? seed : nullptr;
+    uint64_t position = RingPosition(key);
+    std::shared_ptr<Endpoint> ep;
+    std::vector<std::string> sources;
+    {
+      absl::MutexLock l(&ring_mu);
+      const RingView* v = ring && !ring->empty() ? ring.get() : nullptr;
+      ep = PickLocked(v, position, exclude);
+      if (!ring || ring->empty()) TryBeginRefreshLocked("", &sources);
+    }
+    if (!sources.empty()) StartRefresh(std::move(sources), options.timeout);
+    return ep;
+  }
+
+  // Called with the ring version a node (at `reporter`) answered with.
+  void NoteRingVersion(uint64_t version, const std::string& reporter) {
+    if (!routes_by_ring()) return;
+    std::vector<std::string> sources;
+    {
+      absl::MutexLock l(&ring_mu);
+      if (ring && ring->version() == version && !ring->empty()) return;
+      TryBeginRefreshLocked(reporter, &sources);
+    }
+    if (!sources.empty()) StartRefresh(std::move(sources), options.timeout);
+  }
+
+  // The addresses a refresh asks, in turn: `first` (when set), the seed,
+  // then every node of the current ring.
+  std::vector<std::string> RefreshSourcesLocked(const std::string& first)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
+    std::vector<std::string> out;
+    auto add = [&](const std::string& a) {
+      if (a.empty()) return;
+      if (std::find(out.begin(), out.end(), a) == out.end()) out.push_back(a);
+    };
+    add(first);
+    add(seed->address);
+    if (ring) {
+      for (const RingNode& n : ring->layout().nodes) add(n.address);
+    }
+    return out;
+  }
+
+  // Claims the one background refresh slot, unless a refresh is in flight
+  // or the rate limits say not yet. On success fills `sources`.
+  void TryBeginRefreshLocked(const std::string& first,
+                             std::vector<std::string>* sources)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
+    if (shutting_down || refreshing) return;
+    SteadyTime now = std::chrono::steady_clock::now();
+    if (now < retry_refresh_after) return;
+    if (refreshes_finished > 0 && now - last_refresh_start < kMinRefreshInterval) {
+      return;
+    }
+    refreshing = true;
+    last_refresh_start = now;
+    *sources = RefreshSourcesLocked(first);
+  }
+
+  struct Refresh {
+    std::vector<std::string> sources;
+    size_t next = 0;
+    absl::Duration timeout;
+    std::vector<std::string> errors;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    v1::RingLayoutRequest req;
+    v1::RingLayoutResponse resp;
+  };
+
+  // Runs a refresh whose slot was claimed (`refreshing`), in the
+  // background.
+  void StartRefresh(std::vector<std::string> sources, absl::Duration timeout) {
+    Begin();
+    auto* r = new Refresh;
+    r->sources = std::move(sources);
+    r->timeout = timeout;
+    RefreshAttempt(r);
+  }
+
+  void RefreshAttempt(Refresh* r) {
+    std::shared_ptr<Endpoint> ep;
+    {
+      absl::MutexLock l(&ring_mu);
+      if (!shutting_down) {
+        ep = EndpointLocked(r->sources[r->next]);
+        r->ctx = std::make_unique<grpc::ClientContext>();
+        r->ctx->set_deadline(absl::ToChronoTime(absl::Now() + r->timeout));
+        refresh_ctx = r->ctx.get();
+      }
+    }
+    if (ep == nullptr) {
+      r->errors.push_back("the client is shutting down");
+      FinishRefresh(r, absl::StatusCode::kCancelled, nullptr);
+      return;
+    }
+    r->resp.Clear();
+    // Nothing of `r` is touched after the call starts: its callback may
+    // already be running.
+    ep->admin->async()->RingLayout(
+        r->ctx.get(), &r->req, &r->resp,
+        [this, r, ep](grpc::Status s) { OnRefreshDone(r, *ep, s); });
+  }
+
+  void OnRefreshDone(Refresh* r, const Endpoint& ep, const grpc::Status& s) {
+    {
+      absl::MutexLock l(&ring_mu);
+      refresh_ctx = nullptr;
+    }
+    if (s.ok()) {
+      client::RingLayout layout = FromProto(r->resp);
+      FinishRefresh(r, absl::StatusCode::kOk, &layout);
+      return;
+    }
+    r->errors.push_back(absl::StrCat(
+        ep.address, ": ",
+        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
+        s.error_message().empty() ? "" : ": ", s.error_message()));
+    if (++r->next < r->sources.size() &&
+        s.error_code() != grpc::StatusCode::CANCELLED) {
+      RefreshAttempt(r);
+      return;
+    }
+    FinishRefresh(r, static_cast<absl::StatusCode>(s.error_code()), nullptr);
+  }
+
+  // Ends a refresh: installs `layout` (when the refresh succeeded) and
+  // frees the slot.
+  void FinishRefresh(Refresh* r, absl::StatusCode code,
+                     client::RingLayout* layout) {
+    {
+      absl::MutexLock l(&ring_mu);
+      SteadyTime now = std::chrono::steady_clock::now();
+      if (code == absl::StatusCode::kOk) {
+        auto view = std::make_shared<const RingView>(std::move(*layout));
+        // A ring without tokens routes nothing: ask again later, as after
+        // a failure.
+        retry_refresh_after =
+            view->empty() ? now + kRefreshRetryAfter : SteadyTime();
+        ring = std::move(view);
+        PruneEndpointsLocked();
+        last_refresh = absl::OkStatus();
+      } else {
+        retry_refresh_after = now + kRefreshRetryAfter;
+        last_refresh = absl::Status(
+            code, absl::StrCat("cannot fetch the ring layout: ",
+                               absl::StrJoin(r->errors, "; ")));
+      }
+      refreshing = false;
+      ++refreshes_finished;
+    }
+    delete r;
+    End();
+  }
+
+  // Keeps at most the ring's nodes and the seed (calls in flight hold on
+  // to the endpoints they use).
+  void PruneEndpointsLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
+    for (auto it = endpoints.begin(); it != endpoints.end();) {
+      bool keep = it->first == seed->address;
+      for (const RingNode& n : ring->layout().nodes) {
+        keep = keep || n.address == it->first;
+      }
+      it = keep ? std::next(it) : endpoints.erase(it);
+    }
+  }
+
+  // One KV call with its routing and at most one retry. `start` begins the
+  // RPC on a stub; `done(status, response)` runs exactly once.
+  template <typename Req, typename Resp, typename Start, typename Done>
+  struct KvCall {
+    KvCall(Impl* impl, KvOp op, Req req, Start start, Done done,
+           absl::Time deadline)
+        : impl(impl),
+          op(op),
+          req(std::move(req)),
+          start(std::move(start)),
+          done(std::move(done)),
+          deadline(deadline) {}
+
+    Impl* const impl;
+    const KvOp op;
+    Req req;
+    Resp resp;
+    Start start;
+    Done done;
+    const absl::Time deadline;
+    std::unique_ptr<grpc::ClientContext> ctx;
+    std::shared_ptr<Endpoint> ep;
+    int attempts = 0;
+    std::string first_error;  // when retried: why the first attempt failed
+  };
+
+  template <typename Req, typename Resp, typename Start, typename Done>
+  void Send(KvOp op, Req req, const CallOptions& o, Start start, Done done) {
+    using Call = KvCall<Req, Resp, Start, Done>;
+    auto* call = new Call(this, op, std::move(req), std::move(start),
+                          std::move(done), absl::Now() + TimeoutOf(o));
+    Begin();
+    call->ep = Route(call->req.key(), nullptr);
+    Attempt(call);
+  }
+
+  template <typename Call>
+  void Attempt(Call* call) {
+    call->ctx = std::make_unique<grpc::ClientContext>();
+    call->ctx->set_deadline(absl::ToChronoTime(call->deadline));
+    ++call->attempts;
+    // Nothing of `call` is touched after the RPC starts.
+    call->start(call->ep->kv.get(), call->ctx.get(), &call->req, &call->resp,
+                [call](grpc::Status s) { call->impl->OnKvDone(call, s); });
+  }
+
+  template <typename Call>
+  void OnKvDone(Call* call, const grpc::Status& s) {
+    const std::string& address = call->ep->address;
+    if (Answered(s)) call->ep->answered->fetch_add(1, std::memory_order_relaxed);
+    if (std::optional<uint64_t> v = ReportedRingVersion(*call->ctx)) {
+      NoteRingVersion(*v, address);
+    }
+    // A write is retried only when it was never sent; a read after any
+    // UNAVAILABLE.
+    bool retryable = call->op == KvOp::kGet
+                         ? s.error_code() == grpc::StatusCode::UNAVAILABLE
+                         : NeverSent(s);
+    if (!s.ok() && retryable && call->attempts == 1 &&
+        absl::Now() < call->deadline) {
+      std::shared_ptr<Endpoint> next = Route(call->req.key(), &address);
+      if (next != nullptr) {
+        call->first_error = absl::StrCat(address, ": ", s.error_message());
+        call->ep = std::move(next);
+        call->resp.Clear();
+        Attempt(call);
+        return;
+      }
+    }
+    absl::Status status = FromGrpc(s, address);
+    if (!status.ok() && !call->first_error.empty()) {
+      status = absl::Status(
+          status.code(), absl::StrCat(status.message(), " (retried after ",
+                                      call->first_error, ")"));
+    }
+    std::move(call->done)(std::move(status), call->resp);
+    delete call;
+    End();
+  }
+
+  // One blocking admin RPC to the seed, with the deadline from `o` and
+  // errors naming the seed.
   template <typename Req, typename Resp>
   absl::StatusOr<Resp> Admin(
       grpc::Status (v1::Admin::Stub::*method)(grpc::ClientContext*, const Req&,
                                               Resp*),
-      const Req& req, const CallOptions& o) const {
+      const Req& req, const CallOptions& o) {
     grpc::ClientContext ctx;
     SetDeadline(&ctx, o);
     Resp resp;
-    grpc::Status s = (admin.get()->*method)(&ctx, req, &resp);
+    grpc::Status s = (admin().get()->*method)(&ctx, req, &resp);
     if (!s.ok()) return FromGrpc(s, options.server);
     return resp;
   }
@@ -102,21 +568,22 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
     return absl::InvalidArgumentError("server address is empty");
   }
   auto impl = std::make_unique<Impl>();
-  grpc::ChannelArguments args;
-  // Responses carry every sibling; a key with many large siblings can exceed
-  // gRPC's 4 MiB default.
-  args.SetMaxReceiveMessageSize(-1);
-  args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-  impl->channel = grpc::CreateCustomChannel(
-      options.server, grpc::InsecureChannelCredentials(), args);
-  impl->kv = v1::KV::NewStub(impl->channel);
-  impl->admin = v1::Admin::NewStub(impl->channel);
   impl->options = std::move(options);
+  {
+    absl::MutexLock l(&impl->ring_mu);
+    impl->seed = impl->EndpointLocked(impl->options.server);
+  }
   return std::unique_ptr<Client>(new Client(std::move(impl)));
 }
 
 Client::Client(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Client::~Client() {
+  {
+    absl::MutexLock l(&impl_->ring_mu);
+    impl_->shutting_down = true;
+    // A background refresh may be waiting on an unresponsive node.
+    if (impl_->refresh_ctx != nullptr) impl_->refresh_ctx->TryCancel();
+  }
   absl::MutexLock l(&impl_->mu);
   impl_->mu.Await(absl::Condition(
       +[](int* n) { return *n == 0; }, &impl_->outstanding));
@@ -126,93 +593,70 @@ const std::string& Client::server() const { return impl_->options.server; }
 
 void Client::GetAsync(std::string_view key, const CallOptions& opts,
                       ObjectCallback done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::GetRequest req;
-    v1::GetResponse resp;
-    ObjectCallback done;
-  };
-  auto* call = new Call;
-  impl_->SetDeadline(&call->ctx, opts);
-  call->req.set_key(std::string(key));
-  ToProto(opts, call->req.mutable_options());
-  call->done = std::move(done);
-  Impl* impl = impl_.get();
-  impl->Begin();
-  impl->kv->async()->Get(
-      &call->ctx, &call->req, &call->resp, [call, impl](grpc::Status s) {
-        {
-          std::unique_ptr<Call> owned(call);
-          if (!s.ok()) {
-            std::move(owned->done)(FromGrpc(s, impl->options.server));
-          } else {
-            std::move(owned->done)(ToObject(owned->resp.found(),
-                                            owned->resp.values(),
-                                            owned->resp.context()));
-          }
+  v1::GetRequest req;
+  req.set_key(std::string(key));
+  ToProto(opts, req.mutable_options());
+  impl_->Send<v1::GetRequest, v1::GetResponse>(
+      KvOp::kGet, std::move(req), opts,
+      [](v1::KV::Stub* stub, grpc::ClientContext* ctx,
+         const v1::GetRequest* req, v1::GetResponse* resp,
+         std::function<void(grpc::Status)> cb) {
+        stub->async()->Get(ctx, req, resp, std::move(cb));
+      },
+      [done = std::move(done)](absl::Status s,
+                               const v1::GetResponse& resp) mutable {
+        if (!s.ok()) {
+          std::move(done)(std::move(s));
+        } else {
+          std::move(done)(
+              ToObject(resp.found(), resp.values(), resp.context()));
         }
-        impl->End();
       });
 }
 
 void Client::PutAsync(std::string_view key, std::string_view value,
                       std::string_view context, const CallOptions& opts,
                       bool return_body, ObjectCallback done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::PutRequest req;
-    v1::PutResponse resp;
-    ObjectCallback done;
-  };
-  auto* call = new Call;
-  impl_->SetDeadline(&call->ctx, opts);
-  call->req.set_key(std::string(key));
-  call->req.set_value(std::string(value));
-  call->req.set_context(std::string(context));
-  call->req.set_return_body(return_body);
-  ToProto(opts, call->req.mutable_options());
-  call->done = std::move(done);
-  Impl* impl = impl_.get();
-  impl->Begin();
-  impl->kv->async()->Put(
-      &call->ctx, &call->req, &call->resp, [call, impl](grpc::Status s) {
-        {
-          std::unique_ptr<Call> owned(call);
-          if (!s.ok()) {
-            std::move(owned->done)(FromGrpc(s, impl->options.server));
-          } else {
-            std::move(owned->done)(ToObject(owned->resp.values_size() > 0,
-                                            owned->resp.values(),
-                                            owned->resp.context()));
-          }
+  v1::PutRequest req;
+  req.set_key(std::string(key));
+  req.set_value(std::string(value));
+  req.set_context(std::string(context));
+  req.set_return_body(return_body);
+  ToProto(opts, req.mutable_options());
+  impl_->Send<v1::PutRequest, v1::PutResponse>(
+      KvOp::kPut, std::move(req), opts,
+      [](v1::KV::Stub* stub, grpc::ClientContext* ctx,
+         const v1::PutRequest* req, v1::PutResponse* resp,
+         std::function<void(grpc::Status)> cb) {
+        stub->async()->Put(ctx, req, resp, std::move(cb));
+      },
+      [done = std::move(done)](absl::Status s,
+                               const v1::PutResponse& resp) mutable {
+        if (!s.ok()) {
+          std::move(done)(std::move(s));
+        } else {
+          std::move(done)(ToObject(resp.values_size() > 0, resp.values(),
+                                   resp.context()));
         }
-        impl->End();
       });
 }
 
 void Client::DeleteAsync(std::string_view key, std::string_view context,
                          const CallOptions& opts, DoneCallback done) {
-  struct Call {
-    grpc::ClientContext ctx;
-    v1::DeleteRequest req;
-    v1::DeleteResponse resp;
-    DoneCallback done;
-  };
-  auto* call = new Call;
-  impl_->SetDeadline(&call->ctx, opts);
-  call->req.set_key(std::string(key));
-  call->req.set_context(std::string(context));
-  ToProto(opts, call->req.mutable_options());
-  call->done = std::move(done);
-  Impl* impl = impl_.get();
-  impl->Begin();
-  impl->kv->async()->Delete(
-      &call->ctx, &call->req, &call->resp, [call, impl](grpc::Status s) {
-        {
-          std::unique_ptr<Call> owned(call);
-          std::move(owned->done)(FromGrpc(s, impl->options.server));
-        }
-        impl->End();
+  v1::DeleteRequest req;
+  req.set_key(std::string(key));
+  req.set_context(std::string(context));
+  ToProto(opts, req.mutable_options());
+  impl_->Send<v1::DeleteRequest, v1::DeleteResponse>(
+      KvOp::kDelete, std::move(req), opts,
+      [](v1::KV::Stub* stub, grpc::ClientContext* ctx,
+         const v1::DeleteRequest* req, v1::DeleteResponse* resp,
+         std::function<void(grpc::Status)> cb) {
+        stub->async()->Delete(ctx, req, resp, std::move(cb));
+      },
+      [done = std::move(done)](absl::Status s,
+                               const v1::DeleteResponse&) mutable {
+        std::move(done)(std::move(s));
       });
 }
 
@@ -343,6 +787,89 @@ absl::Status Client::Remove(uint64_t node_id, const CallOptions& opts) {
   v1::RemoveRequest req;
   req.set_id(node_id);
   return impl_->Admin(&v1::Admin::Stub::Remove, req, opts).status();
+}
+
+absl::StatusOr<client::RingLayout> Client::RingLayout(const CallOptions& opts) {
+  RUMOR_ASSIGN_OR_RETURN(v1::RingLayoutResponse resp,
+                         impl_->Admin(&v1::Admin::Stub::RingLayout,
+                                      v1::RingLayoutRequest(), opts));
+  return FromProto(resp);
+}
+
+absl::StatusOr<ReplicaReport> Client::Replicas(std::string_view key,
+                                               const CallOptions& opts) {
+  v1::ReplicasRequest req;
+  req.set_key(std::string(key));
+  RUMOR_ASSIGN_OR_RETURN(v1::ReplicasResponse resp,
+                         impl_->Admin(&v1::Admin::Stub::Replicas, req, opts));
+  ReplicaReport out;
+  out.position = resp.position();
+  out.replicas = resp.replicas();
+  for (const auto& c : resp.copies()) {
+    ReplicaCopy copy;
+    copy.node = c.node();
+    copy.address = c.address();
+    copy.status = c.status();
+    copy.role = c.role();
+    copy.hint_for = c.hint_for();
+    copy.answered = c.answered();
+    copy.error = c.error();
+    copy.holds = c.holds();
+    copy.values.assign(c.values().begin(), c.values().end());
+    copy.tombstones = c.tombstones();
+    for (const auto& e : c.version()) {
+      copy.version.push_back({e.actor(), e.counter()});
+    }
+    out.copies.push_back(std::move(copy));
+  }
+  return out;
+}
+
+absl::Status Client::RefreshRing(const CallOptions& opts) {
+  if (!impl_->routes_by_ring()) return absl::OkStatus();
+  Impl* impl = impl_.get();
+  std::vector<std::string> sources;
+  uint64_t target;
+  {
+    absl::MutexLock l(&impl->ring_mu);
+    if (impl->shutting_down) {
+      return absl::CancelledError("the client is shutting down");
+    }
+    // Wait for the refresh in flight, or run one now (no rate limit: the
+    // caller asked).
+    target = impl->refreshes_finished + 1;
+    if (!impl->refreshing) {
+      impl->refreshing = true;
+      impl->last_refresh_start = std::chrono::steady_clock::now();
+      sources = impl->RefreshSourcesLocked("");
+    }
+  }
+  if (!sources.empty()) impl->StartRefresh(std::move(sources), impl->TimeoutOf(opts));
+  absl::MutexLock l(&impl->ring_mu);
+  struct Arg {
+    const uint64_t* finished;
+    uint64_t target;
+  } arg{&impl->refreshes_finished, target};
+  impl->ring_mu.Await(absl::Condition(
+      +[](Arg* a) { return *a->finished >= a->target; }, &arg));
+  return impl->last_refresh;
+}
+
+std::optional<uint64_t> Client::RingVersion() const {
+  absl::MutexLock l(&impl_->ring_mu);
+  if (!impl_->ring) return std::nullopt;
+  return impl_->ring->version();
+}
+
+std::vector<std::pair<std::string, uint64_t>> Client::RequestsByAddress()
+    const {
+  std::vector<std::pair<std::string, uint64_t>> out;
+  absl::MutexLock l(&impl_->ring_mu);
+  for (const auto& [address, n] : impl_->answered) {
+    uint64_t v = n->load(std::memory_order_relaxed);
+    if (v > 0) out.push_back({address, v});
+  }
+  return out;
 }
 
 }  // namespace rumor::client

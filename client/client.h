@@ -10,19 +10,44 @@
 // Put or Delete to replace exactly the values you read. A Put without a
 // context adds a sibling.
 //
+// Routing (ClientOptions::routing). With Routing::kRing (the default) the
+// client learns the ring from the seed node (`server`) on first use, and
+// again whenever a KV response's "rumor-ring-version" header differs from
+// the version it routes by (in the background: at most one refresh at a
+// time, at most every 100 ms, a failed one retried after 1 s, asking the
+// node that reported the new version first, then the seed, then any other
+// node). It then sends each Get, Put and Delete straight to the first node
+// of the key's preference list that is not known dead and whose connection
+// is not failing, and to the seed when none is, or while the ring is not
+// known yet. It keeps one gRPC channel per node address (at most the
+// ring's nodes plus the seed), created on first use. Any node accepts any
+// request, so routing only saves the cluster a hop: a stale ring is never
+// wrong, just slower. With Routing::kAny everything goes to the seed.
+// Admin calls (Status, Members, Ring, Leave, Remove, RingLayout, Replicas)
+// always go to the seed.
+//
+// Retries: a call is retried at most once, on the next candidate node (the
+// next usable node of the preference list, then the seed, then any other
+// node of the ring), and only when that cannot duplicate anything: a Put or
+// Delete only when its node could not be connected to (nothing was sent);
+// a Get after any UNAVAILABLE. The retry shares the first attempt's
+// deadline.
+//
 // Timeouts: a call that fails with DEADLINE_EXCEEDED or UNAVAILABLE after
 // the request was sent has an unknown outcome: the write may or may not have
 // been applied. Retrying a Put with the same context is safe in the sense
 // that it cannot overwrite anything the first attempt did not also cover.
 //
 // Thread-safe: one Client may be shared by many threads. Async callbacks run
-// on gRPC's threads and must not block.
+// on gRPC's threads and must not block (nor call the blocking methods). The
+// destructor waits until every async callback has returned.
 #ifndef RUMOR_CLIENT_CLIENT_H_
 #define RUMOR_CLIENT_CLIENT_H_
 
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -45,6 +70,10 @@ struct ClientOptions {
   // When set, Get resolves siblings with it and writes the result back
   // (with the read context), so the key converges to one value.
   Resolver resolver;
+  // How Get, Put and Delete choose their node (see the top of this file):
+  // kRing sends each straight to a replica of its key, kAny to `server`.
+  enum class Routing { kRing, kAny };
+  Routing routing = Routing::kRing;
 };
 
 struct CallOptions {
@@ -112,14 +141,61 @@ struct RingInfo {
   std::vector<RingOwner> fallbacks;
 };
 
+// One node of the ring (Admin.RingLayout).
+struct RingNode {
+  uint64_t id = 0;
+  std::string address;  // host:port clients reach it at
+  std::string status;   // alive, suspect or dead (dead nodes keep ranges)
+  std::vector<uint64_t> tokens;
+};
+
+// The ring as a client routes by it: every ring member's tokens. A key at
+// RingPosition(key) (common/hash.h) belongs to the first token >= it
+// (wrapping; ties between nodes broken by lower node id), and its
+// preference list is the first `replicas` distinct nodes clockwise from
+// there (client/ring_view.h computes it).
+struct RingLayout {
+  // Changes whenever ownership changes; KV responses carry the answering
+  // node's current version.
+  uint64_t version = 0;
+  uint32_t replicas = 0;  // N
+  std::vector<RingNode> nodes;
+};
+
+// One node's copy of a key (Admin.Replicas).
+struct ReplicaCopy {
+  uint64_t node = 0;
+  std::string address;
+  std::string status;     // as the asked node sees the member
+  std::string role;       // "replica" (preference list) or "hint"
+  uint64_t hint_for = 0;  // role "hint": the owner the copy is held for
+  bool answered = false;  // false: the node could not be asked (see error)
+  std::string error;
+  bool holds = false;     // holds the key (a tombstone counts)
+  std::vector<std::string> values;  // live values
+  uint32_t tombstones = 0;
+  // The copy's version vector: (actor node id, counter), in server order.
+  std::vector<std::pair<uint64_t, uint64_t>> version;
+};
+
+// Where one key lives: every preference-list node's copy and the hints
+// held for it.
+struct ReplicaReport {
+  uint64_t position = 0;  // the key's ring position
+  uint32_t replicas = 0;  // N
+  std::vector<ReplicaCopy> copies;
+};
+
 class Client {
  public:
   using ObjectCallback = absl::AnyInvocable<void(absl::StatusOr<Object>) &&>;
   using DoneCallback = absl::AnyInvocable<void(absl::Status) &&>;
 
-  // Creates a client for `options.server`. Connection happens lazily: an
-  // unreachable server shows up as UNAVAILABLE on the first call.
-  // INVALID_ARGUMENT for an empty server address.
+  // Creates a client for `options.server` (the seed). Connection happens
+  // lazily: an unreachable server shows up as UNAVAILABLE on the first call.
+  // INVALID_ARGUMENT for an empty server address. With Routing::kRing the
+  // first KV call starts fetching the ring in the background (it is itself
+  // sent to the seed); call RefreshRing first to route it already.
   static absl::StatusOr<std::unique_ptr<Client>> Connect(ClientOptions options);
   ~Client();
   Client(const Client&) = delete;
@@ -165,7 +241,36 @@ class Client {
   absl::StatusOr<bool> Leave(const CallOptions& opts = {});
   // Marks a dead member as removed from the ring.
   absl::Status Remove(uint64_t node_id, const CallOptions& opts = {});
+  // The ring as the seed sees it (Admin.RingLayout), for display; routing
+  // does not use this answer (see RefreshRing). UNIMPLEMENTED from a node
+  // that predates client routing.
+  absl::StatusOr<client::RingLayout> RingLayout(const CallOptions& opts = {});
+  // Every preference-list node's copy of `key` and the hints held for it,
+  // gathered by the seed (Admin.Replicas). A node the seed could not ask
+  // is listed with answered == false and its error.
+  absl::StatusOr<ReplicaReport> Replicas(std::string_view key,
+                                         const CallOptions& opts = {});
 
+  // Routing. With Routing::kRing: fetches the ring now, from the seed (or,
+  // if it cannot be reached, from the other nodes of the ring already
+  // known, in turn), and routes by it from then on. Blocks until that
+  // refresh (or one already in flight, which it joins) ends; returns its
+  // error when no node answered, e.g. UNAVAILABLE, or UNIMPLEMENTED from a
+  // node without RingLayout (calls then keep going to the seed). A refresh
+  // this call starts gives each node it asks the timeout of `opts`. With
+  // Routing::kAny: OK at once, nothing is fetched.
+  absl::Status RefreshRing(const CallOptions& opts = {});
+  // The version of the ring calls are routed by; nullopt before one is
+  // known (and always with Routing::kAny).
+  std::optional<uint64_t> RingVersion() const;
+  // KV calls (Get, Put, Delete; retries included) each node address
+  // answered since Connect: successes and the node's own errors. Attempts
+  // that ended UNAVAILABLE, DEADLINE_EXCEEDED or CANCELLED are not counted
+  // (the node may never have seen them). Sorted by address; addresses
+  // that answered nothing are left out.
+  std::vector<std::pair<std::string, uint64_t>> RequestsByAddress() const;
+
+  // The seed address (ClientOptions::server).
   const std::string& server() const;
 
  private:

@@ -2,6 +2,12 @@
 //
 // Exit codes: 0 success, 1 key not found (get), 2 usage error (bad flags or
 // input the server rejected as invalid), 3 server or network error.
+// ExitCodeOf maps the server's status codes onto them.
+//
+// With --routing=ring (the default) get, put and delete first fetch the
+// ring from --server and send the request straight to a replica of the key
+// (rumor::client::Client does the routing); --routing=any sends everything
+// to --server.
 #include <unistd.h>
 
 #include <cstdio>
@@ -35,19 +41,44 @@ constexpr int kExitServer = 3;
 struct Globals {
   std::string server = "127.0.0.1:7379";
   std::string timeout = "5s";
+  std::string routing = "ring";
   bool json = false;
   bool base64 = false;
 };
+
+// The kind of command a failed call belongs to: get, put or delete of a
+// key (kKv), or an admin command (kAdmin). ExitCodeOf maps FAILED_PRECONDITION
+// differently for the two.
+enum class Request { kKv, kAdmin };
 
 int Fail(int code, const std::string& msg) {
   std::fprintf(stderr, "kvcli: %s\n", msg.c_str());
   return code;
 }
 
-int FailStatus(const absl::Status& s) {
-  int code = s.code() == absl::StatusCode::kInvalidArgument ? kExitUsage
-                                                            : kExitServer;
-  return Fail(code, std::string(s.message()));
+// The exit code of a failed call (documented in --help):
+//   INVALID_ARGUMENT, OUT_OF_RANGE: the server refused the input (e.g. a
+//     key or value over the limit, a malformed context): 2.
+//   FAILED_PRECONDITION: for get, put and delete the server refused this
+//     request as it stands (e.g. a put that would exceed the sibling
+//     limit): 2. For an admin command the cluster is not in a state that
+//     allows it (e.g. remove of a member that is not dead): 3.
+//   Anything else (UNAVAILABLE, DEADLINE_EXCEEDED, RESOURCE_EXHAUSTED,
+//   INTERNAL, ...): a server or network error, 3.
+int ExitCodeOf(const absl::Status& s, Request request) {
+  switch (s.code()) {
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kOutOfRange:
+      return kExitUsage;
+    case absl::StatusCode::kFailedPrecondition:
+      return request == Request::kKv ? kExitUsage : kExitServer;
+    default:
+      return kExitServer;
+  }
+}
+
+int FailStatus(const absl::Status& s, Request request = Request::kAdmin) {
+  return Fail(ExitCodeOf(s, request), std::string(s.message()));
 }
 
 bool ParseTimeout(const std::string& text, absl::Duration* d) {
@@ -77,9 +108,10 @@ std::string JsonValue(const std::string& v, const Globals& g, bool* lossy) {
   return JsonQuote(v);
 }
 
-int RunGet(Client& client, const Globals& g, const std::string& key) {
-  auto obj = client.Get(key);
-  if (!obj.ok()) return FailStatus(obj.status());
+int RunGet(Client& client, const Globals& g, const std::string& key,
+           const rumor::client::CallOptions& opts) {
+  auto obj = client.Get(key, opts);
+  if (!obj.ok()) return FailStatus(obj.status(), Request::kKv);
   std::string ctx = EncodeContext(obj->context);
   if (g.json) {
     bool lossy = false;
@@ -122,7 +154,8 @@ int RunGet(Client& client, const Globals& g, const std::string& key) {
 }
 
 int RunPut(Client& client, const Globals& g, const std::string& key,
-           std::string value, const std::string& context_text) {
+           std::string value, const std::string& context_text,
+           const rumor::client::CallOptions& opts) {
   if (value == "-") {
     value.assign(std::istreambuf_iterator<char>(std::cin),
                  std::istreambuf_iterator<char>());
@@ -139,8 +172,8 @@ int RunPut(Client& client, const Globals& g, const std::string& key,
     return Fail(kExitUsage,
                 "--context is not a context printed by kvcli get (bad base64)");
   }
-  auto obj = client.Put(key, value, ctx, {}, /*return_body=*/true);
-  if (!obj.ok()) return FailStatus(obj.status());
+  auto obj = client.Put(key, value, ctx, opts, /*return_body=*/true);
+  if (!obj.ok()) return FailStatus(obj.status(), Request::kKv);
   if (g.json) {
     std::printf("{\"ok\":true,\"siblings\":%zu,\"context\":%s}\n",
                 obj->values.size(), JsonQuote(EncodeContext(obj->context)).c_str());
@@ -155,14 +188,15 @@ int RunPut(Client& client, const Globals& g, const std::string& key,
 }
 
 int RunDelete(Client& client, const Globals& g, const std::string& key,
-              const std::string& context_text) {
+              const std::string& context_text,
+              const rumor::client::CallOptions& opts) {
   std::string ctx;
   if (!DecodeContext(context_text, &ctx)) {
     return Fail(kExitUsage,
                 "--context is not a context printed by kvcli get (bad base64)");
   }
-  absl::Status s = client.Delete(key, ctx);
-  if (!s.ok()) return FailStatus(s);
+  absl::Status s = client.Delete(key, ctx, opts);
+  if (!s.ok()) return FailStatus(s, Request::kKv);
   std::printf(g.json ? "{\"ok\":true}\n" : "ok\n");
   return kExitOk;
 }
@@ -379,6 +413,90 @@ int RunRemove(Client& client, const Globals& g, const std::string& node) {
   return kExitOk;
 }
 
+std::string ValueText(const std::string& v, const Globals& g) {
+  return g.base64 ? absl::Base64Escape(v) : v;
+}
+
+int RunReplicas(Client& client, const Globals& g, const std::string& key) {
+  auto report = client.Replicas(key);
+  if (!report.ok()) return FailStatus(report.status());
+  std::string out;
+  bool lossy = false;
+  if (g.json) {
+    out = absl::StrCat("{\"position\":",
+                       JsonQuote(absl::StrFormat("%016x", report->position)),
+                       ",\"replicas\":", report->replicas, ",\"copies\":[");
+    for (size_t i = 0; i < report->copies.size(); ++i) {
+      const auto& c = report->copies[i];
+      std::string values, version;
+      for (size_t k = 0; k < c.values.size(); ++k) {
+        absl::StrAppend(&values, k ? "," : "", JsonValue(c.values[k], g, &lossy));
+      }
+      for (size_t k = 0; k < c.version.size(); ++k) {
+        absl::StrAppend(&version, k ? "," : "",
+                        JsonQuote(rumor::NodeIdToString(c.version[k].first)),
+                        ":", c.version[k].second);
+      }
+      absl::StrAppend(
+          &out, i ? "," : "", "{\"node\":", JsonQuote(rumor::NodeIdToString(c.node)),
+          ",\"address\":", JsonQuote(c.address),
+          ",\"status\":", JsonQuote(c.status), ",\"role\":", JsonQuote(c.role),
+          ",\"hint_for\":",
+          c.role == "hint" ? JsonQuote(rumor::NodeIdToString(c.hint_for))
+                           : std::string("null"),
+          ",\"answered\":", c.answered ? "true" : "false",
+          ",\"error\":", JsonQuote(c.error),
+          ",\"holds\":", c.holds ? "true" : "false", ",\"values\":[", values,
+          "],\"tombstones\":", c.tombstones, ",\"version\":{", version, "}}");
+    }
+    out += "]}\n";
+  } else {
+    out = absl::StrFormat("key %s at ring position %016x, N=%u, %zu cop%s\n",
+                          key, report->position, report->replicas,
+                          report->copies.size(),
+                          report->copies.size() == 1 ? "y" : "ies");
+    for (const auto& c : report->copies) {
+      std::string role = c.role == "hint"
+                             ? "hint for " + rumor::NodeIdToString(c.hint_for)
+                             : c.role;
+      absl::StrAppend(&out, absl::StrFormat("%s  %-22s %-8s %s\n",
+                                            rumor::NodeIdToString(c.node),
+                                            c.address, c.status, role));
+      if (!c.answered) {
+        absl::StrAppend(&out, "  not asked: ",
+                        c.error.empty() ? "no answer" : c.error, "\n");
+        continue;
+      }
+      if (!c.holds) {
+        absl::StrAppend(&out, "  does not hold the key\n");
+        continue;
+      }
+      absl::StrAppend(&out, "  holds the key: ", c.values.size(), " value",
+                      c.values.size() == 1 ? "" : "s", ", ", c.tombstones,
+                      " tombstone", c.tombstones == 1 ? "" : "s", "\n");
+      for (size_t k = 0; k < c.values.size(); ++k) {
+        absl::StrAppend(&out, "    [", k + 1, "] ", ValueText(c.values[k], g),
+                        "\n");
+      }
+      std::string version;
+      for (const auto& [actor, counter] : c.version) {
+        absl::StrAppend(&version, version.empty() ? "" : " ",
+                        rumor::NodeIdToString(actor), ":", counter);
+      }
+      absl::StrAppend(&out, "  version: ", version.empty() ? "(empty)" : version,
+                      "\n");
+      if (!c.error.empty()) absl::StrAppend(&out, "  error: ", c.error, "\n");
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  if (lossy) {
+    std::fprintf(stderr,
+                 "kvcli: warning: a value is not valid UTF-8 and was shown "
+                 "with replacement characters; use --base64\n");
+  }
+  return kExitOk;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -389,7 +507,19 @@ int main(int argc, char** argv) {
       "siblings. get prints them with a causal context; pass it to put or\n"
       "delete (--context) to replace exactly what you read. A put without\n"
       "--context adds a sibling.\n\n"
-      "Exit codes: 0 ok, 1 not found, 2 usage error, 3 server/network error.",
+      "--routing=ring (default): get, put and delete fetch the ring from\n"
+      "--server first and go straight to a replica of the key (to --server\n"
+      "when the ring cannot be fetched). --routing=any: everything goes to\n"
+      "--server. Other commands always go to --server.\n\n"
+      "Exit codes:\n"
+      "  0 ok\n"
+      "  1 not found (get only)\n"
+      "  2 usage error: bad flags, or a request the server refused as\n"
+      "    invalid (INVALID_ARGUMENT, OUT_OF_RANGE; for get/put/delete also\n"
+      "    FAILED_PRECONDITION, e.g. a put over the sibling limit)\n"
+      "  3 server or network error (UNAVAILABLE, DEADLINE_EXCEEDED, ...;\n"
+      "    also FAILED_PRECONDITION of an admin command, e.g. remove of a\n"
+      "    member that is not dead)",
       "kvcli"};
   app.set_version_flag("--version", std::string("kvcli ") + rumor::kVersion);
   app.require_subcommand(1);
@@ -400,14 +530,32 @@ int main(int argc, char** argv) {
   app.add_option("--timeout", g.timeout,
                  "deadline per request, e.g. 500ms, 5s, 2 (seconds)")
       ->capture_default_str();
+  app.add_option("--routing", g.routing,
+                 "ring: send get/put/delete straight to a replica of the key; "
+                 "any: send everything to --server")
+      ->check(CLI::IsMember({"ring", "any"}))
+      ->capture_default_str();
   app.add_flag("--json", g.json, "machine-readable output");
   app.add_flag("--base64", g.base64,
-               "values are base64 (output of get, input of put) so binary "
-               "data survives");
+               "values are base64 (output of get and replicas, input of put) "
+               "so binary data survives");
 
   std::string key, value, context;
+  uint32_t r = 0, w = 0;
+  // --r and --w on the commands that read or write a key.
+  auto add_quorum = [&](CLI::App* cmd) {
+    cmd->add_option("--r", r,
+                    "replicas that must answer the read (1..N; 0 or absent: "
+                    "the node's default)")
+        ->check(CLI::Range(0u, 1000u));
+    cmd->add_option("--w", w,
+                    "replicas that must acknowledge the write (1..N; 0 or "
+                    "absent: the node's default)")
+        ->check(CLI::Range(0u, 1000u));
+  };
   auto* get = app.add_subcommand("get", "print every sibling of KEY and its context");
   get->add_option("key", key, "the key")->required();
+  add_quorum(get);
   auto* put = app.add_subcommand(
       "put", "write VALUE (or stdin when VALUE is -) under KEY");
   put->add_option("key", key, "the key")->required();
@@ -415,10 +563,12 @@ int main(int argc, char** argv) {
       ->required();
   put->add_option("--context", context,
                   "context from get: replace the values it covers");
+  add_quorum(put);
   auto* del = app.add_subcommand("delete", "delete the values of KEY that --context covers");
   del->add_option("key", key, "the key")->required();
   del->add_option("--context", context,
                   "context from get (without it nothing existing is covered)");
+  add_quorum(del);
   auto* status = app.add_subcommand("status", "describe the node");
   auto* members = app.add_subcommand("members", "list the cluster's members");
   auto* ring = app.add_subcommand(
@@ -430,11 +580,16 @@ int main(int argc, char** argv) {
   auto* remove = app.add_subcommand(
       "remove", "remove a dead member (by id or address) from the ring");
   remove->add_option("node", node_arg, "member id or address")->required();
+  auto* replicas = app.add_subcommand(
+      "replicas",
+      "every replica's copy of KEY (values, tombstones, version vector) "
+      "and the hints held for it");
+  replicas->add_option("key", key, "the key")->required();
 
   // CLI11 reports an unknown command as "a subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--server" || arg == "--timeout") {
+    if (arg == "--server" || arg == "--timeout" || arg == "--routing") {
       ++i;  // skip the option's value
       continue;
     }
@@ -466,15 +621,37 @@ int main(int argc, char** argv) {
 
   rumor::client::ClientOptions options;
   options.server = g.server;
+  options.routing = g.routing == "any" ? rumor::client::ClientOptions::Routing::kAny
+                                       : rumor::client::ClientOptions::Routing::kRing;
   if (!ParseTimeout(g.timeout, &options.timeout)) {
     return Fail(kExitUsage, "--timeout must be a positive duration like 5s or 500ms");
   }
   auto client = Client::Connect(options);
   if (!client.ok()) return Fail(kExitUsage, std::string(client.status().message()));
 
-  if (get->parsed()) return RunGet(**client, g, key);
-  if (put->parsed()) return RunPut(**client, g, key, value, context);
-  if (del->parsed()) return RunDelete(**client, g, key, context);
+  bool kv = get->parsed() || put->parsed() || del->parsed();
+  if (kv && options.routing == rumor::client::ClientOptions::Routing::kRing) {
+    // One-shot: learn the ring first so this very request is routed. If
+    // it cannot be fetched (a node without RingLayout, a refused
+    // connection) the request goes to --server, which reports its own
+    // error; but a server that does not answer in time would only make
+    // the request wait as long again.
+    absl::Status ring = (*client)->RefreshRing();
+    if (ring.code() == absl::StatusCode::kDeadlineExceeded) {
+      return Fail(kExitServer,
+                  absl::StrCat("no answer from ", g.server,
+                               " before the deadline while fetching the ring "
+                               "layout; the ", get->parsed() ? "read" : "write",
+                               " was not sent (", ring.message(), ")"));
+    }
+  }
+  rumor::client::CallOptions call;
+  call.r = r;
+  call.w = w;
+  if (get->parsed()) return RunGet(**client, g, key, call);
+  if (put->parsed()) return RunPut(**client, g, key, value, context, call);
+  if (del->parsed()) return RunDelete(**client, g, key, context, call);
+  if (replicas->parsed()) return RunReplicas(**client, g, key);
   if (status->parsed()) return RunStatus(**client, g);
   if (members->parsed()) return RunMembers(**client, g);
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);

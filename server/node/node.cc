@@ -412,7 +412,8 @@ void Node::State::Replicas(
                 c.values.push_back(sib.data);
               }
             }
-            for (const auto& [actor, counter] : object->Join().entries()) {
+            storage::VersionVector version = object->Join();
+            for (const auto& [actor, counter] : version.entries()) {
               c.version.push_back({actor, counter});
             }
           }

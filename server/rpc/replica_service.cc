@@ -61,7 +61,9 @@ class ReplicaReceiver final
       : service_(service), ctx_(ctx) {
     {
       absl::MutexLock lock(&service_->mu);
-      service_->open[this] = ReplicaService::Impl::Open{ctx, 0, false};
+      ReplicaService::Impl::Open open;
+      open.ctx = ctx;
+      service_->open[this] = std::move(open);
     }
     StartRead(&in_);
   }

@@ -668,7 +668,9 @@ TEST_F(MembershipTest, NothingAboveTheIncarnationCeilingIsAnnounced) {
   for (auto& [addr, m] : transport_->sent) {
     EXPECT_LE(m.from_incarnation, 1u);
     for (const Update& u : m.updates) {
-      if (u.node == 1) EXPECT_LE(u.incarnation, 1u);
+      if (u.node == 1) {
+        EXPECT_LE(u.incarnation, 1u);
+      }
     }
   }
   core_->SetIncarnationCeiling(0, now_);  // never lowered
