@@ -41,6 +41,7 @@ constexpr int kExitServer = 3;
 struct Globals {
   std::string server = "127.0.0.1:7379";
   std::string timeout = "5s";
+  bool timeout_given = false;
   std::string routing = "ring";
   bool json = false;
   bool base64 = false;
@@ -369,7 +370,14 @@ int RunRing(Client& client, const Globals& g, const std::string& key,
 int RunLeave(Client& client, const Globals& g) {
   auto st = client.Status();
   if (!st.ok()) return FailStatus(st.status());
-  auto spread = client.Leave();
+  // A leave first hands every key the node holds to its other replicas:
+  // unless --timeout was given, wait as long as the node allows for that
+  // (its --leave-timeout, 10 minutes by default).
+  rumor::client::CallOptions opts;
+  if (!g.timeout_given) opts.timeout = absl::Minutes(10);
+  std::fprintf(stderr, "leaving: the node hands its data off first; its log "
+                       "shows the progress\n");
+  auto spread = client.Leave(opts);
   if (!spread.ok()) return FailStatus(spread.status());
   std::string id = rumor::NodeIdToString(st->node_id);
   if (g.json) {
@@ -629,6 +637,7 @@ int main(int argc, char** argv) {
   auto client = Client::Connect(options);
   if (!client.ok()) return Fail(kExitUsage, std::string(client.status().message()));
 
+  g.timeout_given = app.count("--timeout") > 0;
   bool kv = get->parsed() || put->parsed() || del->parsed();
   if (kv && options.routing == rumor::client::ClientOptions::Routing::kRing) {
     // One-shot: learn the ring first so this very request is routed. If

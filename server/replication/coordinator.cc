@@ -422,17 +422,19 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
 }
 
 void Coordinator::KeepLocalHints(const WriteState& state) {
+  for (NodeId owner : state.placement.missing) KeepLocalHint(state, owner);
+}
+
+void Coordinator::KeepLocalHint(const WriteState& state, NodeId owner) {
   if (hints_ == nullptr || !config_.hinted_handoff) return;
-  for (NodeId owner : state.placement.missing) {
-    ++counters_.hints_stored;
-    OnStorage(
-        [this, owner, key = state.key, object = state.object] {
-          // Best effort: a hint that cannot be kept (queue full, disk
-          // error) is left to anti-entropy, and logged by the store.
-          IgnoreError(hints_->Store(owner, key, object));
-        },
-        [] {});
-  }
+  ++counters_.hints_stored;
+  OnStorage(
+      [this, owner, key = state.key, object = state.object] {
+        // Best effort: a hint that cannot be kept (queue full, disk error)
+        // is left to anti-entropy, and logged by the store.
+        IgnoreError(hints_->Store(owner, key, object));
+      },
+      [] {});
 }
 
 void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
@@ -475,6 +477,16 @@ void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
             } else {
               if (absl::IsDeadlineExceeded(reply.status)) {
                 state->timed_out = true;
+              }
+              if (t.hint_for != kNoNode) {
+                // The fallback could not keep the hint: keep it here.
+                KeepLocalHint(*state, t.hint_for);
+              } else if (absl::IsUnavailable(reply.status) ||
+                         absl::IsDeadlineExceeded(reply.status)) {
+                // A replica that failed between its last sign of life and
+                // this write (membership has not noticed yet): keep a hint
+                // for it, so it still gets the write when it is back.
+                KeepLocalHint(*state, t.node);
               }
               state->failures.push_back(absl::StrCat(
                   t.address, t.hint_for != kNoNode ? " (fallback)" : "", ": ",

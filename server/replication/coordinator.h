@@ -130,8 +130,10 @@ class Coordinator {
   void Forward(const Placement& placement, const ClusterView& view,
                ReplicaOp op, absl::Time deadline, ViewCallback done);
   void Replicate(std::shared_ptr<WriteState> state);
-  // Hints for preference-list nodes that are down with no fallback.
+  // Hints for preference-list nodes that are down with no fallback, or
+  // that failed to acknowledge (kept here, not counted toward W).
   void KeepLocalHints(const WriteState& state);
+  void KeepLocalHint(const WriteState& state, NodeId owner);
   void FinishRead(std::shared_ptr<ReadState> state);
   // Runs fn on the storage executor; fails `done`-style via `refused` when
   // the queue is full.
