@@ -88,7 +88,23 @@ std::vector<RangeTransfer> PlanTransfers(
     }
     if (!keeps) {
       // Whatever this node holds of a range it no longer replicates goes to
-      // the replicas, then is deleted here.
+      // its replicas, then is deleted here: to the ones that newly
+      // replicate it when the change is known (the others held it already
+      // as replicas), to all of them when it is not (just started).
+      if (before == nullptr) {
+        targets.insert(now.begin(), now.end());
+      } else {
+        std::vector<NodeId> old = before->empty()
+                                      ? std::vector<NodeId>{self}
+                                      : before->PreferenceList(to, n);
+        for (NodeId id : now) {
+          if (!Contains(old, id)) targets.insert(id);
+        }
+      }
+    }
+    if (targets.empty() && !keeps) {
+      // Nobody new replicates it (the replicas all held it already): they
+      // get this copy anyway before it is deleted, to be safe.
       targets.insert(now.begin(), now.end());
     }
     if (targets.empty()) continue;
@@ -147,14 +163,18 @@ HandoffStats HandoffRunner::stats() const {
 }
 
 void HandoffRunner::Loop() {
+  bool more = false;
   while (true) {
     {
+      // Work left over from the last round (hints not all delivered)
+      // continues at once; otherwise look again after the interval.
       absl::MutexLock lock(&mu_);
-      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_), options_.interval)) {
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopping_),
+                               more ? absl::ZeroDuration() : options_.interval)) {
         return;
       }
     }
-    RunOnce();
+    more = RunOnce();
   }
 }
 
@@ -201,8 +221,9 @@ std::vector<bool> HandoffRunner::SendAndWait(const std::string& address,
   }
 }
 
-void HandoffRunner::DeliverHints(const ClusterView& view) {
+bool HandoffRunner::DeliverHints(const ClusterView& view) {
   constexpr int kMaxBatchesPerOwner = 16;  // then let other work run
+  bool more = false;
   for (const auto& [owner, count] : hints_->Counts()) {
     const ClusterView::Node* node = view.Find(owner);
     bool gone = node == nullptr || node->status == MemberStatus::kLeft;
@@ -283,8 +304,10 @@ void HandoffRunner::DeliverHints(const ClusterView& view) {
         break;  // the owner went away again: retry next round
       }
       if (batch.size() < options_.batch_keys) break;
+      if (b + 1 == kMaxBatchesPerOwner) more = true;
     }
   }
+  return more;
 }
 
 bool HandoffRunner::RunTransfer(const ClusterView& view,
@@ -345,9 +368,9 @@ bool HandoffRunner::RunTransfer(const ClusterView& view,
   return complete;
 }
 
-void HandoffRunner::RunOnce() {
+bool HandoffRunner::RunOnce() {
   std::shared_ptr<const ClusterView> view = view_();
-  DeliverHints(*view);
+  bool more = DeliverHints(*view);
   absl::Time now = absl::Now();
   if (view->ring_version != last_ring_version_ || !planned_) {
     if (view->ring_version != last_ring_version_) {
@@ -373,12 +396,12 @@ void HandoffRunner::RunOnce() {
       }
     }
   }
-  if (!planned_) return;
+  if (!planned_) return more;
   std::vector<RangeTransfer> left;
   for (const RangeTransfer& t : pending_) {
     {
       absl::MutexLock lock(&mu_);
-      if (stopping_) return;
+      if (stopping_) return false;
     }
     if (!RunTransfer(*view, t)) left.push_back(t);
   }
@@ -389,6 +412,7 @@ void HandoffRunner::RunOnce() {
   }
   pending_ = std::move(left);
   transfers_pending_ = pending_.size();
+  return more;
 }
 
 absl::Status HandoffRunner::HandOffEverything(

@@ -65,7 +65,7 @@ struct HandoffOptions {
   size_t n = 3;
   absl::Duration interval = absl::Seconds(1);
   absl::Duration settle = absl::Seconds(3);
-  size_t batch_keys = 512;          // keys per batch to one node
+  size_t batch_keys = 2048;         // keys per batch to one node
   absl::Duration call_timeout = absl::Seconds(10);
 };
 
@@ -106,7 +106,8 @@ class HandoffRunner {
   HandoffStats stats() const;
 
   // One round of the loop (tests call it directly instead of Start).
-  void RunOnce();
+  // Returns whether work is left that should continue at once.
+  bool RunOnce();
 
  private:
   struct Sent {
@@ -114,7 +115,8 @@ class HandoffRunner {
     std::string encoded;
   };
   void Loop();
-  void DeliverHints(const ClusterView& view);
+  // Returns whether hints are left that should be sent at once.
+  bool DeliverHints(const ClusterView& view);
   // Sends `objects` to `address` as replica writes and waits; returns how
   // many were acknowledged, in order (the acknowledged ones are a prefix
   // only if all were).

@@ -1,0 +1,244 @@
+#!/usr/bin/env bash
+# What replication costs, in one run on one machine: a single kvd, then a
+# 3-node cluster (N=3, R=2, W=2) on the same host, with the same kvbench
+# settings; the cluster with ring routing (each request straight to a
+# replica) and with routing=any (each client to one node, which forwards);
+# then how fast hints replay after a restart and how fast ranges move when
+# two nodes join.
+#
+#   bench/cluster_compare.sh                  # from the repository root, after a build
+#   DURATION=20 KEYS=200000 bench/cluster_compare.sh
+#
+# Environment: DURATION (seconds per kvbench run, default 10), CONCURRENCY
+# (64), VALUE_SIZE (100), RECORDS (10000, zipfian), KEYS (keys written for
+# the hint and handoff measurements, 100000), BUILD (default build).
+# Starts every process on free ports with fresh data directories and
+# stops them (by PID) on exit, whatever happens. Prints markdown tables.
+set -euo pipefail
+
+DURATION=${DURATION:-10}
+CONCURRENCY=${CONCURRENCY:-64}
+VALUE_SIZE=${VALUE_SIZE:-100}
+RECORDS=${RECORDS:-10000}
+KEYS=${KEYS:-100000}
+BUILD=${BUILD:-build}
+KVD=$BUILD/kvd
+KVCLI=$BUILD/kvcli
+KVBENCH=$BUILD/kvbench
+for bin in "$KVD" "$KVCLI" "$KVBENCH"; do
+  if [[ ! -x $bin ]]; then
+    echo "cluster_compare.sh: $bin not found; build first (make build)" >&2
+    exit 2
+  fi
+done
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/rumor-cluster-bench-XXXXXX")
+declare -A PID
+cleanup() {
+  local name
+  for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
+  for name in "${!PID[@]}"; do
+    for _ in $(seq 100); do
+      kill -0 "${PID[$name]}" 2>/dev/null || break
+      sleep 0.1
+    done
+    kill -KILL "${PID[$name]}" 2>/dev/null || true
+    wait "${PID[$name]}" 2>/dev/null || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+declare -A PORT
+# start NAME [kvd flags...]: starts node NAME (port kept across restarts).
+start() {
+  local name=$1
+  shift
+  [[ -n ${PORT[$name]:-} ]] || PORT[$name]=$(free_port)
+  "$KVD" --listen="127.0.0.1:${PORT[$name]}" --data-dir="$WORK/$name" \
+    --handoff-settle=1s "$@" >>"$WORK/$name.log" 2>&1 &
+  PID[$name]=$!
+  local deadline=$((SECONDS + 20))
+  until "$KVCLI" --server="127.0.0.1:${PORT[$name]}" --timeout=1s status >/dev/null 2>&1; do
+    if ! kill -0 "${PID[$name]}" 2>/dev/null || ((SECONDS >= deadline)); then
+      echo "cluster_compare.sh: $name did not start:" >&2
+      tail -20 "$WORK/$name.log" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+stop() {
+  kill -TERM "${PID[$1]}" 2>/dev/null || true
+  wait "${PID[$1]}" 2>/dev/null || true
+  unset "PID[$1]"
+}
+addr() { echo "127.0.0.1:${PORT[$1]}"; }
+
+# value NAME COUNTER: a counter from the node's status.
+value() {
+  "$KVCLI" --server="$(addr "$1")" --timeout=2s status --json |
+    grep -o "\"$2\":[0-9]*" | head -n 1 | cut -d: -f2
+}
+# sum COUNTER NAMES...: the counter summed over nodes.
+sum() {
+  local counter=$1 total=0 v
+  shift
+  for n in "$@"; do
+    v=$(value "$n" "$counter")
+    total=$((total + ${v:-0}))
+  done
+  echo "$total"
+}
+ring_size() {
+  "$KVCLI" --server="$(addr "$1")" --timeout=2s ring --json | grep -o '"id"' | wc -l
+}
+ring_is() { [[ $(ring_size "$1") -eq $2 ]]; }
+no_hints() { [[ $(sum hints_held "$@") -eq 0 ]]; }
+wait_for() {  # wait_for SECONDS DESCRIPTION CMD...
+  local limit=$1 what=$2
+  shift 2
+  local deadline=$((SECONDS + limit))
+  until "$@"; do
+    if ((SECONDS >= deadline)); then
+      echo "cluster_compare.sh: $what did not happen within ${limit}s" >&2
+      exit 1
+    fi
+    sleep 0.2
+  done
+}
+
+field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
+
+declare -A RESULT
+FAILED=0
+bench() {  # bench LABEL WORKLOAD SERVERS ROUTING
+  local label=$1 workload=$2 servers=$3 routing=$4 out
+  echo "cluster_compare.sh: $workload on $label for ${DURATION}s" >&2
+  if ! out=$("$KVBENCH" --servers="$servers" --workload="$workload" \
+    --duration="$DURATION" --concurrency="$CONCURRENCY" \
+    --value-size="$VALUE_SIZE" --records="$RECORDS" --routing="$routing" --json); then
+    echo "cluster_compare.sh: kvbench $workload on $label failed" >&2
+    FAILED=1
+  fi
+  RESULT[$workload.$label]=$out
+}
+
+# --- one node
+start single
+for w in put get; do bench single "$w" "$(addr single)" any; done
+stop single
+
+# --- three nodes, N=3 R=2 W=2
+start n1
+start n2 --seeds="$(addr n1)"
+start n3 --seeds="$(addr n1)"
+wait_for 30 "a ring of 3" ring_is n1 3
+ALL="$(addr n1),$(addr n2),$(addr n3)"
+for w in put get; do
+  bench ring "$w" "$ALL" ring
+  bench any "$w" "$ALL" any
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+echo
+echo "One node against a 3-node cluster (N=3, R=2, W=2) on the same $(nproc)-core host:" \
+  "${DURATION}s per run, concurrency $CONCURRENCY, value $VALUE_SIZE B, $RECORDS records" \
+  "(zipfian), $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $(date -u +%Y-%m-%dT%H:%MZ)"
+echo
+echo "| workload | setup | ops/s | p50 µs | p99 µs | errors | ops/s vs one node |"
+echo "|---|---|---:|---:|---:|---:|---:|"
+for w in put get; do
+  s=${RESULT[$w.single]}
+  for label in single ring any; do
+    out=${RESULT[$w.$label]}
+    case $label in
+      single) what="one node" ;;
+      ring) what="3 nodes, routing=ring" ;;
+      any) what="3 nodes, routing=any" ;;
+    esac
+    printf "| %s | %s | %s | %s | %s | %s | %s |\n" "$w" "$what" \
+      "$(field "$out" ops_per_sec)" "$(field "$out" p50_us)" "$(field "$out" p99_us)" \
+      "$(field "$out" errors)" "$(ratio "$(field "$out" ops_per_sec)" "$(field "$s" ops_per_sec)")"
+  done
+done
+
+# --- hint replay: node 3 down while KEYS keys are written, then restarted
+echo "cluster_compare.sh: hint replay ($KEYS keys written with n3 down)" >&2
+kill -KILL "${PID[n3]}"
+wait "${PID[n3]}" 2>/dev/null || true
+unset "PID[n3]"
+wait_for 30 "n3 seen down" bash -c \
+  "'$KVCLI' --server=$(addr n1) members --json | grep -q '\"address\":\"$(addr n3)\",\"status\":\"\(suspect\|dead\)\"'"
+"$KVBENCH" --servers="$(addr n1),$(addr n2)" --workload=c --records="$KEYS" \
+  --duration=0.001 --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+  --key-prefix=hint- --json >/dev/null
+HINTS=$(sum hints_held n1 n2)
+T0=$(date +%s.%N)
+start n3 --seeds="$(addr n1)"
+# Delivery proper runs from the first hint delivered to the last.
+TB=""
+deadline=$((SECONDS + 300))
+while :; do
+  held=$(sum hints_held n1 n2)
+  now=$(date +%s.%N)
+  [[ -z $TB && $held -lt $HINTS ]] && TB=$now
+  [[ $held -eq 0 ]] && break
+  if ((SECONDS >= deadline)); then
+    echo "cluster_compare.sh: hints not delivered within 300 s" >&2
+    exit 1
+  fi
+  sleep 0.05
+done
+T1=$(date +%s.%N)
+[[ -n $TB ]] || TB=$T1
+HINT_SECONDS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
+DELIVERY_SECONDS=$(awk -v a="$TB" -v b="$T1" 'BEGIN { s = b - a; if (s < 0.05) s = 0.05; printf "%.2f", s }')
+
+# --- range handoff: two nodes join a cluster holding the data
+echo "cluster_compare.sh: range handoff (2 nodes join)" >&2
+SENT0=$(sum handoff_keys_sent n1 n2 n3)
+T0=$(date +%s.%N)
+start n4 --seeds="$(addr n1)"
+start n5 --seeds="$(addr n1)"
+wait_for 60 "a ring of 5" ring_is n1 5
+# Done when handoff has started, no range is pending, and nothing more is
+# sent for 1.5 s.
+settled() {
+  local a b s1 s2
+  a=$(sum handoff_ranges_pending n1 n2 n3 n4 n5)
+  s1=$(sum handoff_keys_sent n1 n2 n3 n4 n5)
+  sleep 1.5
+  b=$(sum handoff_ranges_pending n1 n2 n3 n4 n5)
+  s2=$(sum handoff_keys_sent n1 n2 n3 n4 n5)
+  [[ $a -eq 0 && $b -eq 0 && $s1 -eq $s2 && $s2 -gt $SENT0 ]]
+}
+wait_for 600 "range handoff" settled
+T1=$(date +%s.%N)
+SENT=$(( $(sum handoff_keys_sent n1 n2 n3 n4 n5) - SENT0 ))
+DROPPED=$(sum handoff_keys_dropped n1 n2 n3 n4 n5)
+# What the two new nodes received (they take no client writes meanwhile).
+MOVED=$(sum replica_writes_received n4 n5)
+HANDOFF_SECONDS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a - 3 }')
+
+echo
+echo "| measurement | keys | seconds | keys/s |"
+echo "|---|---:|---:|---:|"
+printf "| hint replay, first hint delivered to last | %s | %s | %s |\n" \
+  "$HINTS" "$DELIVERY_SECONDS" "$(awk -v k="$HINTS" -v s="$DELIVERY_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+printf "| hint replay, from the restart command (start, detection as alive) | %s | %s | %s |\n" \
+  "$HINTS" "$HINT_SECONDS" "$(awk -v k="$HINTS" -v s="$HINT_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+printf "| range handoff when 2 nodes join 3: keys the new nodes received (%s sent in all, %s deleted by old owners) | %s | %s | %s |\n" \
+  "$SENT" "$DROPPED" "$MOVED" "$HANDOFF_SECONDS" "$(awk -v k="$MOVED" -v s="$HANDOFF_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+echo
+echo "(Range handoff is timed from the joins to the last key sent, less the"
+echo "1.5 s quiet check, so it includes the joins, the token claims and the"
+echo "1 s --handoff-settle. Two nodes joining at once look like two ownership"
+echo "changes in a row, so some keys move twice: \"sent in all\" counts every"
+echo "copy sent, to new and to interim owners.)"
+exit "$FAILED"
