@@ -25,6 +25,10 @@ struct MemberMeta {
   std::string address;           // host:port
   std::vector<uint64_t> tokens;  // ring tokens, sorted; empty = not claimed yet
   std::vector<std::pair<std::string, std::string>> tags;  // sorted by key
+  // The member's incarnation when it announced this meta: a member's metas
+  // are ordered by it, whatever order they arrive in, and whatever its
+  // status is meanwhile.
+  uint64_t version = 0;
   uint64_t fingerprint = 0;      // hash of the fields above (MakeMeta)
   bool operator==(const MemberMeta&) const = default;
 };

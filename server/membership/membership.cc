@@ -32,7 +32,9 @@ Membership::Membership(MembershipConfig config, Transport* transport,
   self.state.id = config_.self;
   self.state.incarnation = std::max<uint64_t>(config_.incarnation, 1);
   self.state.status = MemberStatus::kAlive;
-  self.state.meta = MakeMeta(config_.meta);
+  MemberMeta own = config_.meta;
+  own.version = self.state.incarnation;
+  self.state.meta = MakeMeta(std::move(own));
   members_.push_back(std::move(self));
   index_[config_.self] = 0;
   incarnation_ceiling_ = config_.incarnation_ceiling;
@@ -47,6 +49,7 @@ Membership::Membership(MembershipConfig config, Transport* transport,
   next_push_pull_ = now + absl::Microseconds(pp(rng_));
   next_join_ = absl::InfiniteFuture();
   next_forget_check_ = now;
+  now_ = now;
   Enqueue(AliveUpdate(members_[0].state));
 }
 
@@ -108,13 +111,19 @@ void Membership::PullStateFrom(const Member& m, absl::Time now) {
   Send(m.state.meta->address, PushPullRequest(m.state.id));
 }
 
+MemberDigest Membership::DigestOf(const MemberState& s) {
+  return MemberDigest{s.id,
+                      s.incarnation,
+                      s.status,
+                      s.meta->fingerprint,
+                      s.meta->version,
+                      !s.meta->tokens.empty()};
+}
+
 std::vector<MemberDigest> Membership::Digests() const {
   std::vector<MemberDigest> out;
   out.reserve(members_.size());
-  for (const Member& m : members_) {
-    out.push_back(MemberDigest{m.state.id, m.state.incarnation, m.state.status,
-                               m.state.meta->fingerprint});
-  }
+  for (const Member& m : members_) out.push_back(DigestOf(m.state));
   return out;
 }
 
@@ -146,12 +155,13 @@ void Membership::DeltaFor(const std::vector<MemberDigest>& remote,
         continue;
       }
       reply->state.push_back(s);
-    } else if (it->second->fingerprint != s.meta->fingerprint) {
-      if (s.incarnation >= it->second->incarnation) reply->state.push_back(s);
+    } else if (s.meta->version > it->second->meta_version ||
+               (s.meta->version == it->second->meta_version &&
+                s.meta->fingerprint != it->second->fingerprint)) {
+      reply->state.push_back(s);  // newer meta (or another process's)
     } else if (Newer(s.incarnation, s.status, it->second->incarnation,
                      it->second->status)) {
-      reply->digests.push_back(MemberDigest{s.id, s.incarnation, s.status,
-                                            s.meta->fingerprint});
+      reply->digests.push_back(DigestOf(s));
     }
   }
 }
@@ -184,7 +194,10 @@ void Membership::SetStatus(Member* m, MemberStatus status,
   MemberStatus old = m->state.status;
   if (IsLive(status)) {
     m->departed_at = absl::InfiniteFuture();
-  } else if (IsLive(old)) {
+  } else if (IsLive(old) || status != old) {
+    // Departed now, or Dead -> Left (a removal): the forget window starts
+    // with the newest departure, so a member removed long after it died
+    // still has its Left spread before it is forgotten.
     m->departed_at = now;
   }
   ++state_version_;
@@ -243,6 +256,7 @@ absl::Time Membership::NextDeadline() const {
 }
 
 void Membership::Tick(absl::Time now) {
+  now_ = std::max(now_, now);
   if (!joined_ && !seeds_.empty() && now >= next_join_) SendJoinRequests(now);
   if (probe_active_) {
     if (!probe_.indirect_sent && now >= probe_.indirect_at) ProbeIndirect(now);
@@ -262,7 +276,9 @@ void Membership::ForgetDeparted(absl::Time now) {
   std::vector<NodeId> forget;
   for (const Member& m : members_) {
     const MemberState& s = m.state;
-    if (s.id == config_.self || now - m.departed_at < config_.forget_departed_after) {
+    if (s.id == config_.self ||
+        now - m.departed_at < config_.forget_departed_after ||
+        broadcasts_.Pending(s.id)) {  // its last word is still spreading
       continue;
     }
     if (s.status == MemberStatus::kLeft ||
@@ -270,15 +286,48 @@ void Membership::ForgetDeparted(absl::Time now) {
       forget.push_back(s.id);
     }
   }
-  for (NodeId id : forget) Forget(id);
+  for (NodeId id : forget) Forget(id, now);
+  // Ghost records and rate-limit entries expire too: memory stays flat
+  // under churn.
+  for (auto it = forgotten_.begin(); it != forgotten_.end();) {
+    if (it->second.second <= now) {
+      forgotten_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = pulled_.begin(); it != pulled_.end();) {
+    if (now - it->second > config_.probe_interval * 10) {
+      pulled_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
+  for (auto it = awaiting_reply_.begin(); it != awaiting_reply_.end();) {
+    if (now - it->second > config_.probe_interval * 10) {
+      awaiting_reply_.erase(it++);
+    } else {
+      ++it;
+    }
+  }
 }
 
-void Membership::Forget(NodeId id) {
+bool Membership::Forgotten(NodeId id, uint64_t incarnation) const {
+  auto it = forgotten_.find(id);
+  return it != forgotten_.end() && incarnation <= it->second.first;
+}
+
+void Membership::Forget(NodeId id, absl::Time now) {
   auto it = index_.find(id);
   if (it == index_.end() || id == config_.self) return;
   size_t slot = it->second;
   Member& m = members_[slot];
   std::string address = m.state.meta->address;
+  // Gossip about it at or below this incarnation, from members that have
+  // not forgotten it yet, must not bring it back (it would then be learnt
+  // as Dead with tokens and kept for good). It may return as itself, at a
+  // higher incarnation.
+  forgotten_[id] = {m.state.incarnation, now + config_.forget_departed_after};
   if (m.state.status == MemberStatus::kDead) --dead_count_;
   if (IsLive(m.state.status)) --live_count_;
   if (m.suspicion) {
@@ -296,12 +345,27 @@ void Membership::Forget(NodeId id) {
   index_.erase(id);
   ++state_version_;
   ++stats_.members_forgotten;
-  // Drop the connection too, unless another member lives at that address
-  // (a node that restarted with a new id, say).
+  // Its link goes too, unless another member lives at that address (a
+  // node that restarted with a new id, say).
   for (const Member& other : members_) {
     if (other.state.meta->address == address) return;
   }
-  transport_->Forget(address);
+  forgotten_addresses_.push_back(std::move(address));
+}
+
+Membership::Footprint Membership::footprint() const {
+  Footprint f;
+  f.members = members_.size();
+  f.ghosts = forgotten_.size();
+  f.pull_limits = pulled_.size();
+  f.awaiting = awaiting_reply_.size();
+  f.probe_order = probe_order_.size();
+  f.broadcasts = broadcasts_.size();
+  return f;
+}
+
+std::vector<std::string> Membership::TakeForgottenAddresses() {
+  return std::exchange(forgotten_addresses_, {});
 }
 
 // ---------------------------------------------------------------------------
@@ -478,6 +542,7 @@ void Membership::ExpireRelays(absl::Time now) {
 // Incoming messages
 
 void Membership::HandleMessage(const Message& m, absl::Time now) {
+  now_ = std::max(now_, now);
   ++stats_.messages_received;
   if (m.from == config_.self) {
     // Our own message came back: a seed is this node under another name
@@ -659,17 +724,27 @@ void Membership::HandlePushPull(const Message& m, absl::Time now) {
     return;
   }
   if (!joined_) joined_ = true;
+  // (What this node would want from a reply's digests is dropped: the
+  // replier sent every state it saw us lack, and the next round asks.)
+  auto asked = awaiting_reply_.find(m.from_address);
+  if (asked == awaiting_reply_.end()) return;  // nobody asked: no last leg
+  awaiting_reply_.erase(asked);
   if (!m.want.empty()) {
-    // The replier needs these members' meta: the last leg, states only.
+    // The replier needs these members' meta: the last leg, states only,
+    // each member once and no more than this node knows.
     Message states;
     states.type = Message::Type::kPushPullReply;
     states.to = m.from;
+    absl::flat_hash_map<NodeId, bool> sent;
     for (NodeId id : m.want) {
+      if (states.state.size() >= members_.size()) break;
+      if (!sent.emplace(id, true).second) continue;
       if (const Member* known = Get(id)) states.state.push_back(known->state);
     }
     if (!states.state.empty()) Send(m.from_address, std::move(states));
   }
 }
+
 
 std::vector<NodeId> Membership::MergePushPull(const Message& m,
                                               absl::Time now) {
@@ -688,22 +763,22 @@ std::vector<NodeId> Membership::MergePushPull(const Message& m,
 void Membership::MergeDigest(const MemberDigest& d, absl::Time now,
                              std::vector<NodeId>* want) {
   if (d.id == config_.self) {
-    // What the sender believes of us: an accusation to refute, or gossip
-    // of a previous life of this node, or another process with our id.
+    // What the sender believes of us. Another meta at our incarnation or
+    // above is another process with our id: fetch its state, so the
+    // collision can name its address.
+    if (d.fingerprint != self().state.meta->fingerprint &&
+        d.incarnation >= self().state.incarnation) {
+      want->push_back(d.id);
+      return;
+    }
     Update u;
     u.node = d.id;
     u.incarnation = d.incarnation;
+    u.from = kNoNode;
     switch (d.status) {
       case MemberStatus::kAlive:
-        u.kind = MemberStatus::kAlive;
-        u.from = d.id;
-        u.meta_fingerprint = d.fingerprint;
-        ApplyAlive(u, now, /*from_push_pull=*/true);
-        if (d.fingerprint != self().state.meta->fingerprint &&
-            d.incarnation >= self().state.incarnation) {
-          // Another process announces our id: fetch its state, so the
-          // collision can name its address.
-          want->push_back(d.id);
+        if (d.incarnation > self().state.incarnation) {
+          ++stats_.messages_ignored;  // forged or corrupt (ApplyAlive)
         }
         break;
       case MemberStatus::kLeft:
@@ -721,15 +796,23 @@ void Membership::MergeDigest(const MemberDigest& d, absl::Time now,
   }
   Member* m = Get(d.id);
   if (m == nullptr) {
-    // A member we never met: its meta decides whether it matters (a Dead
-    // member that owns tokens does; a Left one never does).
-    if (d.status != MemberStatus::kLeft) want->push_back(d.id);
+    // A member we never met: only its state can say whether it matters
+    // (a Dead member that owns tokens does; a Left one never does).
+    if (d.status == MemberStatus::kLeft ||
+        (d.status == MemberStatus::kDead && !d.owns_tokens) ||
+        Forgotten(d.id, d.incarnation)) {
+      return;
+    }
+    want->push_back(d.id);
     return;
   }
-  if (d.fingerprint != m->state.meta->fingerprint) {
-    // Our meta is stale (or theirs is): fetch the state whole, so status
-    // and meta arrive together.
-    if (d.incarnation >= m->state.incarnation) want->push_back(d.id);
+  const MemberMeta& mine = *m->state.meta;
+  if (d.meta_version > mine.version ||
+      (d.meta_version == mine.version && d.fingerprint != mine.fingerprint)) {
+    // The sender holds newer meta (or, at the same version, other meta:
+    // only another process with that id could cause it): fetch the state
+    // whole, so status and meta arrive together.
+    want->push_back(d.id);
     return;
   }
   MergeOne(MemberState{d.id, d.incarnation, d.status, m->state.meta},
@@ -778,15 +861,18 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
       if (collision_address_.empty()) collision_address_ = "another address";
       return false;
     }
-    if (u.incarnation > self().state.incarnation && !leaving_) {
-      // Gossip from a previous life of this node is ahead of us.
-      Refute(u.incarnation, now);
-    }
+    // Our incarnation is above everything any earlier life of this node
+    // announced (leases), and we announced nothing above it: an Alive of
+    // our id above it is forged or corrupt. Refuting it would only chase
+    // it up to the incarnation limit.
+    if (u.incarnation > self().state.incarnation) ++stats_.messages_ignored;
     return false;
   }
   Member* m = Get(u.node);
   if (m == nullptr) {
-    if (!u.meta) return false;  // a refutation of a member we never met
+    if (!u.meta || Forgotten(u.node, u.incarnation)) {
+      return false;  // a refutation of a member we never met, or a ghost
+    }
     MemberState s;
     s.id = u.node;
     s.incarnation = u.incarnation;
@@ -796,6 +882,9 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     Enqueue(u);
     return true;
   }
+  // Meta is ordered by its own version, whatever the status ordering says:
+  // a newer meta is taken even from an update whose status is stale.
+  bool adopted = u.meta != nullptr && AdoptNewerMeta(m, u.meta);
   if (u.incarnation == m->state.incarnation && u.meta &&
       m->expected_fingerprint != 0 &&
       u.meta->fingerprint == m->expected_fingerprint) {
@@ -803,10 +892,16 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     ReplaceMeta(m, u.meta);
     return true;
   }
-  if (u.incarnation <= m->state.incarnation) return false;
+  if (u.incarnation <= m->state.incarnation) {
+    if (adopted) Enqueue(u);  // others may lack it too
+    return adopted;
+  }
   SetStatus(m, MemberStatus::kAlive, u.incarnation, now);
   if (u.meta) {
-    ReplaceMeta(m, u.meta);
+    if (u.meta->version >= m->state.meta->version &&
+        u.meta->fingerprint != m->state.meta->fingerprint) {
+      ReplaceMeta(m, u.meta);
+    }
   } else if (fingerprint != m->state.meta->fingerprint) {
     // Its meta changed and we missed the announcement: remember what to
     // expect and ask the member itself.
@@ -814,6 +909,12 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
     PullStateFrom(*m, now);
   }
   Enqueue(u);
+  return true;
+}
+
+bool Membership::AdoptNewerMeta(Member* m, const MetaPtr& meta) {
+  if (meta->version <= m->state.meta->version) return false;
+  ReplaceMeta(m, meta);
   return true;
 }
 
@@ -825,9 +926,14 @@ void Membership::ReplaceMeta(Member* m, MetaPtr meta) {
 }
 
 void Membership::AnswerAccusation(const Update& u, absl::Time now) {
-  if (!leaving_ && u.incarnation >= self().state.incarnation) {
-    Refute(u.incarnation, now);
+  if (leaving_) return;
+  if (u.incarnation > self().state.incarnation) {
+    // No honest member holds us above the incarnation we announced (see
+    // ApplyAlive): forged or corrupt, and not worth refuting.
+    ++stats_.messages_ignored;
+    return;
   }
+  if (u.incarnation == self().state.incarnation) Refute(u.incarnation, now);
 }
 
 bool Membership::ApplySuspect(const Update& u, absl::Time now) {
@@ -923,29 +1029,21 @@ void Membership::MergeState(const std::vector<MemberState>& remote,
 
 void Membership::MergeOne(const MemberState& s, NodeId sender,
                           absl::Time now) {
+  (void)sender;
   if (!s.meta || s.id == kNoNode) return;
-  if (s.id == sender && s.id != config_.self && s.status == MemberStatus::kAlive) {
-    // A member describing itself is the authority on its meta, even at
-    // the incarnation we already hold (we may have missed its
-    // announcement, e.g. tokens claimed just before a refutation).
-    // (Same address only: a move comes with a new incarnation, and an
-    // impostor with our id must not rewrite where the member lives.)
-    Member* m = Get(s.id);
-    if (m != nullptr && s.incarnation == m->state.incarnation &&
-        s.meta->fingerprint != m->state.meta->fingerprint &&
-        s.meta->address == m->state.meta->address) {
-      ReplaceMeta(m, s.meta);  // its status stands as it is
-      return;
-    }
+  if (s.id != config_.self) {
+    // A newer meta is taken whatever the status says (see MemberMeta).
+    if (Member* m = Get(s.id)) AdoptNewerMeta(m, s.meta);
   }
   if (s.id != config_.self && Get(s.id) == nullptr) {
-    // A departed member we never knew (or forgot) stays forgotten, as in
-    // memberlist: otherwise members that forget at slightly different
-    // times would hand it back to each other forever. A Dead member that
-    // still owns ring tokens does matter: its ranges are its until it is
-    // removed.
+    // A departed member we never knew stays unknown, as in memberlist:
+    // otherwise members that forget at slightly different times would hand
+    // it back to each other forever. A Dead member that still owns ring
+    // tokens does matter: its ranges are its until it is removed. One this
+    // node forgot is a ghost at or below the incarnation it had then.
     if (s.status == MemberStatus::kLeft ||
-        (s.status == MemberStatus::kDead && s.meta->tokens.empty())) {
+        (s.status == MemberStatus::kDead && s.meta->tokens.empty()) ||
+        Forgotten(s.id, s.incarnation)) {
       return;
     }
     // First we hear of it: take the remote's view as is. A suspect gets
@@ -990,6 +1088,7 @@ void Membership::MergeOne(const MemberState& s, NodeId sender,
 
 void Membership::RestoreMembers(const std::vector<MemberState>& members,
                                 absl::Time now) {
+  now_ = std::max(now_, now);
   for (const MemberState& s : members) {
     if (!s.meta || s.id == kNoNode || s.id == config_.self || Get(s.id)) {
       continue;
@@ -1000,6 +1099,7 @@ void Membership::RestoreMembers(const std::vector<MemberState>& members,
 }
 
 void Membership::Join(const std::vector<std::string>& seeds, absl::Time now) {
+  now_ = std::max(now_, now);
   seeds_.clear();
   for (const auto& s : seeds) {
     if (!s.empty() && s != self().state.meta->address &&
@@ -1026,9 +1126,9 @@ void Membership::SendJoinRequests(absl::Time now) {
 }
 
 absl::Duration Membership::PushPullInterval() const {
-  // A full-state exchange costs O(N) bytes; above 32 members stretch the
-  // interval with log2(N) so its share of traffic grows slowly (memberlist's
-  // pushPullScale).
+  // A push-pull costs O(N) bytes (a digest per member at least); above 32
+  // members stretch the interval with log2(N) so its share of traffic
+  // grows slowly (memberlist's pushPullScale).
   double n = static_cast<double>(NumLive());
   double scale = n <= 32 ? 1.0 : std::ceil(std::log2(n) - std::log2(32.0)) + 1;
   return config_.push_pull_interval * scale;
@@ -1060,6 +1160,7 @@ void Membership::PushPull(absl::Time now) {
 }
 
 void Membership::Leave(absl::Time now) {
+  now_ = std::max(now_, now);
   (void)now;
   if (leaving_) return;
   leaving_ = true;
@@ -1090,6 +1191,7 @@ bool Membership::LeaveSpread() const {
 }
 
 absl::Status Membership::Remove(NodeId node, absl::Time now) {
+  now_ = std::max(now_, now);
   (void)now;
   Member* m = Get(node);
   if (m == nullptr) {
@@ -1114,6 +1216,7 @@ absl::Status Membership::Remove(NodeId node, absl::Time now) {
 }
 
 void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
+  now_ = std::max(now_, now);
   (void)now;
   if (leaving_) return;  // an Alive would replace the Left announcement
   Member& me = self();
@@ -1124,12 +1227,14 @@ void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
   }
   if (me.state.meta->tokens != meta.tokens) ++ring_version_;
   ++state_version_;
-  me.state.meta = MakeMeta(std::move(meta));
   ++me.state.incarnation;
+  meta.version = me.state.incarnation;
+  me.state.meta = MakeMeta(std::move(meta));
   Enqueue(AliveUpdate(me.state));
 }
 
 void Membership::SetIncarnationCeiling(uint64_t ceiling, absl::Time now) {
+  now_ = std::max(now_, now);
   incarnation_ceiling_ = std::max(incarnation_ceiling_, ceiling);
   if (leaving_) {
     pending_meta_.reset();
@@ -1165,6 +1270,9 @@ int Membership::RetransmitLimit() const {
 void Membership::Enqueue(Update u) { broadcasts_.Enqueue(std::move(u)); }
 
 void Membership::Send(const std::string& address, Message m) {
+  if (m.type == Message::Type::kPushPull) {
+    awaiting_reply_[address] = now_;
+  }
   m.from = config_.self;
   m.from_address = self().state.meta->address;
   m.from_incarnation = self().state.incarnation;

@@ -22,9 +22,10 @@
 //     news first among equals), each sent ceil(retransmit_mult * ln(N+1))
 //     times; a refutation carries the member's meta fingerprint instead of
 //     its meta;
-//   - a periodic push-pull exchange of the full state with one random live
-//     member, and one with a random dead member (Serf's reconnect), heals
-//     partitions and catches nodes up;
+//   - a periodic push-pull with one random live member, and one with a
+//     random dead member (Serf's reconnect), heals partitions and catches
+//     nodes up: the initiator sends digests of its view, the replier the
+//     difference and what it wants, the initiator a last leg with that;
 //   - every message carries its sender's incarnation: hearing directly from
 //     a member at a newer incarnation refutes an older suspicion of it, and
 //     a member held suspect or dead at its current incarnation is told so.
@@ -105,7 +106,7 @@ struct MembershipStats {
   uint64_t deaths_declared = 0;      // suspicion timeouts that fired here
   uint64_t messages_sent = 0;
   uint64_t bytes_sent = 0;
-  uint64_t push_pull_bytes_sent = 0;  // the full-state share of bytes_sent
+  uint64_t push_pull_bytes_sent = 0;  // the push-pull share of bytes_sent
   uint64_t messages_received = 0;
   uint64_t messages_ignored = 0;     // addressed to another node id, or stale
   uint64_t id_collisions = 0;        // updates about our id from another address
@@ -171,6 +172,21 @@ class Membership {
   size_t NumMembers() const { return members_.size(); }
   // Members currently Alive or Suspect (this node included).
   size_t NumLive() const;
+
+  // What the core holds, by kind (for memory checks under churn).
+  struct Footprint {
+    size_t members = 0;
+    size_t ghosts = 0;        // forgotten ids remembered with their incarnation
+    size_t pull_limits = 0;   // rate-limit entries of direct pulls
+    size_t awaiting = 0;      // push-pulls sent, reply not yet seen
+    size_t probe_order = 0;
+    size_t broadcasts = 0;
+  };
+  Footprint footprint() const;
+
+  // Addresses no member lives at any more since the last call (forgotten
+  // members'): the owner drops their links, outside its lock.
+  std::vector<std::string> TakeForgottenAddresses();
 
   // Bumped whenever the ring could change: a member appears, changes
   // tokens, or becomes Left.
@@ -265,6 +281,7 @@ class Membership {
   // a member or its meta, digests where only our status is newer), and the
   // merge of what a push-pull brought (returns the members whose meta this
   // node still needs).
+  static MemberDigest DigestOf(const MemberState& s);
   std::vector<MemberDigest> Digests() const;
   Message PushPullRequest(NodeId to) const;
   void DeltaFor(const std::vector<MemberDigest>& remote, Message* reply) const;
@@ -275,7 +292,13 @@ class Membership {
   // Forgets Left members, and Dead ones that own no ring tokens, that
   // departed at least forget_departed_after ago.
   void ForgetDeparted(absl::Time now);
-  void Forget(NodeId id);
+  void Forget(NodeId id, absl::Time now);
+  // True when `id` was forgotten at `incarnation` or above (a ghost).
+  bool Forgotten(NodeId id, uint64_t incarnation) const;
+  // Takes `meta` when its version is newer than the member's. Returns
+  // whether it did.
+  bool AdoptNewerMeta(Member* m, const MetaPtr& meta);
+
   void ReplaceMeta(Member* m, MetaPtr meta);
   Update AliveUpdate(const MemberState& s) const;  // with meta
   Update RefutationUpdate(const MemberState& s) const;  // fingerprint only
@@ -320,6 +343,14 @@ class Membership {
   // Last direct push-pull per member, for unknown senders and stale meta.
   absl::flat_hash_map<NodeId, absl::Time> pulled_;
   absl::Time next_forget_check_;
+  // Forgotten members: the incarnation they had, until when it is kept.
+  absl::flat_hash_map<NodeId, std::pair<uint64_t, absl::Time>> forgotten_;
+  std::vector<std::string> forgotten_addresses_;
+  // The latest time any entry point was given (Send has none of its own).
+  absl::Time now_ = absl::InfinitePast();
+  // Push-pulls sent and not yet answered, by address: when sent. Only the
+  // reply to one of them gets a last leg (the `want` it names).
+  absl::flat_hash_map<std::string, absl::Time> awaiting_reply_;
 
   bool leaving_ = false;
   uint64_t incarnation_ceiling_ = 0;  // 0: none

@@ -13,6 +13,7 @@ MembershipRunner::MembershipRunner(MembershipRunnerOptions options,
                                    Transport* transport, Clock* clock,
                                    MembershipRunnerHooks hooks)
     : options_(std::move(options)),
+      transport_(transport),
       clock_(clock),
       hooks_(std::move(hooks)),
       core_(options_.config, transport, clock->Now()) {
@@ -123,6 +124,7 @@ void MembershipRunner::Loop() {
     uint64_t claim_ring_version = 0;
     NodeId self = kNoNode;
     uint64_t mark = 0;  // to persist
+    std::vector<std::string> forgotten;  // links to drop
     absl::Duration wait;
     {
       absl::MutexLock lock(&mu_);
@@ -138,6 +140,7 @@ void MembershipRunner::Loop() {
       claim_ring_version = core_.ring_version();
       self = core_.Self().id;
       mark = IncarnationMarkDueLocked(now);
+      forgotten = core_.TakeForgottenAddresses();
       LogChangesLocked();
       if (core_.stats().id_collisions > logged_collisions_) {
         logged_collisions_ = core_.stats().id_collisions;
@@ -149,7 +152,9 @@ void MembershipRunner::Loop() {
       wait = std::clamp(core_.NextDeadline() - now, absl::ZeroDuration(),
                         absl::Milliseconds(100));
     }
-    // Disk writes happen without the lock.
+    // Links and disk writes are dealt with outside the lock (a transport
+    // may run callbacks inline that come back to the runner).
+    for (const std::string& address : forgotten) transport_->Forget(address);
     if (mark != 0) {
       absl::Status s = hooks_.persist_incarnation_mark(mark);
       absl::MutexLock lock(&mu_);

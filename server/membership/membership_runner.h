@@ -118,6 +118,7 @@ class MembershipRunner {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const MembershipRunnerOptions options_;
+  Transport* const transport_;
   Clock* const clock_;
   const MembershipRunnerHooks hooks_;
 

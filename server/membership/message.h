@@ -35,7 +35,9 @@ struct MemberDigest {
   NodeId id = kNoNode;
   uint64_t incarnation = 0;
   MemberStatus status = MemberStatus::kAlive;
-  uint64_t fingerprint = 0;  // of the member's meta (never 0)
+  uint64_t fingerprint = 0;   // of the member's meta (never 0)
+  uint64_t meta_version = 0;  // MemberMeta::version of that meta
+  bool owns_tokens = false;   // its meta lists ring tokens
   bool operator==(const MemberDigest&) const = default;
 };
 

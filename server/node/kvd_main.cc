@@ -130,7 +130,8 @@ int main(int argc, char** argv) {
       ->envname("RUMOR_SUSPICION_MULT")
       ->capture_default_str();
   app.add_option("--push-pull-interval", push_pull_interval,
-                 "full-state sync with a random member")
+                 "state sync (digests, then the difference) with a random "
+                 "member; stretched with log2(N) above 32 members")
       ->envname("RUMOR_PUSH_PULL_INTERVAL")
       ->capture_default_str();
   app.add_option("--forget-departed-after", forget_departed_after,

@@ -75,6 +75,14 @@ absl::StatusOr<uint64_t> LoadIncarnationMark(storage::ColumnStore* meta) {
 
 absl::StatusOr<IncarnationStart> NextIncarnation(storage::ColumnStore* meta) {
   RUMOR_ASSIGN_OR_RETURN(uint64_t mark, LoadIncarnationMark(meta));
+  if (mark >= (uint64_t{1} << 62) - 2 * kIncarnationLease) {
+    // Unreachable by refutations (2^62 of them); only a corrupt or forged
+    // value gets here, and peers would refuse every incarnation above it.
+    return absl::DataLossError(absl::StrCat(
+        "stored incarnation mark ", mark,
+        " is implausibly high (the limit is 2^62): the meta column is "
+        "corrupt"));
+  }
   IncarnationStart start;
   start.incarnation = mark + 1;
   start.mark = start.incarnation + kIncarnationLease;

@@ -27,6 +27,7 @@ absl::StatusOr<MemberStatus> StatusFromProto(int s) {
 
 void MetaToProto(const MemberMeta& meta, v1::MemberMeta* out) {
   out->set_address(meta.address);
+  out->set_version(meta.version);
   out->mutable_tokens()->Reserve(meta.tokens.size());
   for (uint64_t t : meta.tokens) out->add_tokens(t);
   for (const auto& [k, v] : meta.tags) {
@@ -56,8 +57,10 @@ absl::StatusOr<MetaPtr> MetaFromProto(const v1::MemberMeta& in) {
   if (static_cast<size_t>(in.tags_size()) > kMaxTagsPerMember) {
     return absl::InvalidArgumentError("too many member tags");
   }
+  RUMOR_RETURN_IF_ERROR(CheckIncarnation(in.version()));
   MemberMeta meta;
   meta.address = in.address();
+  meta.version = in.version();
   meta.tokens.assign(in.tokens().begin(), in.tokens().end());
   for (const auto& tag : in.tags()) {
     RUMOR_RETURN_IF_ERROR(CheckTag(tag.key(), tag.value()));
@@ -94,6 +97,8 @@ void ToProto(const Message& m, v1::SwimMessage* out) {
     pd->set_incarnation(d.incarnation);
     pd->set_status(StatusToProto(d.status));
     pd->set_fingerprint(d.fingerprint);
+    pd->set_meta_version(d.meta_version);
+    pd->set_owns_tokens(d.owns_tokens);
   }
   for (NodeId id : m.want) out->add_want(id);
   for (const MemberState& s : m.state) {
@@ -134,7 +139,8 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
       static_cast<size_t>(in.state_size()) > kMaxMembersPerMessage ||
       static_cast<size_t>(in.digests_size()) > kMaxMembersPerMessage ||
       static_cast<size_t>(in.want_size()) > kMaxMembersPerMessage) {
-    return absl::InvalidArgumentError("message carries too many updates");
+    return absl::InvalidArgumentError(
+        "message carries too many updates, states, digests or wants");
   }
   m.from = in.from();
   m.from_address = in.from_address();
@@ -185,6 +191,9 @@ absl::StatusOr<Message> FromProto(const v1::SwimMessage& in) {
     d.id = pd.id();
     d.incarnation = pd.incarnation();
     d.fingerprint = pd.fingerprint();
+    d.meta_version = pd.meta_version();
+    d.owns_tokens = pd.owns_tokens();
+    RUMOR_RETURN_IF_ERROR(CheckIncarnation(d.meta_version));
     RUMOR_ASSIGN_OR_RETURN(d.status, StatusFromProto(pd.status()));
     RUMOR_RETURN_IF_ERROR(CheckIncarnation(d.incarnation));
     if (d.id == kNoNode || d.fingerprint == 0) {

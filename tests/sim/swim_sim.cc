@@ -30,8 +30,14 @@ class Simulation::NodeTransport final : public server::Transport {
  public:
   NodeTransport(Simulation* sim, int index) : sim_(sim), index_(index) {}
   void Send(const std::string& address, Message m) override {
+    links.insert(address);
     sim_->Deliver(index_, address, std::move(m));
   }
+  void Forget(const std::string& address) override { links.erase(address); }
+
+  // Destinations this node has sent to and not forgotten: what a real
+  // transport would keep a channel for.
+  std::set<std::string> links;
 
  private:
   Simulation* sim_;
@@ -152,6 +158,8 @@ void Simulation::Partition(const std::set<int>& from, const std::set<int>& to) {
 }
 
 void Simulation::Heal() { blocked_.clear(); }
+
+size_t Simulation::Links(int i) const { return nodes_[i].transport->links.size(); }
 
 int Simulation::LiveCount() const {
   int n = 0;
@@ -298,6 +306,10 @@ void Simulation::ScheduleTick(int i) {
 void Simulation::AfterEvent(int i) {
   ScheduleTick(i);
   Node& n = nodes_[i];
+  // As the membership runner does: drop the links of forgotten members.
+  for (const std::string& address : n.core->TakeForgottenAddresses()) {
+    n.transport->Forget(address);
+  }
   for (size_t k = 0; k < watched_.size(); ++k) {
     int subject = watched_[k];
     if (subject == i) continue;

@@ -88,6 +88,8 @@ class Simulation {
   NodeId id(int i) const { return nodes_[i].id; }
   Membership& node(int i) { return *nodes_[i].core; }
   int LiveCount() const;
+  // Destinations node i's transport keeps a link to (sent to, not forgotten).
+  size_t Links(int i) const;
 
   // Status of `subject` as node `observer` sees it (Alive if unknown is
   // false: returns false when unknown).
@@ -111,7 +113,7 @@ class Simulation {
   // Totals over every node ever created.
   uint64_t messages_sent() const;
   uint64_t bytes_sent() const;
-  uint64_t push_pull_bytes_sent() const;  // the full-state share of it
+  uint64_t push_pull_bytes_sent() const;  // the push-pull share of it
   uint64_t messages_delivered() const { return delivered_; }
   uint64_t messages_dropped() const { return dropped_; }
 

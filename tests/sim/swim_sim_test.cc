@@ -227,7 +227,7 @@ TEST(SimChurn, MembersAndPushPullBytesStayFlatUnderReplacement) {
   for (int i = 0; i < kNodes; ++i) live.push_back(i);
   std::vector<std::pair<absl::Time, NodeId>> to_remove;
   std::vector<NodeId> first_batch;
-  std::vector<size_t> max_members;
+  std::vector<size_t> max_members, max_links, max_other;
   std::vector<double> push_pull;
   for (int k = 0; k < kIntervals; ++k) {
     uint64_t pp0 = sim.push_pull_bytes_sent();
@@ -253,9 +253,17 @@ TEST(SimChurn, MembersAndPushPullBytesStayFlatUnderReplacement) {
         it = to_remove.erase(it);
       }
     }
-    size_t most = 0;
-    for (int i : live) most = std::max(most, sim.node(i).NumMembers());
+    size_t most = 0, links = 0, other = 0;
+    for (int i : live) {
+      most = std::max(most, sim.node(i).NumMembers());
+      links = std::max(links, sim.Links(i));
+      Membership::Footprint f = sim.node(i).footprint();
+      other = std::max(other, f.ghosts + f.pull_limits + f.awaiting +
+                                  f.probe_order + f.broadcasts);
+    }
     max_members.push_back(most);
+    max_links.push_back(links);
+    max_other.push_back(other);
     push_pull.push_back(double(sim.push_pull_bytes_sent() - pp0) / kNodes /
                         absl::ToDoubleSeconds(every));
   }
@@ -268,6 +276,10 @@ TEST(SimChurn, MembersAndPushPullBytesStayFlatUnderReplacement) {
   for (int k = kIntervals - 3; k < kIntervals; ++k) {
     EXPECT_LE(max_members[k], max_members[3] + 1) << "interval " << k;
     EXPECT_LE(push_pull[k], 1.25 * push_pull[3]) << "interval " << k;
+    // Links to forgotten members are dropped; ghost records, pull limits
+    // and the rest expire too.
+    EXPECT_LE(max_links[k], max_links[3] + 2) << "interval " << k;
+    EXPECT_LE(max_other[k], max_other[3] + 2 * kReplace) << "interval " << k;
   }
   for (int i : live) {
     for (NodeId id : first_batch) {

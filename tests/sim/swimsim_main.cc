@@ -182,6 +182,9 @@ struct ChurnRow {
   double push_pull_bytes = 0;  // per live node per period, this interval
   double bytes = 0;            // all membership bytes, same unit
   uint64_t forgotten = 0;      // members forgotten, all nodes, cumulative
+  // Per live node, mean: everything else the core keeps, and the links
+  // its transport keeps.
+  double ghosts = 0, pull_limits = 0, probe_order = 0, links = 0;
 };
 
 std::vector<ChurnRow> MeasureChurn(int n, uint64_t seed, int intervals,
@@ -231,7 +234,16 @@ std::vector<ChurnRow> MeasureChurn(int n, uint64_t seed, int intervals,
       size_t m = sim.node(i).NumMembers();
       total += m;
       row.members_max = std::max(row.members_max, m);
+      Membership::Footprint f = sim.node(i).footprint();
+      row.ghosts += f.ghosts;
+      row.pull_limits += f.pull_limits;
+      row.probe_order += f.probe_order;
+      row.links += sim.Links(i);
     }
+    row.ghosts /= live.size();
+    row.pull_limits /= live.size();
+    row.probe_order /= live.size();
+    row.links /= live.size();
     for (int i = 0; i < sim.size(); ++i) {
       row.forgotten += sim.node(i).stats().members_forgotten;
     }
@@ -308,15 +320,17 @@ int main(int argc, char** argv) {
       std::printf(
           "\nN=%d, 10%% replaced every hour, removed 10 min after the crash, "
           "forgotten %s after leaving (seed %llu, %.0f s)\n\n"
-          "| hour | members per node (mean / max) | push-pull bytes/node/period "
+          "| hour | members per node (mean / max) | ghosts | pull limits | "
+          "probe list | transport links | push-pull bytes/node/period "
           "| all bytes/node/period | forgotten (all nodes) |\n"
-          "|---|---|---|---|---|\n",
+          "|---|---|---|---|---|---|---|---|---|\n",
           n, forget_after_text.c_str(), (unsigned long long)seed,
           absl::ToDoubleSeconds(absl::Now() - wall0));
       for (const ChurnRow& r : rows) {
-        std::printf("| %.0f | %.1f / %zu | %.0f | %.0f | %llu |\n", r.hour,
-                    r.members_mean, r.members_max, r.push_pull_bytes, r.bytes,
-                    (unsigned long long)r.forgotten);
+        std::printf("| %.0f | %.1f / %zu | %.1f | %.1f | %.1f | %.1f | %.0f | %.0f | %llu |\n",
+                    r.hour, r.members_mean, r.members_max, r.ghosts,
+                    r.pull_limits, r.probe_order, r.links, r.push_pull_bytes,
+                    r.bytes, (unsigned long long)r.forgotten);
       }
     }
     return 0;

@@ -137,9 +137,9 @@ TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresA
   MembershipRunnerOptions o = Options();
   o.tokens = 0;  // no claim: only refutations change the incarnation
   o.config.incarnation = 1;
-  o.config.incarnation_ceiling = 2;
+  o.config.incarnation_ceiling = 1;
   o.incarnation_lease = 4;
-  transport.initial_mark = 2;
+  transport.initial_mark = 1;
   MembershipRunnerHooks hooks;
   hooks.persist_incarnation_mark = [&](uint64_t mark) {
     ++attempts;
@@ -149,8 +149,8 @@ TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresA
   };
   MembershipRunner runner(o, &transport, SteadyClock::Get(), hooks);
   runner.Start();
-  // A member appears and says this node is suspect at incarnation 5: the
-  // refutation needs incarnation 6, above the persisted mark.
+  // A member appears and says this node is suspect at its incarnation 1:
+  // the refutation needs incarnation 2, above the persisted mark.
   Message m;
   m.type = Message::Type::kGossip;
   m.from = 0x99;
@@ -168,7 +168,7 @@ TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresA
   Update suspect;
   suspect.kind = MemberStatus::kSuspect;
   suspect.node = 0x1234;
-  suspect.incarnation = 5;
+  suspect.incarnation = 1;
   suspect.from = 0x99;
   m.updates = {alive, suspect};
   runner.Deliver(m);
@@ -176,13 +176,13 @@ TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresA
   // it persisted, and it retries.
   ASSERT_TRUE(WaitFor([&] { return attempts.load() >= 3; }, absl::Seconds(10)))
       << "a failed persist of the incarnation mark was not retried";
-  EXPECT_LE(runner.Self().incarnation, 2u);
+  EXPECT_LE(runner.Self().incarnation, 1u);
   EXPECT_GT(transport.MaxSent(), 0u) << "the node should still be probing";
   EXPECT_EQ(transport.UncoveredMax(), 0u)
       << "announced an incarnation above every persisted mark";
   // The disk recovers: the refutation goes out, after its mark.
   disk_ok = true;
-  ASSERT_TRUE(WaitFor([&] { return runner.Self().incarnation >= 6; },
+  ASSERT_TRUE(WaitFor([&] { return runner.Self().incarnation >= 2; },
                       absl::Seconds(15)))
       << "the refutation never went out once the mark could be persisted";
   // (The fake member never acks, so it is dead by now: a ping from it gets
@@ -195,7 +195,7 @@ TEST(MembershipRunnerTest, AnIncarnationIsAnnouncedOnlyOncePersistedAndFailuresA
   ping.to = 0x1234;
   ping.seq = 77;
   runner.Deliver(ping);
-  ASSERT_TRUE(WaitFor([&] { return transport.MaxSent() >= 6; },
+  ASSERT_TRUE(WaitFor([&] { return transport.MaxSent() >= 2; },
                       absl::Seconds(10)));
   EXPECT_EQ(transport.UncoveredMax(), 0u)
       << "announced an incarnation before its mark was persisted";

@@ -344,21 +344,32 @@ TEST_F(MembershipTest, PushPullSendsStatesOnlyForWhatTheOtherSideLacks) {
   Learn({State(2, 1, MemberStatus::kAlive, tokens),
          State(3, 1, MemberStatus::kAlive, tokens),
          State(4, 1, MemberStatus::kAlive, tokens)});
-  auto digest = [&](NodeId id, uint64_t inc, MemberStatus st,
-                    std::vector<uint64_t> t) {
-    return MemberDigest{id, inc, st, Meta(Addr(id), std::move(t))->fingerprint};
+  auto digest = [](NodeId id, uint64_t inc, MemberStatus st,
+                   const MetaPtr& meta) {
+    return MemberDigest{id,        inc,           st, meta->fingerprint,
+                        meta->version, !meta->tokens.empty()};
   };
+  // Our copy of 4 has meta version 1; node 2's is older.
+  MemberMeta four;
+  four.address = Addr(4);
+  four.tokens = tokens;
+  four.version = 1;
+  Learn({MemberState{4, 1, MemberStatus::kAlive, MakeMeta(four)}});
+  MemberMeta stale4;
+  stale4.address = Addr(4);
+  stale4.tokens = {7};
   transport_->sent.clear();
   // Node 2 knows 1 and 3 as we do, and 6 which we do not; its copy of 4
-  // is stale (other tokens, older incarnation). We hold 3 as suspect.
+  // is stale (older meta). We hold 3 as suspect.
   Deliver(Upd(MemberStatus::kSuspect, 3, 1));
+  MetaPtr six = Meta(Addr(6), {9});
   Message pp = Msg(Type::kPushPull, 2);
   pp.state = {State(2, 1, MemberStatus::kAlive, tokens)};
-  pp.digests = {digest(1, 1, MemberStatus::kAlive, {}),
-                digest(2, 1, MemberStatus::kAlive, tokens),
-                digest(3, 1, MemberStatus::kAlive, tokens),
-                digest(4, 0, MemberStatus::kAlive, {7}),
-                digest(6, 3, MemberStatus::kAlive, {9})};
+  pp.digests = {digest(1, 1, MemberStatus::kAlive, core_->Self().meta),
+                digest(2, 1, MemberStatus::kAlive, pp.state[0].meta),
+                digest(3, 1, MemberStatus::kAlive, Meta(Addr(3), tokens)),
+                digest(4, 1, MemberStatus::kAlive, MakeMeta(stale4)),
+                digest(6, 3, MemberStatus::kAlive, six)};
   core_->HandleMessage(pp, now_);
   auto replies = transport_->Take(Type::kPushPullReply);
   ASSERT_EQ(replies.size(), 1u);
@@ -378,21 +389,9 @@ TEST_F(MembershipTest, PushPullSendsStatesOnlyForWhatTheOtherSideLacks) {
 
   // The last leg: node 2 sends 6's state; 6 is learned.
   Message last = Msg(Type::kPushPullReply, 2);
-  last.state = {State(6, 3, MemberStatus::kAlive, {9})};
+  last.state = {MemberState{6, 3, MemberStatus::kAlive, six}};
   core_->HandleMessage(last, now_);
   EXPECT_EQ(StatusOf(6), MemberStatus::kAlive);
-
-  // And when we are the initiator, node 2's want is answered with states.
-  transport_->sent.clear();
-  Message reply = Msg(Type::kPushPullReply, 2);
-  reply.want = {3, 99};
-  core_->HandleMessage(reply, now_);
-  auto legs = transport_->Take(Type::kPushPullReply);
-  ASSERT_EQ(legs.size(), 1u);
-  ASSERT_EQ(legs[0].state.size(), 1u) << "99 is unknown here";
-  EXPECT_EQ(legs[0].state[0].id, 3u);
-  EXPECT_EQ(legs[0].state[0].meta->tokens, tokens);
-  EXPECT_TRUE(legs[0].want.empty()) << "the exchange ends here";
 }
 
 // Left members, and Dead ones that own no tokens, are forgotten after
@@ -419,8 +418,9 @@ TEST_F(MembershipTest, DepartedMembersAreForgottenAfterTheReclaimTime) {
   ASSERT_NE(core_->Find(3), nullptr) << "it still owns ring tokens";
   EXPECT_EQ(StatusOf(3), MemberStatus::kDead);
   EXPECT_EQ(core_->stats().members_forgotten, 2u);
-  EXPECT_EQ(transport_->forgotten,
-            (std::vector<std::string>{Addr(2), Addr(4)}));
+  EXPECT_EQ(core_->TakeForgottenAddresses(),
+            (std::vector<std::string>{Addr(2), Addr(4)}))
+      << "their links are to be dropped";
   // Gossip of the departed from someone who has not forgotten yet does not
   // bring them back...
   Learn({State(2, 1, MemberStatus::kDead), State(4, 1, MemberStatus::kLeft)});
@@ -433,6 +433,134 @@ TEST_F(MembershipTest, DepartedMembersAreForgottenAfterTheReclaimTime) {
   ASSERT_TRUE(core_->Remove(3, now_).ok());
   RunUntil(now_ + absl::Minutes(11), /*ack=*/true);
   EXPECT_EQ(core_->Find(3), nullptr);
+}
+
+// A member removed long after it died: the Left it becomes must spread
+// before it is forgotten, and once forgotten it must not come back through
+// a member that still holds it as Dead with tokens.
+TEST_F(MembershipTest, AMemberRemovedLongAfterItDiedIsNotResurrected) {
+  MembershipConfig c;
+  c.self = 1;
+  c.meta.address = Addr(1);
+  c.forget_departed_after = absl::Minutes(10);
+  now_ = absl::UnixEpoch();
+  transport_ = std::make_unique<RecordingTransport>();
+  core_ = std::make_unique<Membership>(c, transport_.get(), now_);
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive, {5}),
+         State(4, 1, MemberStatus::kAlive)});
+  Deliver(Upd(MemberStatus::kDead, 3, 1));
+  RunUntil(now_ + absl::Hours(2), /*ack=*/true);  // dead for hours
+  ASSERT_TRUE(core_->Remove(3, now_).ok());
+  RunUntil(now_ + absl::Seconds(1), /*ack=*/true);
+  ASSERT_NE(core_->Find(3), nullptr)
+      << "forgotten before its Left could spread (the window restarts)";
+  EXPECT_EQ(StatusOf(3), MemberStatus::kLeft);
+  RunUntil(now_ + absl::Minutes(11), /*ack=*/true);
+  ASSERT_EQ(core_->Find(3), nullptr);
+  // Node 2 never heard of the removal: it still holds 3 as Dead with
+  // tokens, and says so in a push-pull (digest and state).
+  Message pp = Msg(Type::kPushPull, 2);
+  MemberState dead = State(3, 1, MemberStatus::kDead, {5});
+  pp.state = {State(2, 1, MemberStatus::kAlive), dead};
+  pp.digests = {MemberDigest{3, 1, MemberStatus::kDead, dead.meta->fingerprint,
+                             dead.meta->version, true}};
+  core_->HandleMessage(pp, now_);
+  EXPECT_EQ(core_->Find(3), nullptr) << "a ghost came back";
+  auto replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_FALSE(replies.empty());
+  EXPECT_TRUE(replies.back().want.empty()) << "nor is it asked for";
+  // The node itself, back at a higher incarnation, joins again.
+  Deliver(Upd(MemberStatus::kAlive, 3, 2, 3));
+  EXPECT_EQ(StatusOf(3), MemberStatus::kAlive);
+}
+
+// Meta is ordered by its own version. A node that got a member's Suspect
+// before the Alive carrying its new tokens holds the old meta at the same
+// incarnation; a push-pull brings the new meta, and then the two agree
+// (no state goes either way any more).
+TEST_F(MembershipTest, NewerMetaWinsAtTheSameIncarnation) {
+  MemberMeta old_meta;
+  old_meta.address = Addr(3);
+  old_meta.version = 1;
+  MemberMeta new_meta = old_meta;
+  new_meta.tokens = {7, 8};
+  new_meta.version = 2;
+  MetaPtr older = MakeMeta(old_meta), newer = MakeMeta(new_meta);
+  Learn({State(2, 1, MemberStatus::kAlive),
+         MemberState{3, 1, MemberStatus::kAlive, older}});
+  Deliver(Upd(MemberStatus::kSuspect, 3, 2));  // before the Alive@2 meta
+  ASSERT_EQ(core_->Find(3)->meta->version, 1u);
+  transport_->sent.clear();
+  Message pp = Msg(Type::kPushPull, 2);
+  pp.state = {State(2, 1, MemberStatus::kAlive)};
+  pp.digests = {MemberDigest{3, 2, MemberStatus::kSuspect, newer->fingerprint, 2, true}};
+  core_->HandleMessage(pp, now_);
+  auto replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].want, std::vector<NodeId>{3}) << "it has newer meta";
+  Message last = Msg(Type::kPushPullReply, 2);
+  last.state = {MemberState{3, 2, MemberStatus::kSuspect, newer}};
+  core_->HandleMessage(last, now_);
+  EXPECT_EQ(core_->Find(3)->meta->tokens, (std::vector<uint64_t>{7, 8}));
+  EXPECT_EQ(core_->Find(3)->meta->version, 2u);
+  // Agreement: the next exchange carries neither a want nor 3's state.
+  transport_->sent.clear();
+  core_->HandleMessage(pp, now_);
+  replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].want.empty());
+  for (const MemberState& st : replies[0].state) EXPECT_NE(st.id, 3u);
+  // A stale meta never replaces a newer one.
+  Learn({MemberState{3, 5, MemberStatus::kAlive, older}});
+  EXPECT_EQ(core_->Find(3)->meta->version, 2u);
+}
+
+// `want` is answered only in a reply to a push-pull this node sent, each
+// member once: a peer cannot make a node build huge messages for it.
+TEST_F(MembershipTest, WantIsAnsweredOnlyWhenAskedAndOnce) {
+  Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
+  transport_->sent.clear();
+  Message unsolicited = Msg(Type::kPushPullReply, 2);
+  unsolicited.want = {3, 3, 3, 2};
+  core_->HandleMessage(unsolicited, now_);
+  EXPECT_TRUE(transport_->Take(Type::kPushPullReply).empty())
+      << "a reply nobody asked for got a last leg";
+  // Now this node asks node 2 (its periodic push-pull).
+  RunUntil(now_ + absl::Seconds(31), /*ack=*/true);
+  auto asked = transport_->Take(Type::kPushPull);
+  ASSERT_FALSE(asked.empty());
+  transport_->sent.clear();
+  Message reply = Msg(Type::kPushPullReply, asked[0].to);
+  reply.from_address = Addr(asked[0].to);
+  reply.want = {3, 3, 3, 99, 2};
+  core_->HandleMessage(reply, now_);
+  auto legs = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(legs.size(), 1u);
+  std::vector<NodeId> ids;
+  for (const MemberState& st : legs[0].state) ids.push_back(st.id);
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<NodeId>{2, 3}));
+  // A second copy of the same reply gets nothing more.
+  transport_->sent.clear();
+  core_->HandleMessage(reply, now_);
+  EXPECT_TRUE(transport_->Take(Type::kPushPullReply).empty());
+}
+
+// No honest member holds this node above the incarnation it announced:
+// an accusation or Alive above it is forged, and refuting it would chase
+// it to the incarnation limit.
+TEST_F(MembershipTest, ClaimsAboutUsAboveOurIncarnationAreIgnored) {
+  Learn({State(2, 1, MemberStatus::kAlive)});
+  uint64_t inc = core_->incarnation();
+  Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation));
+  Deliver(Upd(MemberStatus::kDead, 1, inc + 5));
+  Update alive = Upd(MemberStatus::kAlive, 1, inc + 7, 1);
+  alive.meta = core_->Self().meta;
+  Deliver(alive);
+  EXPECT_EQ(core_->incarnation(), inc);
+  // An accusation at our incarnation is refuted as always.
+  Deliver(Upd(MemberStatus::kSuspect, 1, inc));
+  EXPECT_EQ(core_->incarnation(), inc + 1);
 }
 
 TEST_F(MembershipTest, FailedProbeGoesIndirectThenSuspects) {
@@ -648,16 +776,23 @@ TEST_F(MembershipTest, ExpectedMetaIsAcceptedFromGossipAtTheSameIncarnation) {
 }
 
 TEST_F(MembershipTest, RefutationNeverWrapsTheIncarnation) {
-  Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation));
+  MembershipConfig c;
+  c.self = 1;
+  c.meta.address = Addr(1);
+  c.incarnation = kMaxIncarnation - 1;
+  core_ = std::make_unique<Membership>(c, transport_.get(), now_);
+  Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation - 1));
   EXPECT_EQ(core_->incarnation(), kMaxIncarnation);
+  Deliver(Upd(MemberStatus::kSuspect, 1, kMaxIncarnation));
+  EXPECT_EQ(core_->incarnation(), kMaxIncarnation) << "never past the limit";
 }
 
 TEST_F(MembershipTest, NothingAboveTheIncarnationCeilingIsAnnounced) {
   Reset(/*lifeguard=*/true, /*incarnation_ceiling=*/1);
   Learn({State(2, 1, MemberStatus::kAlive), State(3, 1, MemberStatus::kAlive)});
-  Deliver(Upd(MemberStatus::kSuspect, 1, 7));  // refuting needs 8
+  Deliver(Upd(MemberStatus::kSuspect, 1, 1));  // refuting needs 2
   EXPECT_EQ(core_->incarnation(), 1u);
-  EXPECT_EQ(core_->IncarnationWanted(), 8u);
+  EXPECT_EQ(core_->IncarnationWanted(), 2u);
   MemberMeta meta;
   meta.address = Addr(1);
   meta.tokens = {5, 6};
@@ -674,9 +809,9 @@ TEST_F(MembershipTest, NothingAboveTheIncarnationCeilingIsAnnounced) {
     }
   }
   core_->SetIncarnationCeiling(0, now_);  // never lowered
-  EXPECT_EQ(core_->IncarnationWanted(), 8u);
+  EXPECT_EQ(core_->IncarnationWanted(), 2u);
   core_->SetIncarnationCeiling(10, now_);
-  EXPECT_GE(core_->incarnation(), 8u) << "the refutation went out";
+  EXPECT_GE(core_->incarnation(), 2u) << "the refutation went out";
   EXPECT_LE(core_->incarnation(), 10u);
   EXPECT_EQ(core_->Self().meta->tokens, (std::vector<uint64_t>{5, 6}));
   EXPECT_EQ(core_->IncarnationWanted(), core_->incarnation());
@@ -768,6 +903,42 @@ TEST_F(MembershipTest, IdCollisionIsCountedAndIgnored) {
   EXPECT_EQ(core_->Self().address(), Addr(1));
   EXPECT_EQ(core_->incarnation(), inc) << "no incarnation war with an impostor";
   EXPECT_EQ(core_->last_collision_address(), "somewhere-else:1");
+}
+
+// Push-pull carries only a digest of us; another process with our id shows
+// as a fingerprint that is not ours at our incarnation. The node asks for
+// that state, and the state names the impostor's address.
+TEST_F(MembershipTest, IdCollisionSeenInADigestIsFetchedAndNamed) {
+  Learn({State(2, 1, MemberStatus::kAlive)});
+  uint64_t inc = core_->incarnation();
+  MemberState impostor{1, inc, MemberStatus::kAlive, Meta("impostor:1")};
+  transport_->sent.clear();
+  Message pp = Msg(Type::kPushPull, 2, 5);
+  auto digest = [](const MemberState& st) {
+    return MemberDigest{st.id, st.incarnation, st.status,
+                        st.meta->fingerprint, st.meta->version,
+                        !st.meta->tokens.empty()};
+  };
+  pp.digests = {digest(impostor), digest(State(2, 1, MemberStatus::kAlive))};
+  core_->HandleMessage(pp, now_);
+  auto replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].want, std::vector<NodeId>{1}) << "asks for the state";
+  EXPECT_EQ(core_->stats().id_collisions, 0u) << "not yet known where";
+  Message leg = Msg(Type::kPushPullReply, 2, 5);
+  leg.state = {impostor};
+  core_->HandleMessage(leg, now_);
+  EXPECT_EQ(core_->stats().id_collisions, 1u);
+  EXPECT_EQ(core_->last_collision_address(), "impostor:1");
+  EXPECT_EQ(core_->incarnation(), inc) << "no incarnation war";
+  EXPECT_EQ(core_->Self().address(), Addr(1));
+  // A digest of our own meta at our incarnation is no news.
+  transport_->sent.clear();
+  pp.digests = {digest(core_->Self())};
+  core_->HandleMessage(pp, now_);
+  replies = transport_->Take(Type::kPushPullReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_TRUE(replies[0].want.empty());
 }
 
 TEST_F(MembershipTest, OurOwnPreviousLifeElsewhereIsNotACollision) {

@@ -18,6 +18,7 @@ MetaPtr Meta(const std::string& addr) {
   m.address = addr;
   m.tokens = {30, 10, 20};
   m.tags = {{"zone", "a"}};
+  m.version = 6;
   return MakeMeta(std::move(m));
 }
 
@@ -38,6 +39,9 @@ Message Full() {
   m.updates = {alive, light, suspect};
   m.state = {MemberState{7, 3, MemberStatus::kAlive, Meta("10.0.0.7:7379")},
              MemberState{8, 1, MemberStatus::kLeft, Meta("10.0.0.8:7379")}};
+  m.digests = {MemberDigest{12, 4, MemberStatus::kSuspect, 0xfeed, 3, true},
+               MemberDigest{13, 1, MemberStatus::kAlive, 0xbeef, 1, false}};
+  m.want = {14, 15};
   return m;
 }
 
@@ -66,6 +70,9 @@ TEST(PeerCodecTest, RoundTripKeepsEveryField) {
   ASSERT_EQ(back->state.size(), 2u);
   EXPECT_EQ(back->state[1].status, MemberStatus::kLeft);
   EXPECT_EQ(back->state[0].meta->tokens, (std::vector<uint64_t>{10, 20, 30}));
+  EXPECT_EQ(back->state[0].meta->version, 6u);
+  EXPECT_EQ(back->digests, m.digests);
+  EXPECT_EQ(back->want, m.want);
 }
 
 // Each case breaks one thing; each must be refused with a clear reason.
@@ -103,6 +110,23 @@ TEST(PeerCodecTest, MalformedMessagesAreRefused) {
       {"unbracketed IPv6", [](v1::SwimMessage* m) { m->set_from_address("::1:7000"); }, "host:port"},
       {"tag key", [](v1::SwimMessage* m) { m->mutable_updates(0)->mutable_meta()->mutable_tags(0)->set_key("a b"); }, "tag key"},
       {"tag value", [](v1::SwimMessage* m) { m->mutable_updates(0)->mutable_meta()->mutable_tags(0)->set_value("\x1b[31m"); }, "printable"},
+      {"digest id", [](v1::SwimMessage* m) { m->mutable_digests(0)->set_id(0); }, "digest without id"},
+      {"digest fingerprint", [](v1::SwimMessage* m) { m->mutable_digests(1)->set_fingerprint(0); }, "fingerprint"},
+      {"digest status", [](v1::SwimMessage* m) { m->mutable_digests(0)->set_status(static_cast<v1::MemberStatus>(9)); }, "status"},
+      {"digest incarnation", [](v1::SwimMessage* m) { m->mutable_digests(0)->set_incarnation(~0ULL); }, "incarnation"},
+      {"digest meta version", [](v1::SwimMessage* m) { m->mutable_digests(1)->set_meta_version(kMaxIncarnation + 1); }, "incarnation"},
+      {"meta version", [](v1::SwimMessage* m) { m->mutable_updates(0)->mutable_meta()->set_version(~0ULL); }, "incarnation"},
+      {"want node 0", [](v1::SwimMessage* m) { m->add_want(0); }, "want names node id 0"},
+      {"too many digests", [](v1::SwimMessage* m) {
+         for (int i = 0; i < 10001; ++i) {
+           auto* d = m->add_digests();
+           d->set_id(100 + i);
+           d->set_fingerprint(1);
+         }
+       }, "too many"},
+      {"too many wants", [](v1::SwimMessage* m) {
+         for (int i = 0; i < 10001; ++i) m->add_want(100 + i);
+       }, "too many"},
       {"too many updates", [](v1::SwimMessage* m) {
          for (int i = 0; i < 5000; ++i) {
            auto* u = m->add_updates();
