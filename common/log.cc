@@ -5,9 +5,11 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <deque>
 #include <ctime>
 
 #include "absl/strings/ascii.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/strings/str_format.h"
 #include "common/strings.h"
 
@@ -28,9 +30,20 @@ std::atomic<int>& MinLevel() {
 
 // The tag is published by pointer: a reader sees either the old string or
 // the new one, whole. Replaced strings are never freed (a reader may still
-// hold one); a process sets its tag once or twice.
+// hold one) but stay reachable in `Tags()`, so leak checkers see no leak; a
+// process sets its tag once or twice.
+std::deque<std::string>& Tags() {
+  static auto* tags = new std::deque<std::string>(1);  // never destroyed
+  return *tags;
+}
+
+absl::Mutex& TagsMutex() {
+  static absl::Mutex mu(absl::kConstInit);
+  return mu;
+}
+
 std::atomic<const std::string*>& Tag() {
-  static std::atomic<const std::string*> tag{new std::string()};
+  static std::atomic<const std::string*> tag{&Tags().front()};
   return tag;
 }
 
@@ -55,7 +68,10 @@ bool ParseLogLevel(std::string_view name, LogLevel* level) {
 }
 
 void SetLogTag(std::string tag) {
-  Tag().store(new std::string(std::move(tag)), std::memory_order_release);
+  absl::MutexLock lock(&TagsMutex());
+  // push_back on a deque keeps every earlier element where it is.
+  Tags().push_back(std::move(tag));
+  Tag().store(&Tags().back(), std::memory_order_release);
 }
 
 namespace log_internal {
