@@ -12,6 +12,10 @@
 #   server/rpc/                anything but server/node/
 #   client/                    common/, client/, proto/ (never server/ or storage/)
 #
+# A quoted include names a header by its path from the repository root or
+# is a known third-party header; "../x.h", "./x.h" or a bare "x.h" would
+# slip past the rules above, so they fail too.
+#
 # The folders above server/rpc and server/node are the sans-I/O cores: they
 # must not include gRPC (grpcpp/, grpc/) or generated protobuf headers
 # (*.pb.h, proto/), which is what lets one process simulate thousands of
@@ -37,6 +41,18 @@ check() {
     local inc
     inc=$(sed -E 's/^[^:]*:[0-9]+:[[:space:]]*#[[:space:]]*include[[:space:]]*["<]([^">]*)[">].*/\1/' <<<"$hit")
     local ok=0
+    if [[ $hit =~ include[[:space:]]*\" ]]; then
+      case "$inc" in
+        common/*|storage/*|server/*|client/*|proto/*|bench/*|tests/*) ;;
+        absl/*|gtest/*|gmock/*|benchmark/*|google/*|grpcpp/*|grpc/*|rocksdb/*|CLI/*) ;;
+        *)
+          echo "layering: $file:$line includes \"$inc\"; quote project" \
+               "headers by their path from the repository root" >&2
+          fail=1
+          continue
+          ;;
+      esac
+    fi
     case "$inc" in
       common/*|storage/*|server/*|client/*|proto/*|bench/*|tests/*)
         for a in "${allowed[@]}"; do
@@ -75,6 +91,10 @@ check server/antientropy common/ storage/ server/ring/ server/membership/ \
 check server/rpc common/ storage/ server/ring/ server/membership/ \
   server/replication/ server/antientropy/ server/rpc/ proto/
 check client common/ client/ proto/
+# Everything else is only held to the quoted-include rule.
+for d in bench tests; do
+  check "$d" common/ storage/ server/ client/ proto/ bench/ tests/
+done
 for d in common storage server/ring server/membership server/replication \
          server/antientropy; do
   no_grpc "$d"
