@@ -112,6 +112,7 @@ struct Node::State final : public AdminBackend {
         {"peer_stream_failures", ts.stream_failures},
         {"peer_links", ts.links},
         {"peer_links_forgotten", ts.links_forgotten},
+        {"peer_links_expired", ts.links_expired},
         {"peer_malformed_frames",
          peer_service ? peer_service->malformed_frames() : 0},
     };

@@ -6,6 +6,7 @@
 #include <deque>
 #include <map>
 #include <optional>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
@@ -39,6 +40,9 @@ struct Link {
   absl::Time retry_at ABSL_GUARDED_BY(mu) = absl::InfinitePast();
   absl::Duration backoff ABSL_GUARDED_BY(mu) = absl::ZeroDuration();
   absl::Time last_logged ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+  // Of the last send, in Clock nanoseconds: read by the idle sweep, which
+  // holds the transport's mutex and so must not take `mu`.
+  std::atomic<int64_t> last_used_ns{0};
 };
 
 }  // namespace
@@ -56,10 +60,16 @@ struct PeerTransport::Impl {
   // their late callbacks will touch.
   bool leak ABSL_GUARDED_BY(mu) = false;
 
-  std::atomic<uint64_t> frames_sent{0}, frames_dropped{0}, streams_opened{0},
-      stream_failures{0}, links_forgotten{0};
+  absl::Time next_sweep ABSL_GUARDED_BY(mu) = absl::InfinitePast();
 
-  std::shared_ptr<Link> GetLink(const std::string& address);
+  std::atomic<uint64_t> frames_sent{0}, frames_dropped{0}, streams_opened{0},
+      stream_failures{0}, links_forgotten{0}, links_expired{0};
+
+  // Returns the link for `address`, made on first use, with its idle
+  // timer restarted; and in `expired` the idle links it dropped (the
+  // caller closes them outside the lock).
+  std::shared_ptr<Link> GetLink(const std::string& address,
+                                std::vector<std::shared_ptr<Link>>* expired);
   void Enqueue(const std::shared_ptr<Link>& link, v1::PeerFrame frame);
   // Ends the link's stream and refuses further frames on it.
   void CloseLink(Link* link);
@@ -152,9 +162,25 @@ class GossipStream final : public grpc::ClientWriteReactor<v1::PeerFrame> {
 
 }  // namespace
 
-std::shared_ptr<Link> PeerTransport::Impl::GetLink(const std::string& address) {
+std::shared_ptr<Link> PeerTransport::Impl::GetLink(
+    const std::string& address, std::vector<std::shared_ptr<Link>>* expired) {
+  absl::Time now = options.clock->Now();
+  int64_t now_ns = absl::ToUnixNanos(now);
   absl::MutexLock lock(&mu);
   if (shut_down) return nullptr;
+  if (now >= next_sweep) {
+    next_sweep = now + options.idle_link_timeout / 10;
+    int64_t cutoff = absl::ToUnixNanos(now - options.idle_link_timeout);
+    for (auto it = links.begin(); it != links.end();) {
+      if (it->first != address &&
+          it->second->last_used_ns.load(std::memory_order_relaxed) < cutoff) {
+        expired->push_back(std::move(it->second));
+        it = links.erase(it);
+      } else {
+        ++it;
+      }
+    }
+  }
   auto& link = links[address];
   if (!link) {
     link = std::make_shared<Link>();
@@ -172,6 +198,7 @@ std::shared_ptr<Link> PeerTransport::Impl::GetLink(const std::string& address) {
         address, grpc::InsecureChannelCredentials(), args);
     link->stub = v1::Peer::NewStub(link->channel);
   }
+  link->last_used_ns.store(now_ns, std::memory_order_relaxed);
   return link;
 }
 
@@ -181,7 +208,7 @@ void PeerTransport::Impl::Enqueue(const std::shared_ptr<Link>& shared,
   GossipStream* start = nullptr;
   GossipStream* write_on = nullptr;  // pinned
   const v1::PeerFrame* write_frame = nullptr;
-  absl::Time now = SteadyClock::Get()->Now();
+  absl::Time now = options.clock->Now();
   {
     absl::MutexLock lock(&link->mu);
     if (link->closing) {
@@ -226,12 +253,13 @@ void PeerTransport::Impl::Enqueue(const std::shared_ptr<Link>& shared,
     start->Start();
     bool cancel = false;
     {
-      // Publishing the stream and checking for shutdown happen in one
-      // critical section, so Shutdown either sees the stream or we see it.
+      // Publishing the stream and checking for shutdown (or a Forget or
+      // idle expiry of this link) happen in one critical section, so the
+      // closer either sees the stream or we see it closed.
       absl::MutexLock lock(&link->mu);
       absl::MutexLock tlock(&mu);
       link->connecting = false;
-      if (shut_down) {
+      if (shut_down || link->closing) {
         cancel = true;
         ++start->pins;
       } else {
@@ -270,7 +298,7 @@ void PeerTransport::Impl::Unpin(Link* link, GossipStream* stream) {
 
 bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
                                      const absl::Status& s) {
-  absl::Time now = SteadyClock::Get()->Now();
+  absl::Time now = options.clock->Now();
   bool deletable;
   {
     absl::MutexLock lock(&link->mu);
@@ -323,7 +351,12 @@ PeerTransport::~PeerTransport() {
 }
 
 void PeerTransport::Send(const std::string& address, Message message) {
-  std::shared_ptr<Link> link = impl_->GetLink(address);
+  std::vector<std::shared_ptr<Link>> expired;
+  std::shared_ptr<Link> link = impl_->GetLink(address, &expired);
+  for (const auto& old : expired) {
+    impl_->links_expired++;
+    impl_->CloseLink(old.get());
+  }
   if (link == nullptr) return;  // shut down
   v1::PeerFrame frame;
   ToProto(message, frame.mutable_swim());
@@ -389,6 +422,7 @@ PeerTransportStats PeerTransport::stats() const {
   s.streams_opened = impl_->streams_opened;
   s.stream_failures = impl_->stream_failures;
   s.links_forgotten = impl_->links_forgotten;
+  s.links_expired = impl_->links_expired;
   absl::MutexLock lock(&impl_->mu);
   s.links = impl_->links.size();
   return s;

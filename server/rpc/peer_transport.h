@@ -11,6 +11,10 @@
 // whose stream is down are dropped until the backoff allows a new stream,
 // and a stalled stream (a SIGSTOPped peer) keeps only the newest frames.
 //
+// A link nobody has sent to for idle_link_timeout is closed, so addresses
+// that only ever sent us something (a stranger's ping with a made-up
+// return address, a member long gone) cannot pile up channels.
+//
 // Thread-safe. No gRPC header is included here.
 #ifndef RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
 #define RUMOR_SERVER_RPC_PEER_TRANSPORT_H_
@@ -20,6 +24,7 @@
 #include <string>
 
 #include "absl/time/time.h"
+#include "common/clock.h"
 #include "common/types.h"
 #include "server/membership/message.h"
 
@@ -32,6 +37,10 @@ struct PeerTransportOptions {
   size_t max_queued_frames = 256;  // per destination
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);
+  // Links unused this long are closed (checked at most every tenth of it,
+  // on a send). A member's link is reopened on its next send.
+  absl::Duration idle_link_timeout = absl::Minutes(5);
+  const Clock* clock = SteadyClock::Get();
 };
 
 struct PeerTransportStats {
@@ -41,6 +50,7 @@ struct PeerTransportStats {
   uint64_t stream_failures = 0;
   uint64_t links = 0;            // destinations with a channel now
   uint64_t links_forgotten = 0;  // dropped because no member lives there
+  uint64_t links_expired = 0;    // closed after idle_link_timeout unused
 };
 
 class PeerTransport final : public Transport {
