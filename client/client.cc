@@ -414,16 +414,17 @@ struct Client::Impl {
       FinishRefresh(r, absl::StatusCode::kOk, &layout);
       return;
     }
-    r->errors.push_back(absl::StrCat(
-        ep.address, ": ",
-        absl::StatusCodeToString(static_cast<absl::StatusCode>(s.error_code())),
-        s.error_message().empty() ? "" : ": ", s.error_message()));
-    if (++r->next < r->sources.size() &&
-        s.error_code() != grpc::StatusCode::CANCELLED) {
+    absl::Status status = FromGrpc(s, ep.address);
+    // FromGrpc names the address for connection failures; others get it.
+    r->errors.push_back(
+        absl::StrContains(status.message(), ep.address)
+            ? status.ToString()
+            : absl::StrCat(ep.address, ": ", status.ToString()));
+    if (++r->next < r->sources.size() && !absl::IsCancelled(status)) {
       RefreshAttempt(r);
       return;
     }
-    FinishRefresh(r, static_cast<absl::StatusCode>(s.error_code()), nullptr);
+    FinishRefresh(r, status.code(), nullptr);
   }
 
   // Ends a refresh: installs `layout` (when the refresh succeeded) and
