@@ -1,4 +1,5 @@
 #include "server/ring/ring.h"
+#include "server/ring/ring_report.h"
 #include "server/ring/token_claim.h"
 
 #include <algorithm>
@@ -65,6 +66,47 @@ TEST(RingTest, OwnershipSumsToOneAndReplicasToN) {
 // 5 nodes x 64 tokens for every one of many random id sets, both in
 // primary ownership and in what each node stores with 3 replicas; random
 // tokens do not (which is why the claim exists).
+// `kvcli ring` shows this report: every node's shares, the imbalance and,
+// for a key, its preference list then the fallbacks in walk order.
+TEST(RingTest, ReportListsSharesAndTheKeysPreferenceList) {
+  Ring ring({{1, {100, 400}}, {2, {200, 500}}, {3, {300}}});
+  RingReport plain = ReportRing(ring, 2);
+  EXPECT_EQ(plain.replicas, 2u);
+  ASSERT_EQ(plain.owners.size(), 3u);
+  double primary = 0, replica = 0;
+  for (size_t i = 0; i < plain.owners.size(); ++i) {
+    EXPECT_EQ(plain.owners[i].id, static_cast<NodeId>(i + 1)) << "by id";
+    EXPECT_GT(plain.owners[i].share, 0);
+    EXPECT_GE(plain.owners[i].replica_share, plain.owners[i].share);
+    primary += plain.owners[i].share;
+    replica += plain.owners[i].replica_share;
+  }
+  EXPECT_NEAR(primary, 1.0, 1e-9);
+  EXPECT_NEAR(replica, 2.0, 1e-9);
+  EXPECT_DOUBLE_EQ(plain.imbalance, OwnershipImbalance(ring));
+  EXPECT_FALSE(plain.position.has_value());
+  EXPECT_TRUE(plain.preference_list.empty());
+  EXPECT_TRUE(plain.fallbacks.empty());
+
+  const std::string key = "user:42";
+  RingReport keyed = ReportRing(ring, 2, key);
+  ASSERT_TRUE(keyed.position.has_value());
+  EXPECT_EQ(*keyed.position, RingPosition(key));
+  std::vector<NodeId> walk = ring.Walk(*keyed.position);
+  ASSERT_EQ(walk.size(), 3u);
+  ASSERT_EQ(keyed.preference_list.size(), 2u);
+  ASSERT_EQ(keyed.fallbacks.size(), 1u);
+  EXPECT_EQ(keyed.preference_list[0].id, walk[0]);
+  EXPECT_EQ(keyed.preference_list[1].id, walk[1]);
+  EXPECT_EQ(keyed.fallbacks[0].id, walk[2]);
+  EXPECT_EQ(keyed.preference_list[0].share,
+            plain.owners[walk[0] - 1].share) << "shares filled in";
+
+  RingReport wide = ReportRing(ring, 5, key);
+  EXPECT_EQ(wide.preference_list.size(), 3u) << "never more than the nodes";
+  EXPECT_TRUE(wide.fallbacks.empty());
+}
+
 TEST(RingTest, ClaimedTokensAreBalanced) {
   std::mt19937_64 rng(11);
   double worst_claimed = 1, worst_random = 1;
