@@ -125,6 +125,8 @@ void MembershipRunner::Loop() {
     NodeId self = kNoNode;
     uint64_t mark = 0;  // to persist
     std::vector<std::string> forgotten;  // links to drop
+    std::optional<std::vector<std::string>> peers;  // to persist
+    uint64_t peers_version = 0;
     absl::Duration wait;
     {
       absl::MutexLock lock(&mu_);
@@ -133,14 +135,30 @@ void MembershipRunner::Loop() {
       core_.Tick(now);
       if (!core_.joined() && now - last_join_log >= absl::Seconds(10)) {
         last_join_log = now;
-        RUMOR_LOG(WARNING) << "no seed has answered yet; still trying "
-                           << options_.seeds.size() << " seed(s)";
+        RUMOR_LOG(WARNING)
+            << "no seed or remembered peer has answered yet (trying "
+            << options_.seeds.size()
+            << " address(es)); reads and writes are refused until one does";
       }
       claim_among = ClaimDueLocked(now);
       claim_ring_version = core_.ring_version();
       self = core_.Self().id;
       mark = IncarnationMarkDueLocked(now);
       forgotten = core_.TakeForgottenAddresses();
+      if (hooks_.peers_changed && core_.joined() &&
+          core_.ring_version() != peers_version_ &&
+          now >= next_peers_attempt_) {
+        // Only once joined: before that the view is just this node, and
+        // persisting it would forget the peers a restart needs.
+        peers_version = core_.ring_version();
+        peers.emplace();
+        for (const MemberState& m : core_.Members()) {
+          if (m.id != self && m.status != MemberStatus::kLeft &&
+              !m.meta->tokens.empty()) {
+            peers->push_back(m.address());
+          }
+        }
+      }
       LogChangesLocked();
       if (core_.stats().id_collisions > logged_collisions_) {
         logged_collisions_ = core_.stats().id_collisions;
@@ -155,6 +173,18 @@ void MembershipRunner::Loop() {
     // Links and disk writes are dealt with outside the lock (a transport
     // may run callbacks inline that come back to the runner).
     for (const std::string& address : forgotten) transport_->Forget(address);
+    if (peers) {
+      absl::Status s = hooks_.peers_changed(*peers);
+      absl::MutexLock lock(&mu_);
+      if (s.ok()) {
+        peers_version_ = peers_version;
+      } else {
+        next_peers_attempt_ = clock_->Now() + absl::Seconds(1);
+        RUMOR_LOG_EVERY_SECONDS(WARNING, 30)
+            << "cannot persist the ring's peers (a restart without --join "
+               "may not find the cluster): " << s;
+      }
+    }
     if (mark != 0) {
       absl::Status s = hooks_.persist_incarnation_mark(mark);
       absl::MutexLock lock(&mu_);
@@ -274,7 +304,7 @@ std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
 
 MembershipRunner::Versions MembershipRunner::CurrentVersions() const {
   absl::MutexLock lock(&mu_);
-  return Versions{core_.state_version(), core_.ring_version()};
+  return Versions{core_.state_version(), core_.ring_version(), core_.joined()};
 }
 
 absl::Status MembershipRunner::Remove(NodeId node) {

@@ -54,6 +54,10 @@ struct MembershipRunnerHooks {
   // Tokens were chosen; persist them. They are announced only if this
   // returns OK (a node must never announce tokens it could forget).
   std::function<absl::Status(const std::vector<uint64_t>&)> tokens_claimed;
+  // The other ring members' addresses changed (called once joined, after
+  // each change of ownership): persist them, so a restart can find the
+  // cluster again. A failure is retried a second later.
+  std::function<absl::Status(const std::vector<std::string>&)> peers_changed;
 };
 
 class MembershipRunner {
@@ -88,6 +92,7 @@ class MembershipRunner {
   struct Versions {
     uint64_t state = 0;
     uint64_t ring = 0;
+    bool joined = false;
   };
   Versions CurrentVersions() const;
 
@@ -134,6 +139,9 @@ class MembershipRunner {
   uint64_t persisted_mark_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time next_mark_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Duration mark_backoff_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  // Ring version whose peers were last persisted (peers_changed).
+  uint64_t peers_version_ ABSL_GUARDED_BY(mu_) = ~uint64_t{0};
+  absl::Time next_peers_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   mutable uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   mutable std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
   // Last status logged per member, to log transitions once.

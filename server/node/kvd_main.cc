@@ -103,8 +103,14 @@ int main(int argc, char** argv) {
       ->envname("RUMOR_PORT_FILE");
   app.add_option("--seeds", seeds,
                  "comma-separated host:port of nodes to join through; none "
-                 "starts a new cluster")
+                 "starts a new cluster (a restart also rejoins through the "
+                 "ring members it remembers)")
       ->envname("RUMOR_SEEDS");
+  app.add_flag("--forget-peers", options.forget_peers,
+               "drop the remembered ring members at start: a node that "
+               "remembers peers refuses reads and writes until one of them "
+               "(or a seed) answers, so use this when they are gone for good")
+      ->envname("RUMOR_FORGET_PEERS");
   app.add_option("--cluster", options.cluster,
                  "cluster name; nodes only talk to peers of the same name")
       ->envname("RUMOR_CLUSTER")

@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 #include <grpcpp/impl/service_type.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <map>
@@ -156,6 +157,8 @@ struct Node::State final : public AdminBackend {
       out.push_back({"replica_streams_opened", rs.streams_opened});
     }
     out.push_back({"actor_epoch", actor.epoch});
+    MembershipRunner* r = Runner();
+    out.push_back({"cluster_joined", r != nullptr && r->Joined() ? 1u : 0u});
     return out;
   }
   // The admin service serves from BuildAndStart on; the runner exists only
@@ -272,15 +275,16 @@ struct Node::State final : public AdminBackend {
     MembershipRunner* r = Runner();
     absl::MutexLock lock(&view_mu);
     if (r == nullptr) {
-      if (!view) view = MakeClusterView(id, nullptr, 0, {});
+      if (!view) view = MakeClusterView(id, nullptr, 0, {}, /*joined=*/false);
       return view;
     }
     MembershipRunner::Versions v = r->CurrentVersions();
     if (view && view_versions.state == v.state && view_versions.ring == v.ring &&
-        view->ring_version == v.ring && view_from_runner) {
+        view_versions.joined == v.joined && view->ring_version == v.ring &&
+        view_from_runner) {
       return view;
     }
-    view = MakeClusterView(id, r->CurrentRing(), v.ring, r->Members());
+    view = MakeClusterView(id, r->CurrentRing(), v.ring, r->Members(), v.joined);
     view_versions = v;
     view_from_runner = true;
     return view;
@@ -335,6 +339,12 @@ void Node::State::Replicas(
     return;
   }
   std::shared_ptr<const ClusterView> v = View();
+  if (!v->joined) {
+    done(absl::UnavailableError(
+        "this node has not joined its cluster yet (no seed or remembered "
+        "ring member has answered); ask another node"));
+    return;
+  }
   uint64_t position = RingPosition(key);
   auto reachable = [this](const std::string& a) {
     return replica_transport.Reachable(a);
@@ -460,6 +470,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_ASSIGN_OR_RETURN(IncarnationStart incarnation,
                          NextIncarnation(st->meta.get()));
   RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->meta.get()));
+  if (options.forget_peers) {
+    RUMOR_RETURN_IF_ERROR(StorePeers(st->meta.get(), {}));
+  }
+  RUMOR_ASSIGN_OR_RETURN(std::vector<std::string> peers,
+                         LoadPeers(st->meta.get()));
   storage::ObjectLimits object_limits;
   object_limits.warn_siblings = options.warn_siblings;
   object_limits.max_siblings = options.max_siblings;
@@ -584,7 +599,18 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mc.join_retry_interval = std::max(options.probe_interval, absl::Milliseconds(200));
   mc.lifeguard = options.lifeguard;
   mc.seed = st->id ^ static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  // A restart rejoins through the ring members it remembers too: until one
+  // answers it does not know the ring, so it serves no request (see
+  // ClusterView::joined) instead of taking every key for itself.
   mro.seeds = options.seeds;
+  size_t remembered = 0;
+  for (const std::string& p : peers) {
+    if (p != st->address &&
+        std::find(mro.seeds.begin(), mro.seeds.end(), p) == mro.seeds.end()) {
+      mro.seeds.push_back(p);
+      ++remembered;
+    }
+  }
   mro.tokens = options.tokens;
   mro.replicas = options.replicas;
   mro.incarnation_lease = kIncarnationLease;
@@ -596,6 +622,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   };
   hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
     return StoreTokens(raw->meta.get(), t);
+  };
+  hooks.peers_changed = [raw](const std::vector<std::string>& addresses) {
+    return StorePeers(raw->meta.get(), addresses);
   };
   st->runner = std::make_unique<MembershipRunner>(
       mro, st->membership_transport.get(), SteadyClock::Get(),
@@ -619,8 +648,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                   << " (port " << port << "), advertising " << st->address
                   << ", data in " << options.data_dir
                   << (options.sync ? ", fsync per write" : "")
-                  << (options.seeds.empty() ? ", starting a new cluster"
-                                            : ", joining through seeds");
+                  << (!options.seeds.empty()
+                          ? ", joining through seeds"
+                          : remembered > 0
+                                ? absl::StrCat(", rejoining through ", remembered,
+                                               " remembered ring member(s)")
+                                : std::string(", starting a new cluster"));
   return std::unique_ptr<Node>(new Node(std::move(st)));
 }
 

@@ -4,9 +4,13 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/coding.h"
 #include "common/hash.h"
 #include "common/status.h"
+#include "common/strings.h"
+#include "server/membership/member_meta.h"
 
 namespace rumor::server {
 namespace {
@@ -19,6 +23,7 @@ constexpr char kTokensKey[] = "tokens";
 constexpr char kEpochKey[] = "actor_epoch";
 constexpr char kCleanKey[] = "clean_shutdown";
 constexpr char kDataIdentityKey[] = "data_identity";
+constexpr char kPeersKey[] = "peers";
 
 }  // namespace
 
@@ -173,6 +178,24 @@ absl::StatusOr<ActorStart> StartActorEpoch(storage::ColumnStore* meta,
   if (!clean.empty()) RUMOR_RETURN_IF_ERROR(meta->DeleteSynced(kCleanKey));
   start.actor = ActorOf(id, start.epoch);
   return start;
+}
+
+absl::StatusOr<std::vector<std::string>> LoadPeers(
+    storage::ColumnStore* meta) {
+  std::string bytes;
+  absl::Status s = meta->Get(kPeersKey, &bytes);
+  if (absl::IsNotFound(s)) return std::vector<std::string>{};
+  RUMOR_RETURN_IF_ERROR(s);
+  std::vector<std::string> out;
+  for (absl::string_view a : absl::StrSplit(bytes, '\n', absl::SkipEmpty())) {
+    if (CheckHostPort(AsStd(a), "peer", 1).ok()) out.emplace_back(a);
+  }
+  return out;
+}
+
+absl::Status StorePeers(storage::ColumnStore* meta,
+                        const std::vector<std::string>& addresses) {
+  return meta->PutSynced(kPeersKey, absl::StrJoin(addresses, "\n"));
 }
 
 absl::Status MarkCleanShutdown(storage::ColumnStore* meta, uint64_t epoch) {

@@ -64,6 +64,16 @@ absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::ColumnStore* meta);
 absl::Status StoreTokens(storage::ColumnStore* meta,
                          const std::vector<uint64_t>& tokens);
 
+// The addresses of the other ring members this node last knew, so that a
+// restart finds its cluster again without --join (and knows it had one: a
+// node that remembers peers serves no request until one of them or a seed
+// has answered). Empty when none are stored. Entries that are not valid
+// host:port addresses are skipped.
+absl::StatusOr<std::vector<std::string>> LoadPeers(storage::ColumnStore* meta);
+// Durably replaces the remembered peers.
+absl::Status StorePeers(storage::ColumnStore* meta,
+                        const std::vector<std::string>& addresses);
+
 }  // namespace rumor::server
 
 #endif  // RUMOR_SERVER_NODE_NODE_META_H_

@@ -32,8 +32,12 @@ struct NodeOptions {
   size_t storage_queue = 1024;
 
   // --- membership
-  // host:port of nodes to join through; none starts a new cluster.
+  // host:port of nodes to join through; none starts a new cluster. A
+  // restarted node also rejoins through the ring members it remembers.
   std::vector<std::string> seeds;
+  // Drop the remembered ring members at start (a node whose old cluster is
+  // gone for good, restarted to serve alone or to join another).
+  bool forget_peers = false;
   // Nodes only talk to peers of the same cluster name.
   std::string cluster = "rumor";
   absl::Duration probe_interval = absl::Seconds(1);

@@ -4,9 +4,10 @@ namespace rumor::server {
 
 std::shared_ptr<const ClusterView> MakeClusterView(
     NodeId self, std::shared_ptr<const Ring> ring, uint64_t ring_version,
-    const std::vector<MemberState>& members) {
+    const std::vector<MemberState>& members, bool joined) {
   auto view = std::make_shared<ClusterView>();
   view->self = self;
+  view->joined = joined;
   view->ring = ring ? std::move(ring) : std::make_shared<const Ring>();
   view->ring_version = ring_version;
   for (const MemberState& m : members) {

@@ -24,6 +24,11 @@ struct ClusterView {
   };
 
   NodeId self = kNoNode;
+  // False until a seed or a remembered ring member has answered this node
+  // (a node without either is joined at once). Until then the ring is
+  // just this node's own view of itself, and acting on it would take every
+  // key for this node alone: requests are refused and handoff waits.
+  bool joined = true;
   std::shared_ptr<const Ring> ring;  // never null
   uint64_t ring_version = 0;
   absl::flat_hash_map<NodeId, Node> nodes;  // every known member
@@ -45,7 +50,7 @@ using ClusterViewSource = std::function<std::shared_ptr<const ClusterView>()>;
 // Builds a view from membership's member list and ring.
 std::shared_ptr<const ClusterView> MakeClusterView(
     NodeId self, std::shared_ptr<const Ring> ring, uint64_t ring_version,
-    const std::vector<MemberState>& members);
+    const std::vector<MemberState>& members, bool joined = true);
 
 }  // namespace rumor::server
 

@@ -43,6 +43,13 @@ absl::StatusOr<size_t> Quorum(uint32_t requested, size_t dflt, size_t n,
   return static_cast<size_t>(requested);
 }
 
+absl::Status NotJoined(const char* what) {
+  return absl::UnavailableError(absl::StrCat(
+      "this node has not joined its cluster yet (no seed or remembered ring "
+      "member has answered), so it cannot tell where the key's replicas "
+      "are; nothing was ", what, ": retry shortly or ask another node"));
+}
+
 std::string DownList(const Placement& p, const ClusterView& view) {
   std::vector<std::string> down;
   for (NodeId id : p.missing) down.push_back(Name(view, id));
@@ -143,6 +150,11 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
     return;
   }
   std::shared_ptr<const ClusterView> view = view_();
+  if (!view->joined) {
+    ++counters_.unavailable;
+    std::move(done)(NotJoined("read"));
+    return;
+  }
   Placement p = PlaceKey(*view, RingPosition(key), config_.n,
                          [this](const std::string& a) { return Reachable(a); });
   absl::StatusOr<size_t> r =
@@ -344,6 +356,11 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
     return;
   }
   std::shared_ptr<const ClusterView> view = view_();
+  if (!view->joined) {
+    ++counters_.unavailable;
+    std::move(done)(NotJoined("written"));
+    return;
+  }
   Placement p = PlaceKey(*view, RingPosition(key), config_.n,
                          [this](const std::string& a) { return Reachable(a); },
                          config_.hinted_handoff);

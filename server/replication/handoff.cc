@@ -370,6 +370,9 @@ bool HandoffRunner::RunTransfer(const ClusterView& view,
 
 bool HandoffRunner::RunOnce() {
   std::shared_ptr<const ClusterView> view = view_();
+  // Until it has joined, this node's view is only itself: every hint's
+  // owner would look gone and every range its own.
+  if (!view->joined) return false;
   bool more = DeliverHints(*view);
   absl::Time now = absl::Now();
   if (view->ring_version != last_ring_version_ || !planned_) {

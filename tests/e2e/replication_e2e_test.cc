@@ -104,6 +104,16 @@ class ReplicationTiming : public ::testing::Test {
     }
     loaders_ = std::move(writers);
   }
+  size_t Acked() {
+    absl::MutexLock lock(&mu_);
+    return acked_.size();
+  }
+  // Lets the load make progress in the current state of the cluster: waits
+  // for `more` writes acknowledged from now on.
+  bool AcksGrowBy(size_t more) {
+    size_t target = Acked() + more;
+    return WaitUntil([&] { return Acked() >= target; }, 30s, 10ms);
+  }
   void StopLoad(std::atomic<bool>* stop) {
     *stop = true;
     for (auto& t : loaders_) t.join();
@@ -137,6 +147,38 @@ class ReplicationTiming : public ::testing::Test {
     return missing;
   }
 
+  std::vector<std::string> AckedSoFar() {
+    absl::MutexLock lock(&mu_);
+    return acked_;
+  }
+
+  // Every key in `keys` reads back with R=2 through node i.
+  void ExpectReadableVia(int i, const std::vector<std::string>& keys) {
+    auto c = ClientFor(i);
+    int wrong = 0;
+    std::string example;
+    for (const std::string& key : keys) {
+      client::CallOptions r2;
+      r2.r = 2;
+      auto got = c->Get(key, r2);
+      for (int retry = 0; retry < 20 && !got.ok(); ++retry) {
+        std::this_thread::sleep_for(100ms);  // back-off, not a sync point
+        got = c->Get(key, r2);
+      }
+      if (!got.ok() || got->values != std::vector<std::string>{"v" + key}) {
+        if (example.empty()) {
+          example = key + ": " +
+                    (got.ok() ? std::to_string(got->values.size()) + " values"
+                              : std::string(got.status().message()));
+        }
+        ++wrong;
+      }
+    }
+    EXPECT_EQ(wrong, 0) << "of " << keys.size() << " acknowledged writes, "
+                        << wrong << " not readable via node " << i
+                        << ", e.g. " << example;
+  }
+
   void CheckEveryAcknowledgedWrite() {
     std::vector<std::string> acked;
     {
@@ -144,33 +186,9 @@ class ReplicationTiming : public ::testing::Test {
       acked = acked_;
     }
     ASSERT_GT(acked.size(), 100u) << "the load barely ran";
-    // Readable with R=2 through every node.
-    for (int i = 0; i < 3; ++i) {
-      auto c = ClientFor(i);
-      int wrong = 0;
-      std::string example;
-      for (const std::string& key : acked) {
-        client::CallOptions r2;
-        r2.r = 2;
-        auto got = c->Get(key, r2);
-        for (int retry = 0; retry < 20 && !got.ok(); ++retry) {
-          std::this_thread::sleep_for(100ms);
-          got = c->Get(key, r2);
-        }
-        if (!got.ok() || got->values != std::vector<std::string>{"v" + key}) {
-          if (example.empty()) {
-            example = key + ": " +
-                      (got.ok() ? std::to_string(got->values.size()) + " values"
-                                : std::string(got.status().message()));
-          }
-          ++wrong;
-        }
-      }
-      EXPECT_EQ(wrong, 0) << "of " << acked.size() << " acknowledged writes, "
-                          << wrong << " not readable via node " << i
-                          << ", e.g. " << example;
-    }
-    // And every replica holds every one itself once hints are delivered.
+    // Every replica holds every one itself once hints are delivered. This
+    // comes first: the reads below repair what they find missing, which
+    // would hide a handoff that never happened.
     for (int i = 0; i < 3; ++i) {
       std::vector<std::string> missing;
       bool ok = WaitUntil(
@@ -184,6 +202,8 @@ class ReplicationTiming : public ::testing::Test {
                       << (missing.empty() ? "" : missing[0]) << "\n"
                       << nodes_[i]->Log().substr(0, 4000);
     }
+    // And readable with R=2 through every node.
+    for (int i = 0; i < 3; ++i) ExpectReadableVia(i, acked);
     std::printf("%zu acknowledged writes checked on every node\n",
                 acked.size());
   }
@@ -201,14 +221,17 @@ TEST_F(ReplicationTiming, SigkilledAndRestartedNodeEndsWithEveryAcknowledgedWrit
   ASSERT_TRUE(WaitUntil([&] { return ThreeInRing(); }, 20s));
   std::atomic<bool> stop{false};
   Load(&stop);
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(AcksGrowBy(300)) << "no load before the kill";
   int port = nodes_[2]->port();
   nodes_[2]->Signal(SIGKILL);
   ASSERT_TRUE(nodes_[2]->Wait(10s).has_value());
-  std::this_thread::sleep_for(2s);  // writes go on with one replica down
+  ASSERT_TRUE(AcksGrowBy(600)) << "writes stopped with one replica down";
+  // Readable with R=2 while the replica is down (reads that involve only
+  // the two survivors, so no repair reaches the dead node's copy).
+  for (int i = 0; i < 2; ++i) ExpectReadableVia(i, AckedSoFar());
   ASSERT_NE(Start(2, port), nullptr);
   ASSERT_TRUE(WaitUntil([&] { return AllAlive(); }, 20s));
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(AcksGrowBy(300)) << "no load after the restart";
   StopLoad(&stop);
   CheckEveryAcknowledgedWrite();
 }
@@ -218,7 +241,7 @@ TEST_F(ReplicationTiming, NodeStoppedPastItsSuspicionTimeoutEndsWithEveryWrite) 
   ASSERT_TRUE(WaitUntil([&] { return ThreeInRing(); }, 20s));
   std::atomic<bool> stop{false};
   Load(&stop);
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(AcksGrowBy(300)) << "no load before the stop";
   nodes_[2]->Signal(SIGSTOP);
   // Declared dead by the others (suspicion timeout: at most 6 x 4 periods
   // of 200 ms here).
@@ -232,10 +255,11 @@ TEST_F(ReplicationTiming, NodeStoppedPastItsSuspicionTimeoutEndsWithEveryWrite) 
         return false;
       },
       20s));
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(AcksGrowBy(300)) << "writes stopped with a replica dead";
+  for (int i = 0; i < 2; ++i) ExpectReadableVia(i, AckedSoFar());
   nodes_[2]->Signal(SIGCONT);
   ASSERT_TRUE(WaitUntil([&] { return AllAlive(); }, 20s));
-  std::this_thread::sleep_for(1s);
+  ASSERT_TRUE(AcksGrowBy(300)) << "no load after SIGCONT";
   StopLoad(&stop);
   CheckEveryAcknowledgedWrite();
 }

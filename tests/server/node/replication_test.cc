@@ -121,6 +121,41 @@ TEST(ReplicationTest, AnyNodeAnswersForAnyKeyAndEveryReplicaHoldsIt) {
   EXPECT_FALSE(after->found);
 }
 
+// A restarted node knows only itself until a peer answers; serving then
+// would take every key for this node alone (R=W=1 in effect). It refuses
+// instead, and rejoins through the ring members it remembers, even
+// without a seed.
+TEST(ReplicationTest, ARestartedNodeServesNothingUntilItFindsItsCluster) {
+  Cluster c;
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  ASSERT_TRUE(c.client(2).Put("before", "v", "").ok());
+  for (int i = 0; i < 3; ++i) c.Stop(i);
+  // Node 2 alone: its seed (node 0) and its remembered peers are all down.
+  ASSERT_NE(c.Start(2), nullptr);
+  auto put = c.client(2).Put("alone", "v", "");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(put.status().message().find("not joined"), std::string::npos)
+      << put.status();
+  auto get = c.client(2).Get("before");
+  ASSERT_FALSE(get.ok());
+  EXPECT_EQ(get.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(c.Value(2, "cluster_joined"), 0);
+  EXPECT_FALSE(c.Fetch(2, "alone")->LiveValues().size() > 0)
+      << "the refused write was applied";
+  // Node 1 comes back without any seed: it finds node 2 through what it
+  // remembers, and both serve again with the usual quorum.
+  c.SetTweak([](NodeOptions* o) { o->seeds.clear(); });
+  ASSERT_NE(c.Start(1), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.Value(2, "cluster_joined") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return c.Value(1, "cluster_joined") == 1; }));
+  ASSERT_TRUE(WaitFor([&] { return c.client(2).Put("back", "v", "").ok(); }));
+  auto before = c.client(1).Get("before");
+  ASSERT_TRUE(before.ok()) << before.status();
+  EXPECT_EQ(before->values, std::vector<std::string>{"v"});
+}
+
 TEST(ReplicationTest, RAndWOutsideOneToNAreRefusedNamingTheBounds) {
   Cluster c;
   c.StartAll(1);
