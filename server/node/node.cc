@@ -156,7 +156,7 @@ struct Node::State final : public AdminBackend {
       out.push_back({"replica_calls_timed_out", rs.timed_out});
       out.push_back({"replica_streams_opened", rs.streams_opened});
     }
-    out.push_back({"actor_epoch", actor.epoch});
+    out.push_back({"actor_epoch", actor_epoch.load()});
     MembershipRunner* r = Runner();
     out.push_back({"cluster_joined", r != nullptr && r->Joined() ? 1u : 0u});
     return out;
@@ -305,7 +305,10 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<storage::ObjectStore> store;
   std::unique_ptr<storage::ColumnStore> hints_column;
   std::unique_ptr<HintStore> hints;
-  ActorStart actor;
+  ActorStart actor;  // as started
+  // The current epoch: range handoff moves it on (BumpActorEpoch).
+  std::atomic<uint64_t> actor_epoch{0};
+  absl::Mutex epoch_mu;  // serializes bumps
   std::unique_ptr<Executor> storage_executor;
   ThreadPool* storage_pool = nullptr;  // storage_executor, when a pool
   TransportProxy replica_transport;
@@ -483,6 +486,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                                                      object_limits);
   RUMOR_ASSIGN_OR_RETURN(st->actor,
                          StartActorEpoch(st->meta.get(), st->store.get(), st->id));
+  st->actor_epoch = st->actor.epoch;
   if (!st->actor.bumped_because.empty()) {
     RUMOR_LOG(INFO) << "actor epoch " << st->actor.epoch << " ("
                     << st->actor.bumped_because
@@ -637,6 +641,21 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   ho.n = options.replicas;
   ho.interval = options.handoff_interval;
   ho.settle = options.handoff_settle;
+  ho.before_drop = [raw]() -> absl::Status {
+    absl::MutexLock lock(&raw->epoch_mu);
+    RUMOR_ASSIGN_OR_RETURN(uint64_t epoch,
+                           BumpActorEpoch(raw->meta.get(), raw->actor_epoch));
+    raw->actor_epoch = epoch;
+    raw->coordinator->SetActor(ActorOf(raw->id, epoch));
+    {
+      absl::MutexLock info_lock(&raw->info_mu);
+      raw->info.actor = ActorOf(raw->id, epoch);
+    }
+    RUMOR_LOG(INFO) << "actor epoch " << epoch
+                    << " (range handoff drops keys): new writes carry fresh "
+                       "dots";
+    return absl::OkStatus();
+  };
   st->handoff = std::make_unique<HandoffRunner>(
       ho, st->store.get(), st->hints.get(), [raw] { return raw->View(); },
       &st->replica_transport);
@@ -727,7 +746,7 @@ void Node::Shutdown(absl::Duration grace) {
     RUMOR_LOG(ERROR) << "flushing the write-ahead log: " << s;
     return;  // not clean: the next start takes a new actor epoch
   }
-  s = MarkCleanShutdown(state_->meta.get(), state_->actor.epoch);
+  s = MarkCleanShutdown(state_->meta.get(), state_->actor_epoch.load());
   if (!s.ok()) RUMOR_LOG(ERROR) << "recording the clean shutdown: " << s;
   RUMOR_LOG(INFO) << "shut down cleanly";
 }

@@ -198,6 +198,14 @@ absl::Status StorePeers(storage::ColumnStore* meta,
   return meta->PutSynced(kPeersKey, absl::StrJoin(addresses, "\n"));
 }
 
+absl::StatusOr<uint64_t> BumpActorEpoch(storage::ColumnStore* meta,
+                                        uint64_t epoch) {
+  std::string bytes;
+  PutFixed64BE(&bytes, epoch + 1);
+  RUMOR_RETURN_IF_ERROR(meta->PutSynced(kEpochKey, bytes));
+  return epoch + 1;
+}
+
 absl::Status MarkCleanShutdown(storage::ColumnStore* meta, uint64_t epoch) {
   std::string bytes;
   PutFixed64BE(&bytes, epoch);

@@ -52,6 +52,12 @@ struct ActorStart {
 absl::StatusOr<ActorStart> StartActorEpoch(storage::ColumnStore* meta,
                                            storage::ObjectStore* store,
                                            NodeId id);
+// Durably moves the epoch from `epoch` to epoch + 1 and returns the new
+// one. Range handoff calls it before it deletes keys this node no longer
+// replicates: were the node to own such a key again, a write without a
+// context would otherwise mint a dot the other replicas already hold.
+absl::StatusOr<uint64_t> BumpActorEpoch(storage::ColumnStore* meta,
+                                        uint64_t epoch);
 // Records, durably, that the node shut down cleanly at `epoch` with every
 // acknowledged write synced: the next start keeps the epoch.
 absl::Status MarkCleanShutdown(storage::ColumnStore* meta, uint64_t epoch);

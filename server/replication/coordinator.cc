@@ -424,16 +424,17 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
     KeepLocalHints(*state);
     Replicate(state);
   };
+  storage::ActorId actor = actor_.load();
   absl::StatusOr<DvvSet> now =
-      store_->TryUpdateNow(state->key, *ctx, sibling, actor_);
+      store_->TryUpdateNow(state->key, *ctx, sibling, actor);
   if (!storage::IsWouldBlock(now.status())) {
     applied(std::move(now));
     return;
   }
   OnStorage(
       [this, state, ctx = std::move(*ctx), sibling = std::move(sibling),
-       applied]() mutable {
-        applied(store_->Update(state->key, ctx, std::move(sibling), actor_));
+       applied, actor]() mutable {
+        applied(store_->Update(state->key, ctx, std::move(sibling), actor));
       },
       [applied]() mutable { applied(StorageQueueFull()); });
 }

@@ -117,7 +117,9 @@ class Coordinator {
 
   const Limits& limits() const { return config_.limits; }
   const ReplicationConfig& config() const { return config_; }
-  storage::ActorId actor() const { return actor_; }
+  storage::ActorId actor() const { return actor_.load(); }
+  // Mints later dots with `actor` (a new epoch: see HandoffOptions).
+  void SetActor(storage::ActorId actor) { actor_.store(actor); }
   CoordinatorStats stats() const;
 
  private:
@@ -144,7 +146,7 @@ class Coordinator {
 
   storage::ObjectStore* const store_;
   HintStore* const hints_;
-  const storage::ActorId actor_;
+  std::atomic<storage::ActorId> actor_;
   const ReplicationConfig config_;
   Executor* const storage_executor_;
   const ClusterViewSource view_;

@@ -360,6 +360,18 @@ bool HandoffRunner::RunTransfer(const ClusterView& view,
     flush();
     if (!s.ok()) complete = false;
   });
+  if (!to_drop.empty() && !dropped_this_round_ && options_.before_drop) {
+    absl::Status s = options_.before_drop();
+    if (!s.ok()) {
+      RUMOR_LOG_EVERY_SECONDS(ERROR, 30)
+          << "range handoff keeps its copies (they are deleted once the "
+             "actor epoch can be moved on): " << s;
+      to_drop.clear();
+      complete = false;
+    } else {
+      dropped_this_round_ = true;
+    }
+  }
   for (const auto& [key, hash] : to_drop) {
     absl::StatusOr<bool> deleted = store_->DeleteIfUnchangedHash(key, hash);
     if (deleted.ok() && *deleted) ++keys_dropped_;
@@ -373,6 +385,7 @@ bool HandoffRunner::RunOnce() {
   // Until it has joined, this node's view is only itself: every hint's
   // owner would look gone and every range its own.
   if (!view->joined) return false;
+  dropped_this_round_ = false;
   bool more = DeliverHints(*view);
   absl::Time now = absl::Now();
   if (view->ring_version != last_ring_version_ || !planned_) {

@@ -67,6 +67,12 @@ struct HandoffOptions {
   absl::Duration settle = absl::Seconds(3);
   size_t batch_keys = 2048;         // keys per batch to one node
   absl::Duration call_timeout = absl::Seconds(10);
+  // Called before range handoff deletes keys this node no longer
+  // replicates, at most once per round; nothing is deleted unless it
+  // returns OK. The node moves to a new actor epoch here (riak kv679):
+  // should it own such a key again, a write without a context must not
+  // mint a dot the other replicas hold for another value.
+  std::function<absl::Status()> before_drop;
 };
 
 struct HandoffStats {
@@ -141,6 +147,7 @@ class HandoffRunner {
   uint64_t last_ring_version_ = 0;
   absl::Time ring_seen_at_ = absl::InfinitePast();
   bool planned_ = false;
+  bool dropped_this_round_ = false;
   std::vector<RangeTransfer> pending_;
   std::thread thread_;
 

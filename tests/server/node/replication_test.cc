@@ -432,6 +432,83 @@ TEST(ReplicationTest, ACoordinatorThatLostItsDataNeverReusesADot) {
 // carry it) does not let the old value come back when the replica
 // returns: reads through any node say not found, and read repair gives the
 // returning replica the tombstone.
+// kv679 through range handoff: a node drops the keys a join took from it;
+// the joiner is removed and the node owns them again. A write without a
+// context coordinated there before the ranges come back must not mint the
+// dot it gave the old value (the other replicas would take the new value
+// for one they hold and drop it): dropping keys moves the node to a new
+// actor epoch, so both values survive as siblings.
+TEST(ReplicationTest, ANodeThatDroppedKeysByHandoffNeverReusesADot) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) { o->handoff_settle = absl::Seconds(2); });
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  std::vector<std::string> keys = WriteKeys(c, 0, 300, "drop");
+  int64_t epoch = c.Value(0, "actor_epoch");
+  ASSERT_NE(c.Start(3), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3})); },
+                      absl::Seconds(60)));
+  // Wait until node 0 has handed off and dropped what it no longer owns.
+  std::vector<std::string> dropped;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (c.Value(0, "handoff_keys_dropped") <= 0 ||
+            c.Value(0, "handoff_ranges_pending") != 0) {
+          return false;
+        }
+        dropped.clear();
+        auto copies = c.FetchMany(0, keys);
+        for (size_t k = 0; k < keys.size(); ++k) {
+          if (copies[k] && copies[k]->empty()) dropped.push_back(keys[k]);
+        }
+        return !dropped.empty();
+      },
+      absl::Seconds(60)))
+      << "node 0 never dropped a key";
+  EXPECT_GT(c.Value(0, "actor_epoch"), epoch)
+      << "dropping keys must move the actor epoch on";
+  // The joiner dies and is removed: node 0 owns those keys again.
+  c.Stop(3);
+  WaitDown(c, 0, 3);
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.client(0).Members();
+    for (const auto& mm : *m) {
+      if (mm.id == c.id(3)) return mm.status == "dead";
+    }
+    return false;
+  })) << "node 3 never declared dead";
+  ASSERT_TRUE(c.client(0).Remove(c.id(3)).ok());
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  // Before the ranges come back (the handoff settle is 2 s), blind writes
+  // coordinated by node 0, which holds nothing for these keys.
+  dropped.resize(std::min<size_t>(dropped.size(), 10));
+  for (const std::string& key : dropped) {
+    ASSERT_TRUE(c.client(0).Put(key, "new-" + key, "").ok()) << key;
+  }
+  // Every replica ends with both values.
+  std::string wrong;
+  bool ok = WaitFor([&] {
+    for (int i = 0; i < 3; ++i) {
+      auto copies = c.FetchMany(i, dropped);
+      for (size_t k = 0; k < dropped.size(); ++k) {
+        std::vector<std::string> want = {"new-" + dropped[k],
+                                         "value-" + dropped[k]};
+        std::vector<std::string> have;
+        if (copies[k]) have = copies[k]->LiveValues();
+        std::sort(want.begin(), want.end());
+        std::sort(have.begin(), have.end());
+        if (have != want) {
+          wrong = absl::StrCat(dropped[k], " on node ", i, " holds [",
+                               absl::StrJoin(have, ", "), "]");
+          return false;
+        }
+      }
+    }
+    return true;
+  });
+  EXPECT_TRUE(ok) << wrong << ": a value was lost";
+}
+
 TEST(ReplicationTest, ADeleteMissedByADownReplicaStaysDeleted) {
   Cluster c;
   c.SetTweak([](NodeOptions* o) { o->hinted_handoff = false; });
