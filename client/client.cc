@@ -735,6 +735,7 @@ absl::StatusOr<std::vector<Member>> Client::Members(const CallOptions& opts) {
     mm.status = m.status();
     mm.incarnation = m.incarnation();
     mm.tokens = m.tokens();
+    mm.joining = m.joining();
     for (const auto& kv : m.tags()) mm.tags.push_back({kv.key(), kv.value()});
     out.push_back(std::move(mm));
   }

@@ -120,6 +120,9 @@ struct Member {
   uint64_t incarnation = 0;
   std::vector<std::pair<std::string, std::string>> tags;
   uint32_t tokens = 0;
+  // Claimed tokens but still pulling its ranges from their replicas: it
+  // gets writes for them already, and serves them once it has them all.
+  bool joining = false;
 };
 
 struct RingOwner {

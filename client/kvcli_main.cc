@@ -279,6 +279,7 @@ int RunMembers(Client& client, const Globals& g) {
           ",\"status\":", JsonQuote(m.status),
           ",\"incarnation\":", m.incarnation, ",\"tags\":", TagsJson(m.tags),
           ",\"tokens\":", m.tokens,
+          ",\"joining\":", m.joining ? "true" : "false",
           ",\"self\":", m.id == st->node_id ? "true" : "false", "}");
     }
     out += "]\n";
@@ -290,8 +291,10 @@ int RunMembers(Client& client, const Globals& g) {
           &out, absl::StrFormat("%-17s %-22s %-8s %11d %6d  %s\n",
                                 rumor::NodeIdToString(m.id) +
                                     (m.id == st->node_id ? "*" : ""),
-                                m.address, m.status, m.incarnation, m.tokens,
-                                TagsText(m.tags)));
+                                m.address,
+                                m.joining && m.status == "alive" ? "joining"
+                                                                 : m.status,
+                                m.incarnation, m.tokens, TagsText(m.tags)));
     }
     absl::StrAppend(&out, "(* is the node answering: ", st->address, ")\n");
   }

@@ -1,5 +1,7 @@
 #include "storage/object_store.h"
 
+#include <algorithm>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/coding.h"
@@ -148,9 +150,20 @@ absl::StatusOr<DvvSet> ObjectStore::TryMergeNow(std::string_view key,
 absl::Status ObjectStore::ScanPositions(
     uint64_t from, uint64_t to,
     absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
+  return ScanPositionsAfter(from, to, "", fn);
+}
+
+absl::Status ObjectStore::ScanPositionsAfter(
+    uint64_t from, uint64_t to, std::string_view after,
+    absl::FunctionRef<bool(std::string_view, std::string_view)> fn) {
   if (from > to) return absl::OkStatus();
   std::string start, end;
   PutFixed64BE(&start, from);
+  if (!after.empty()) {
+    std::string resume = DataKey(after);
+    resume.push_back('\0');  // the smallest key past it
+    start = std::max(start, resume);
+  }
   // The first key past position `to`: position to+1, or the end of the
   // column when `to` is the last position.
   if (to != ~uint64_t{0}) PutFixed64BE(&end, to + 1);

@@ -85,6 +85,12 @@ class ObjectStore {
       uint64_t from, uint64_t to,
       absl::FunctionRef<bool(std::string_view key, std::string_view object)>
           fn);
+  // The same, resuming after the object of `after` (a key whose position
+  // lies in from..to; empty: from the start).
+  [[nodiscard]] absl::Status ScanPositionsAfter(
+      uint64_t from, uint64_t to, std::string_view after,
+      absl::FunctionRef<bool(std::string_view key, std::string_view object)>
+          fn);
 
   // Deletes the key's object if its stored encoding is still `expected`
   // (it was handed to its new owners and nothing changed it since).

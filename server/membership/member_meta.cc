@@ -28,6 +28,7 @@ MetaPtr MakeMeta(MemberMeta meta) {
     bytes.push_back('\0');
   }
   bytes.append(reinterpret_cast<const char*>(&meta.version), sizeof(meta.version));
+  bytes.push_back(meta.joining ? 'j' : 's');
   meta.fingerprint = Hash64(bytes, 0x6d657461) | 1;  // never 0
   return std::make_shared<const MemberMeta>(std::move(meta));
 }

@@ -29,6 +29,10 @@ struct MemberMeta {
   // are ordered by it, whatever order they arrive in, and whatever its
   // status is meanwhile.
   uint64_t version = 0;
+  // Tokens claimed, data still being pulled from the current replicas:
+  // the member receives writes for its future ranges but serves no reads
+  // and counts toward no quorum until it announces that it has finished.
+  bool joining = false;
   uint64_t fingerprint = 0;      // hash of the fields above (MakeMeta)
   bool operator==(const MemberMeta&) const = default;
 };

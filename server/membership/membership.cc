@@ -919,7 +919,10 @@ bool Membership::AdoptNewerMeta(Member* m, const MetaPtr& meta) {
 }
 
 void Membership::ReplaceMeta(Member* m, MetaPtr meta) {
-  if (m->state.meta->tokens != meta->tokens) ++ring_version_;
+  if (m->state.meta->tokens != meta->tokens ||
+      m->state.meta->joining != meta->joining) {
+    ++ring_version_;
+  }
   ++state_version_;
   m->state.meta = std::move(meta);
   m->expected_fingerprint = 0;
@@ -1225,7 +1228,10 @@ void Membership::UpdateLocalMeta(MemberMeta meta, absl::Time now) {
     pending_meta_ = std::make_unique<MemberMeta>(std::move(meta));
     return;
   }
-  if (me.state.meta->tokens != meta.tokens) ++ring_version_;
+  if (me.state.meta->tokens != meta.tokens ||
+      me.state.meta->joining != meta.joining) {
+    ++ring_version_;
+  }
   ++state_version_;
   ++me.state.incarnation;
   meta.version = me.state.incarnation;
@@ -1297,10 +1303,12 @@ void Membership::Send(const std::string& address, Message m) {
   transport_->Send(address, std::move(m));
 }
 
-std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members) {
+std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members,
+                                      bool serving_only) {
   std::vector<RingMember> out;
   for (const MemberState& m : members) {
-    if (m.status == MemberStatus::kLeft || !m.meta || m.meta->tokens.empty()) {
+    if (m.status == MemberStatus::kLeft || !m.meta || m.meta->tokens.empty() ||
+        (serving_only && m.meta->joining)) {
       continue;
     }
     out.push_back(RingMember{m.id, m.meta->tokens});

@@ -366,8 +366,12 @@ class Membership {
 };
 
 // The ring members among `members`: every member that is not Left and has
-// claimed tokens (dead and suspected members keep their ranges).
-std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members);
+// claimed tokens (dead and suspected members keep their ranges). With
+// `serving_only`, members still joining (MemberMeta::joining) are left out:
+// that ring answers reads and places quorums; the full one also says where
+// writes must go so that joining members miss nothing.
+std::vector<RingMember> RingMembersOf(const std::vector<MemberState>& members,
+                                      bool serving_only = false);
 
 }  // namespace rumor::server
 

@@ -206,6 +206,7 @@ void MembershipRunner::Loop() {
       continue;
     }
     if (claim_among) {
+      bool joining = false;
       // Tens of milliseconds for a small cluster, about half a second
       // joining 1024 nodes (bench/ringbalance --join): computed without the
       // lock, so messages keep being answered meanwhile.
@@ -227,14 +228,23 @@ void MembershipRunner::Loop() {
             ++claim_restarts_ <= kMaxClaimRestarts) {
           continue;
         }
+        // Joining: other members already serve ranges, so this node must
+        // pull its own before it serves them (the first node of a cluster
+        // has no one to pull from).
+        for (const RingMember& m :
+             RingMembersOf(core_.Members(), /*serving_only=*/true)) {
+          joining |= m.id != self;
+        }
       }
-      absl::Status s = hooks_.tokens_claimed ? hooks_.tokens_claimed(claim)
-                                             : absl::OkStatus();
+      absl::Status s = hooks_.tokens_claimed
+                           ? hooks_.tokens_claimed(claim, joining)
+                           : absl::OkStatus();
       absl::MutexLock lock(&mu_);
       if (s.ok() && !core_.leaving() &&
           core_.Self().status != MemberStatus::kLeft) {
         MemberMeta meta = *core_.Self().meta;
         meta.tokens = claim;
+        meta.joining = joining;
         core_.UpdateLocalMeta(std::move(meta), clock_->Now());
         claimed_ = true;
         RUMOR_LOG(INFO) << "claimed " << claim.size() << " ring tokens";
@@ -295,11 +305,45 @@ absl::Duration MembershipRunner::MaxSuspicionTimeout() const {
 
 std::shared_ptr<const Ring> MembershipRunner::CurrentRing() const {
   absl::MutexLock lock(&mu_);
+  return CurrentRingLocked();
+}
+
+std::shared_ptr<const Ring> MembershipRunner::FullRing() const {
+  absl::MutexLock lock(&mu_);
+  return FullRingLocked();
+}
+
+std::pair<std::shared_ptr<const Ring>, std::shared_ptr<const Ring>>
+MembershipRunner::Rings() const {
+  absl::MutexLock lock(&mu_);
+  return {CurrentRingLocked(), FullRingLocked()};
+}
+
+std::shared_ptr<const Ring> MembershipRunner::CurrentRingLocked() const {
   if (!ring_ || ring_version_ != core_.ring_version()) {
-    ring_ = std::make_shared<const Ring>(RingMembersOf(core_.Members()));
+    ring_ = std::make_shared<const Ring>(
+        RingMembersOf(core_.Members(), /*serving_only=*/true));
     ring_version_ = core_.ring_version();
   }
   return ring_;
+}
+
+std::shared_ptr<const Ring> MembershipRunner::FullRingLocked() const {
+  if (!full_ring_ || full_ring_version_ != core_.ring_version()) {
+    full_ring_ = std::make_shared<const Ring>(RingMembersOf(core_.Members()));
+    full_ring_version_ = core_.ring_version();
+  }
+  return full_ring_;
+}
+
+void MembershipRunner::AnnounceServing() {
+  absl::MutexLock lock(&mu_);
+  if (stopping_ || !core_.Self().meta->joining) return;
+  MemberMeta meta = *core_.Self().meta;
+  meta.joining = false;
+  core_.UpdateLocalMeta(std::move(meta), clock_->Now());
+  wake_ = true;
+  RUMOR_LOG(INFO) << "serving its ring ranges";
 }
 
 MembershipRunner::Versions MembershipRunner::CurrentVersions() const {

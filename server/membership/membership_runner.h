@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -51,9 +52,12 @@ struct MembershipRunnerHooks {
   // (a restart starts above it). Nothing above the last mark that returned
   // OK is ever announced; a failure is retried with back-off.
   std::function<absl::Status(uint64_t mark)> persist_incarnation_mark;
-  // Tokens were chosen; persist them. They are announced only if this
-  // returns OK (a node must never announce tokens it could forget).
-  std::function<absl::Status(const std::vector<uint64_t>&)> tokens_claimed;
+  // Tokens were chosen; persist them, and whether the node is joining (it
+  // claimed into a ring that already serves: it must pull its ranges
+  // before it serves them). They are announced only if this returns OK (a
+  // node must never announce tokens it could forget).
+  std::function<absl::Status(const std::vector<uint64_t>&, bool joining)>
+      tokens_claimed;
   // The other ring members' addresses changed (called once joined, after
   // each change of ownership): persist them, so a restart can find the
   // cluster again. A failure is retried a second later.
@@ -85,8 +89,17 @@ class MembershipRunner {
   std::string CollisionAddress() const;
   absl::Duration MinSuspicionTimeout() const;
   absl::Duration MaxSuspicionTimeout() const;
-  // The current ring, rebuilt when membership changes ownership.
+  // The serving ring (members still joining left out), rebuilt when
+  // membership changes ownership.
   std::shared_ptr<const Ring> CurrentRing() const;
+  // Every member with tokens, joining ones included.
+  std::shared_ptr<const Ring> FullRing() const;
+  // Both, of one ring version.
+  std::pair<std::shared_ptr<const Ring>, std::shared_ptr<const Ring>> Rings()
+      const;
+  // This node has pulled its ranges (the caller persisted that): announce
+  // that it serves them. No-op unless it is joining.
+  void AnnounceServing();
   // Bumped on any change of any member's state, and when ownership
   // changes: for observers that cache what they derive from members.
   struct Versions {
@@ -106,6 +119,10 @@ class MembershipRunner {
   // Main loop of the "gossip" thread: tick, claim, persist, sleep until
   // the core's next deadline or a wake-up.
   void Loop();
+  std::shared_ptr<const Ring> CurrentRingLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  std::shared_ptr<const Ring> FullRingLocked() const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Under the lock: when it is time to claim tokens, the ring members to
   // claim among (the claim itself is computed without the lock).
   std::optional<std::vector<RingMember>> ClaimDueLocked(absl::Time now)
@@ -144,6 +161,8 @@ class MembershipRunner {
   absl::Time next_peers_attempt_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   mutable uint64_t ring_version_ ABSL_GUARDED_BY(mu_) = 0;
   mutable std::shared_ptr<const Ring> ring_ ABSL_GUARDED_BY(mu_);
+  mutable uint64_t full_ring_version_ ABSL_GUARDED_BY(mu_) = 0;
+  mutable std::shared_ptr<const Ring> full_ring_ ABSL_GUARDED_BY(mu_);
   // Last status logged per member, to log transitions once.
   std::map<NodeId, MemberStatus> logged_ ABSL_GUARDED_BY(mu_);
   uint64_t logged_version_ ABSL_GUARDED_BY(mu_) = 0;

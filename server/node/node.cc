@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <map>
+#include <set>
 #include <thread>
 
 #include "absl/strings/numbers.h"
@@ -147,6 +148,8 @@ struct Node::State final : public AdminBackend {
       out.push_back({"handoff_keys_dropped", hs.keys_dropped});
       out.push_back({"handoff_ranges_pending", hs.transfers_pending});
       out.push_back({"handoff_failures", hs.failures});
+      out.push_back({"join_keys_pulled", hs.keys_pulled});
+      out.push_back({"join_ranges_left", hs.bootstrap_ranges_left});
     }
     if (replica_client != nullptr) {
       ReplicaClientStats rs = replica_client->stats();
@@ -185,17 +188,32 @@ struct Node::State final : public AdminBackend {
   absl::Status Leave() override {
     MembershipRunner* r = Runner();
     if (r == nullptr) return Starting();
-    // A graceful leave never reduces the number of copies: every key goes
-    // to the replicas it has without this node before the node says Left.
-    // It keeps serving meanwhile; a second pass after the announcement
-    // catches what was written during the first.
-    std::vector<RingMember> others;
-    for (const RingMember& m : RingMembersOf(r->Members())) {
-      if (m.id != id) others.push_back(m);
-    }
-    auto ring_without_me = std::make_shared<const Ring>(others);
-    if (ring_without_me->empty()) {
-      bool holds_data = false;
+    // A graceful leave never reduces the number of copies: every key, and
+    // every hint kept for another node, goes to the replicas it has
+    // without this node before the node says Left. It keeps serving
+    // meanwhile; passes after the announcement catch what was written
+    // during the first, and are retried until they succeed or
+    // --leave-timeout passes. A node that has left but could not hand off
+    // everything keeps running (nothing it holds is lost), and a second
+    // `kvcli leave` tries again.
+    auto ring_without_me = [&] {
+      std::vector<RingMember> others;
+      for (const RingMember& m :
+           RingMembersOf(r->Members(), /*serving_only=*/true)) {
+        if (m.id != id) others.push_back(m);
+      }
+      return std::make_shared<const Ring>(others);
+    };
+    bool already_left = r->Self().status == MemberStatus::kLeft;
+    absl::Time last = absl::Now();
+    auto progress = [&last](uint64_t sent, uint64_t scanned) {
+      if (absl::Now() - last < absl::Seconds(5)) return;
+      last = absl::Now();
+      RUMOR_LOG(INFO) << "leaving: handed off " << sent << " copies of "
+                      << scanned << " keys so far";
+    };
+    if (ring_without_me()->empty()) {
+      bool holds_data = hints->Counts().size() > 0;
       IgnoreError(store->ScanPositions(  // an error reads as "has data"
           0, ~uint64_t{0}, [&](std::string_view, std::string_view) {
             holds_data = true;
@@ -206,41 +224,56 @@ struct Node::State final : public AdminBackend {
             "this node is the only one holding ring ranges: leaving would "
             "lose its data (stop it instead, or add nodes first)");
       }
-    } else {
-      handoff->Stop();  // this is the last handoff the node does
-      absl::Time last = absl::Now();
-      auto progress = [&last](uint64_t sent, uint64_t scanned) {
-        if (absl::Now() - last < absl::Seconds(5)) return;
-        last = absl::Now();
-        RUMOR_LOG(INFO) << "leaving: handed off " << sent << " copies of "
-                        << scanned << " keys so far";
-      };
+    } else if (!already_left) {
+      handoff->Stop();  // from here on the leave does the handing off
       RUMOR_LOG(INFO) << "leaving: handing every key to its replicas without "
                          "this node";
       absl::Status s = handoff->HandOffEverything(
-          ring_without_me, absl::Now() + options.leave_timeout, progress);
+          ring_without_me(), absl::Now() + options.leave_timeout, progress);
       if (!s.ok()) {
         handoff->Start();  // still a member: background handoff resumes
         return Annotate(s, "leave aborted, the node stays a member");
       }
     }
-    absl::Duration timeout =
-        std::clamp(options.probe_interval * 10, absl::Seconds(2),
-                   absl::Seconds(15));
-    absl::Status s = r->Leave(timeout);
-    if (s.ok() || absl::IsDeadlineExceeded(s)) {
-      if (!ring_without_me->empty()) {
-        absl::Status again = handoff->HandOffEverything(
-            ring_without_me, absl::Now() + options.leave_timeout, nullptr);
-        if (!again.ok()) {
-          RUMOR_LOG(WARNING) << "leaving: the final handoff pass failed ("
-                             << again << "); anti-entropy will repair";
-        }
+    absl::Status announced = absl::OkStatus();
+    if (!already_left) {
+      absl::Duration timeout =
+          std::clamp(options.probe_interval * 10, absl::Seconds(2),
+                     absl::Seconds(15));
+      announced = r->Leave(timeout);
+      if (!announced.ok() && !absl::IsDeadlineExceeded(announced)) {
+        return announced;
       }
-      RUMOR_LOG(INFO) << "leaving: handoff complete";
-      stop_requested = true;  // kvd exits: it announced Left
+      handoff->Stop();
     }
-    return s;
+    absl::Time end = absl::Now() + options.leave_timeout;
+    absl::Status again = absl::OkStatus();
+    while (true) {
+      std::shared_ptr<const Ring> ring = ring_without_me();
+      if (ring->empty()) break;
+      again = handoff->HandOffEverything(ring, end, progress);
+      if (again.ok() || absl::Now() >= end || ShuttingDown()) break;
+      RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+          << "leaving: a handoff pass after the announcement failed ("
+          << again << "); retrying until " << absl::FormatTime(end);
+      absl::SleepFor(absl::Seconds(1));
+    }
+    if (!again.ok()) {
+      RUMOR_LOG(ERROR) << "leaving: could not hand off everything (" << again
+                       << "); the node keeps running so nothing it holds is "
+                          "lost. Fix the cause and run kvcli leave again";
+      return Annotate(again,
+                      "the node has left the ring but could not hand off "
+                      "everything it holds; it keeps running so that nothing "
+                      "is lost: fix the cause and run kvcli leave again");
+    }
+    RUMOR_LOG(INFO) << "leaving: handoff complete";
+    stop_requested = true;  // kvd exits: it announced Left
+    return announced;
+  }
+  bool ShuttingDown() {
+    absl::MutexLock lock(&shutdown_mu);
+    return shut_down;
   }
   absl::Status Remove(NodeId node) override {
     MembershipRunner* r = Runner();
@@ -284,7 +317,8 @@ struct Node::State final : public AdminBackend {
         view_from_runner) {
       return view;
     }
-    view = MakeClusterView(id, r->CurrentRing(), v.ring, r->Members(), v.joined);
+    auto [serving, full] = r->Rings();
+    view = MakeClusterView(id, serving, v.ring, r->Members(), v.joined, full);
     view_versions = v;
     view_from_runner = true;
     return view;
@@ -353,7 +387,8 @@ void Node::State::Replicas(
     return replica_transport.Reachable(a);
   };
   Placement p = PlaceKey(*v, position, options.replicas, reachable);
-  // Every preference-list node's copy, and any hint another ring node
+  // Every preference-list node's copy, and any hint any ring node (one of
+  // them included: a coordinator keeps hints for replicas that are down)
   // holds for one of them.
   struct Ask {
     NodeId node;
@@ -361,12 +396,12 @@ void Node::State::Replicas(
   };
   std::vector<Ask> asks;
   for (NodeId id : p.preference) asks.push_back({id, kNoNode});
-  for (const auto& [token, node] : v->ring->tokens()) {
-    (void)token;
-    bool listed = false;
-    for (const Ask& a : asks) listed = listed || a.node == node;
-    if (listed) continue;
-    for (NodeId owner : p.preference) asks.push_back({node, owner});
+  std::set<NodeId> ring_nodes;
+  for (const auto& [token, node] : v->ring->tokens()) ring_nodes.insert(node);
+  for (NodeId node : ring_nodes) {
+    for (NodeId owner : p.preference) {
+      if (owner != node) asks.push_back({node, owner});
+    }
   }
   struct Gather {
     absl::Mutex mu;
@@ -473,6 +508,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_ASSIGN_OR_RETURN(IncarnationStart incarnation,
                          NextIncarnation(st->meta.get()));
   RUMOR_ASSIGN_OR_RETURN(std::vector<uint64_t> tokens, LoadTokens(st->meta.get()));
+  RUMOR_ASSIGN_OR_RETURN(bool joining, LoadJoining(st->meta.get()));
   if (options.forget_peers) {
     RUMOR_RETURN_IF_ERROR(StorePeers(st->meta.get(), {}));
   }
@@ -589,6 +625,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   mc.self = st->id;
   mc.meta.address = st->address;
   mc.meta.tokens = tokens;
+  mc.meta.joining = joining && !tokens.empty();
   mc.meta.tags = options.tags;
   mc.meta.tags.push_back({"version", kVersion});
   mc.incarnation = incarnation.incarnation;
@@ -624,7 +661,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   hooks.persist_incarnation_mark = [raw](uint64_t mark) {
     return StoreIncarnationMark(raw->meta.get(), mark);
   };
-  hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t) {
+  hooks.tokens_claimed = [raw](const std::vector<uint64_t>& t, bool joining) {
+    // The joining flag first: tokens without it would be served at once.
+    RUMOR_RETURN_IF_ERROR(StoreJoining(raw->meta.get(), joining));
     return StoreTokens(raw->meta.get(), t);
   };
   hooks.peers_changed = [raw](const std::vector<std::string>& addresses) {
@@ -641,6 +680,15 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   ho.n = options.replicas;
   ho.interval = options.handoff_interval;
   ho.settle = options.handoff_settle;
+  ho.bootstrap_sources =
+      options.replicas >= options.w ? options.replicas - options.w + 1 : 1;
+  ho.on_bootstrapped = [raw]() -> absl::Status {
+    // What was pulled is durable before the node says it serves it.
+    RUMOR_RETURN_IF_ERROR(raw->engine->Sync());
+    RUMOR_RETURN_IF_ERROR(StoreJoining(raw->meta.get(), false));
+    raw->runner->AnnounceServing();
+    return absl::OkStatus();
+  };
   ho.before_drop = [raw]() -> absl::Status {
     absl::MutexLock lock(&raw->epoch_mu);
     RUMOR_ASSIGN_OR_RETURN(uint64_t epoch,
@@ -710,7 +758,7 @@ void Node::Shutdown(absl::Duration grace) {
   // Background handoff stops (whatever it had not finished resumes on the
   // next start). Gossip stops next; peers will notice and suspect us (a
   // restart is not a leave: our ranges stay ours).
-  state_->handoff->Stop();
+  state_->handoff->Shutdown();
   state_->runner->Stop();
   state_->peer_transport->Shutdown();
   // Client requests in flight get the grace period; new ones are refused.

@@ -24,6 +24,7 @@ constexpr char kEpochKey[] = "actor_epoch";
 constexpr char kCleanKey[] = "clean_shutdown";
 constexpr char kDataIdentityKey[] = "data_identity";
 constexpr char kPeersKey[] = "peers";
+constexpr char kJoiningKey[] = "joining";
 
 }  // namespace
 
@@ -123,6 +124,19 @@ absl::Status StoreTokens(storage::ColumnStore* meta,
   std::string bytes;
   for (uint64_t t : tokens) PutFixed64BE(&bytes, t);
   return meta->PutSynced(kTokensKey, bytes);
+}
+
+absl::StatusOr<bool> LoadJoining(storage::ColumnStore* meta) {
+  std::string bytes;
+  absl::Status s = meta->Get(kJoiningKey, &bytes);
+  if (absl::IsNotFound(s)) return false;
+  RUMOR_RETURN_IF_ERROR(s);
+  return bytes == "1";
+}
+
+absl::Status StoreJoining(storage::ColumnStore* meta, bool joining) {
+  if (!joining) return meta->DeleteSynced(kJoiningKey);
+  return meta->PutSynced(kJoiningKey, "1");
 }
 
 uint64_t ActorOf(NodeId id, uint64_t epoch) {

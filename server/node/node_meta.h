@@ -69,6 +69,10 @@ absl::StatusOr<std::vector<uint64_t>> LoadTokens(storage::ColumnStore* meta);
 // Durably stores claimed tokens (before they are announced).
 absl::Status StoreTokens(storage::ColumnStore* meta,
                          const std::vector<uint64_t>& tokens);
+// Whether the node is still joining: it claimed tokens into a serving ring
+// and has not finished pulling its ranges (a restart resumes the pull).
+absl::StatusOr<bool> LoadJoining(storage::ColumnStore* meta);
+absl::Status StoreJoining(storage::ColumnStore* meta, bool joining);
 
 // The addresses of the other ring members this node last knew, so that a
 // restart finds its cluster again without --join (and knows it had one: a

@@ -21,6 +21,7 @@ struct ClusterView {
   struct Node {
     std::string address;
     MemberStatus status = MemberStatus::kAlive;
+    bool joining = false;  // pulling its ranges: in full_ring only
   };
 
   NodeId self = kNoNode;
@@ -29,8 +30,14 @@ struct ClusterView {
   // just this node's own view of itself, and acting on it would take every
   // key for this node alone: requests are refused and handoff waits.
   bool joined = true;
+  // The serving ring: reads, quorums and fallbacks use it.
   std::shared_ptr<const Ring> ring;  // never null
-  uint64_t ring_version = 0;
+  // The ring with joining members too: a write also goes to the joining
+  // members of its key's preference list here, so that they miss nothing
+  // written while they pull. Never null; the same as `ring` when nobody
+  // is joining.
+  std::shared_ptr<const Ring> full_ring;
+  uint64_t ring_version = 0;  // of both
   absl::flat_hash_map<NodeId, Node> nodes;  // every known member
 
   const Node* Find(NodeId id) const {
@@ -47,10 +54,12 @@ struct ClusterView {
 // Thread-safe: returns the current view, never null.
 using ClusterViewSource = std::function<std::shared_ptr<const ClusterView>()>;
 
-// Builds a view from membership's member list and ring.
+// Builds a view from membership's member list and rings (a null
+// full_ring: the same as ring).
 std::shared_ptr<const ClusterView> MakeClusterView(
     NodeId self, std::shared_ptr<const Ring> ring, uint64_t ring_version,
-    const std::vector<MemberState>& members, bool joined = true);
+    const std::vector<MemberState>& members, bool joined = true,
+    std::shared_ptr<const Ring> full_ring = nullptr);
 
 }  // namespace rumor::server
 

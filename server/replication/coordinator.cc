@@ -8,6 +8,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/synchronization/mutex.h"
 #include "common/hash.h"
+#include "common/log.h"
 #include "common/status.h"
 
 namespace rumor::server {
@@ -172,6 +173,15 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
         *r)));
     return;
   }
+  // Hints this node may keep itself for replicas that are down (it may
+  // have been another coordinator's fallback): asked like a fallback.
+  std::vector<NodeId> own_hints;
+  if (hints_ != nullptr) {
+    for (const Target& t : p.targets) {
+      if (t.hint_for != kNoNode) own_hints.push_back(t.hint_for);
+    }
+    own_hints.insert(own_hints.end(), p.missing.begin(), p.missing.end());
+  }
   auto state = std::make_shared<ReadState>();
   state->key = std::string(key);
   state->view = view;
@@ -179,7 +189,7 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
   state->deadline = Deadline(options);
   {
     absl::MutexLock lock(&state->mu);
-    state->pending = available;
+    state->pending = available + own_hints.size();
     state->done = std::move(done);
   }
   auto on_reply = [this, state](NodeId node, NodeId hint_for,
@@ -202,7 +212,12 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
                 "node ", Name(*state->view, node), " sent a corrupt object"));
           }
         }
-        if (reply.status.ok()) state->replies.push_back(std::move(rep));
+        // A fallback without a hint for the key is no copy of it: it does
+        // not count toward R (it would turn a read that missed the
+        // replicas holding the key into "not found").
+        if (reply.status.ok() && (hint_for == kNoNode || reply.found)) {
+          state->replies.push_back(std::move(rep));
+        }
       }
       if (!reply.status.ok()) {
         if (absl::IsDeadlineExceeded(reply.status)) state->timed_out = true;
@@ -261,6 +276,24 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
                 [local]() mutable { local(StorageQueueFull()); });
     }
   }
+  for (NodeId owner : own_hints) {
+    NodeId self = view->self;
+    auto hint = [on_reply, self, owner](
+                    absl::StatusOr<std::optional<DvvSet>> object) mutable {
+      ReplicaReply reply;
+      reply.status = object.status();
+      if (object.ok() && object->has_value() && !(*object)->empty()) {
+        reply.found = true;
+        reply.object = (*object)->Encode();
+      }
+      on_reply(self, owner, std::move(reply));
+    };
+    OnStorage(
+        [this, state, owner, hint]() mutable {
+          hint(hints_->Get(owner, state->key));
+        },
+        [hint]() mutable { hint(StorageQueueFull()); });
+  }
 }
 
 void Coordinator::FinishRead(std::shared_ptr<ReadState> state) {
@@ -312,9 +345,15 @@ struct Coordinator::WriteState {
   bool return_body = false;
   DvvSet object;  // after the local write
 
+  // Acknowledgements joining members may contribute (W above the serving
+  // replicas: a forming cluster).
+  size_t joining_counts = 0;
+
   absl::Mutex mu;
   size_t acks ABSL_GUARDED_BY(mu) = 0;
-  size_t pending ABSL_GUARDED_BY(mu) = 0;
+  size_t pending ABSL_GUARDED_BY(mu) = 0;          // serving targets
+  size_t pending_joining ABSL_GUARDED_BY(mu) = 0;  // joining targets
+  size_t joining_acks ABSL_GUARDED_BY(mu) = 0;     // counted in acks
   std::vector<std::string> failures ABSL_GUARDED_BY(mu);
   bool timed_out ABSL_GUARDED_BY(mu) = false;
   bool answered ABSL_GUARDED_BY(mu) = false;
@@ -364,8 +403,10 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
   Placement p = PlaceKey(*view, RingPosition(key), config_.n,
                          [this](const std::string& a) { return Reachable(a); },
                          config_.hinted_handoff);
+  // The default W is capped at what the full ring offers: a cluster still
+  // forming (one serving node, two joining) writes to two nodes, not one.
   absl::StatusOr<size_t> w =
-      Quorum(options.w, config_.w, config_.n, p.n, "w");
+      Quorum(options.w, config_.w, config_.n, p.full_n, "w");
   if (!w.ok()) {
     std::move(done)(w.status());
     return;
@@ -382,15 +423,23 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
     op.value = std::move(sibling.data);
     op.context = std::move(context);
     op.options = options;
+    // The replica gets what is left of the budget, so its own quorum
+    // answer (which says how many acknowledged) arrives before this
+    // node's deadline does.
+    op.options.timeout = std::max(deadline - absl::Now() - absl::Milliseconds(50),
+                                  absl::Milliseconds(1));
     op.return_body = return_body;
     Forward(p, *view, std::move(op), deadline, std::move(done));
     return;
   }
-  size_t available = (p.self_is_replica ? 1 : 0) + p.targets.size();
+  size_t from_joining =
+      std::min(p.joining.size(), *w > p.n ? *w - p.n : size_t{0});
+  size_t available =
+      (p.self_is_replica ? 1 : 0) + p.targets.size() + from_joining;
   if (available < *w) {
     ++counters_.unavailable;
     std::move(done)(absl::UnavailableError(absl::StrCat(
-        "only ", available, " of the key's ", p.n,
+        "only ", available, " of the key's ", std::max(p.n, p.full_n),
         " replicas can be reached", DownList(p, *view), "; a write needs W=",
         *w, "; nothing was written")));
     return;
@@ -400,6 +449,7 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
   state->view = std::move(view);
   state->placement = std::move(p);
   state->w = *w;
+  state->joining_counts = *w > state->placement.n ? *w - state->placement.n : 0;
   state->deadline = deadline;
   state->return_body = return_body;
   {
@@ -445,14 +495,25 @@ void Coordinator::KeepLocalHints(const WriteState& state) {
 
 void Coordinator::KeepLocalHint(const WriteState& state, NodeId owner) {
   if (hints_ == nullptr || !config_.hinted_handoff) return;
-  ++counters_.hints_stored;
   OnStorage(
       [this, owner, key = state.key, object = state.object] {
-        // Best effort: a hint that cannot be kept (queue full, disk error)
-        // is left to anti-entropy, and logged by the store.
-        IgnoreError(hints_->Store(owner, key, object));
+        // Best effort: a hint that cannot be kept (a full hint queue, a
+        // disk error) leaves the replica without the write until a read
+        // repairs it. The store logs a full queue.
+        absl::Status s = hints_->Store(owner, key, object);
+        if (s.ok()) {
+          ++counters_.hints_stored;
+        } else if (!absl::IsResourceExhausted(s)) {
+          RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+              << "cannot keep a hint for node " << NodeIdToString(owner)
+              << ": " << s;
+        }
       },
-      [] {});
+      [owner] {
+        RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+            << "storage queue full: a hint for node " << NodeIdToString(owner)
+            << " was not kept";
+      });
 }
 
 void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
@@ -465,13 +526,14 @@ void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
     absl::MutexLock lock(&state->mu);
     state->acks = p.self_is_replica ? 1 : 0;
     state->pending = p.targets.size();
+    state->pending_joining = p.joining.size();
     if (state->acks >= state->w) {
       state->answered = true;
       early = std::move(state->done);
     }
   }
   if (early) std::move(early)(body);
-  for (const Target& t : p.targets) {
+  auto send = [&](const Target& t, bool joining) {
     ReplicaOp op;
     op.key = state->key;
     op.object = encoded;
@@ -484,37 +546,50 @@ void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
     }
     transport_->Call(
         t.address, std::move(op), state->deadline,
-        [this, state, t, body](ReplicaReply reply) {
+        [this, state, t, body, joining](ReplicaReply reply) {
           ViewCallback answer;
           absl::StatusOr<ObjectView> result = body;
           {
             absl::MutexLock lock(&state->mu);
-            --state->pending;
+            --(joining ? state->pending_joining : state->pending);
             if (reply.status.ok()) {
-              ++state->acks;
+              if (!joining) {
+                ++state->acks;
+              } else if (state->joining_acks < state->joining_counts) {
+                ++state->joining_acks;
+                ++state->acks;
+              }
             } else {
               if (absl::IsDeadlineExceeded(reply.status)) {
                 state->timed_out = true;
               }
-              if (t.hint_for != kNoNode) {
+              if (joining) {
+                // A joining member that missed the write gets it from the
+                // replica that hands the range over when it starts serving.
+              } else if (t.hint_for != kNoNode) {
                 // The fallback could not keep the hint: keep it here.
                 KeepLocalHint(*state, t.hint_for);
-              } else if (absl::IsUnavailable(reply.status) ||
-                         absl::IsDeadlineExceeded(reply.status)) {
-                // A replica that failed between its last sign of life and
-                // this write (membership has not noticed yet): keep a hint
-                // for it, so it still gets the write when it is back.
+              } else if (!absl::IsInvalidArgument(reply.status)) {
+                // A replica that failed to take the write (down since its
+                // last sign of life, out of storage queue, a disk error):
+                // keep a hint for it, so it still gets the write later.
                 KeepLocalHint(*state, t.node);
               }
               state->failures.push_back(absl::StrCat(
-                  t.address, t.hint_for != kNoNode ? " (fallback)" : "", ": ",
-                  reply.status.message()));
+                  t.address,
+                  joining ? " (joining)"
+                          : t.hint_for != kNoNode ? " (fallback)" : "",
+                  ": ", reply.status.message()));
             }
             if (state->answered) return;
+            size_t possible =
+                state->acks + state->pending +
+                std::min(state->pending_joining,
+                         state->joining_counts - state->joining_acks);
             if (state->acks >= state->w) {
               state->answered = true;
               answer = std::move(state->done);
-            } else if (state->acks + state->pending < state->w) {
+            } else if (possible < state->w) {
               state->answered = true;
               std::string why = absl::StrCat(
                   "only ", state->acks, " of the ", state->w,
@@ -530,7 +605,9 @@ void Coordinator::Replicate(std::shared_ptr<WriteState> state) {
           }
           if (answer) std::move(answer)(std::move(result));
         });
-  }
+  };
+  for (const Target& t : p.targets) send(t, /*joining=*/false);
+  for (const Target& t : p.joining) send(t, /*joining=*/true);
 }
 
 void Coordinator::Forward(const Placement& placement, const ClusterView& view,
@@ -589,6 +666,24 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
     r.status = std::move(s);
     std::move(done)(std::move(r));
   };
+  if (op.kind == ReplicaOp::Kind::kStore ||
+      op.kind == ReplicaOp::Kind::kStoreHint ||
+      op.kind == ReplicaOp::Kind::kForward) {
+    std::shared_ptr<const ClusterView> view = view_();
+    const ClusterView::Node* me = view->Find(view->self);
+    if (me != nullptr && me->status == MemberStatus::kLeft) {
+      // What it took now would leave with it: the sender keeps a hint or
+      // asks another replica instead.
+      reply_status(std::move(done),
+                   absl::UnavailableError("this node has left the cluster"));
+      return;
+    }
+    if (op.kind == ReplicaOp::Kind::kStoreHint && op.hint_for == view->self) {
+      reply_status(std::move(done), absl::InvalidArgumentError(
+                                        "a hint for the node that holds it"));
+      return;
+    }
+  }
   switch (op.kind) {
     case ReplicaOp::Kind::kStore: {
       absl::StatusOr<DvvSet> object = DvvSet::Decode(op.object);
@@ -627,13 +722,13 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
                      absl::UnavailableError("this node keeps no hints"));
         return;
       }
-      ++counters_.hints_stored;
       auto shared = std::make_shared<ReplyCallback>(std::move(done));
       OnStorage(
           [this, op = std::move(op), object = std::move(*object), shared,
            reply_status]() mutable {
-            reply_status(std::move(*shared),
-                         hints_->Store(op.hint_for, op.key, object));
+            absl::Status s = hints_->Store(op.hint_for, op.key, object);
+            if (s.ok()) ++counters_.hints_stored;
+            reply_status(std::move(*shared), std::move(s));
           },
           [shared, reply_status]() mutable {
             reply_status(std::move(*shared), StorageQueueFull());
@@ -679,6 +774,40 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
             } else {
               answer(std::move(*shared), hint->value_or(DvvSet()));
             }
+          },
+          [shared, reply_status]() mutable {
+            reply_status(std::move(*shared), StorageQueueFull());
+          });
+      return;
+    }
+    case ReplicaOp::Kind::kScan: {
+      if (op.scan_first > op.scan_last || op.limit == 0 ||
+          op.limit > kMaxScanLimit) {
+        reply_status(std::move(done),
+                     absl::InvalidArgumentError("malformed scan"));
+        return;
+      }
+      auto shared = std::make_shared<ReplyCallback>(std::move(done));
+      OnStorage(
+          [this, op = std::move(op), shared]() mutable {
+            // A page stops at `limit` objects or about 1 MiB, whichever
+            // comes first (at least one object: a frame may exceed it).
+            constexpr size_t kPageBytes = 1 << 20;
+            ReplicaReply r;
+            size_t bytes = 0;
+            r.status = store_->ScanPositionsAfter(
+                op.scan_first, op.scan_last, op.key,
+                [&](std::string_view key, std::string_view object) {
+                  if (r.entries.size() >= op.limit || bytes >= kPageBytes) {
+                    r.more = true;
+                    return false;
+                  }
+                  bytes += key.size() + object.size();
+                  r.entries.emplace_back(std::string(key), std::string(object));
+                  return true;
+                });
+            if (!r.status.ok()) r.entries.clear();
+            std::move(*shared)(std::move(r));
           },
           [shared, reply_status]() mutable {
             reply_status(std::move(*shared), StorageQueueFull());

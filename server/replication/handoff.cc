@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <set>
+#include <tuple>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -46,44 +47,29 @@ void ForEachSpan(uint64_t from, uint64_t to, F fn) {
 
 std::vector<RangeTransfer> PlanTransfers(
     NodeId self, const Ring* before, const Ring& after, size_t n,
-    const std::function<bool(NodeId)>& alive) {
+    const std::function<bool(NodeId)>& pulled) {
   std::vector<RangeTransfer> out;
   if (after.empty()) return out;
   std::vector<uint64_t> bounds = Boundaries(before, after);
-  auto up = [&](NodeId id) { return id == self || alive(id); };
   for (size_t i = 0; i < bounds.size(); ++i) {
     uint64_t to = bounds[i];
     uint64_t from = bounds[(i + bounds.size() - 1) % bounds.size()];
     std::vector<NodeId> now = after.PreferenceList(to, n);
     std::set<NodeId> targets;
     bool keeps = Contains(now, self);
+    std::vector<NodeId> old;
     if (before != nullptr) {
-      std::vector<NodeId> old = before->empty()
-                                    ? std::vector<NodeId>{self}
-                                    : before->PreferenceList(to, n);
-      std::vector<NodeId> entered;
+      old = before->empty() ? std::vector<NodeId>{self}
+                            : before->PreferenceList(to, n);
+    }
+    if (before != nullptr && Contains(old, self)) {
+      // Every old replica sends the range to each node that newly
+      // replicates it, unless that node pulled it itself while joining
+      // and this one keeps a copy: one sender would do, but it may die
+      // before it has sent (merges make the copies harmless).
       for (NodeId id : now) {
-        if (!Contains(old, id) && id != self) entered.push_back(id);
-      }
-      if (!entered.empty()) {
-        // The sender: the first node that stops replicating the range and
-        // is up; failing that, the first that keeps it and is up.
-        NodeId sender = kNoNode;
-        for (NodeId id : old) {
-          if (!Contains(now, id) && up(id)) {
-            sender = id;
-            break;
-          }
-        }
-        if (sender == kNoNode) {
-          for (NodeId id : old) {
-            if (Contains(now, id) && up(id)) {
-              sender = id;
-              break;
-            }
-          }
-        }
-        if (sender == self) targets.insert(entered.begin(), entered.end());
+        if (Contains(old, id) || id == self) continue;
+        if (!keeps || !pulled(id)) targets.insert(id);
       }
     }
     if (!keeps) {
@@ -91,21 +77,14 @@ std::vector<RangeTransfer> PlanTransfers(
       // its replicas, then is deleted here: to the ones that newly
       // replicate it when the change is known (the others held it already
       // as replicas), to all of them when it is not (just started).
-      if (before == nullptr) {
-        targets.insert(now.begin(), now.end());
-      } else {
-        std::vector<NodeId> old = before->empty()
-                                      ? std::vector<NodeId>{self}
-                                      : before->PreferenceList(to, n);
-        for (NodeId id : now) {
-          if (!Contains(old, id)) targets.insert(id);
-        }
+      for (NodeId id : now) {
+        if (before == nullptr || !Contains(old, id)) targets.insert(id);
       }
-    }
-    if (targets.empty() && !keeps) {
-      // Nobody new replicates it (the replicas all held it already): they
-      // get this copy anyway before it is deleted, to be safe.
-      targets.insert(now.begin(), now.end());
+      if (targets.empty()) {
+        // Nobody new replicates it (the replicas all held it already):
+        // they get this copy anyway before it is deleted, to be safe.
+        targets.insert(now.begin(), now.end());
+      }
     }
     if (targets.empty()) continue;
     RangeTransfer t{from, to, {targets.begin(), targets.end()}, !keeps};
@@ -130,11 +109,13 @@ HandoffRunner::HandoffRunner(HandoffOptions options,
       view_(std::move(view)),
       transport_(transport) {}
 
-HandoffRunner::~HandoffRunner() { Stop(); }
+HandoffRunner::~HandoffRunner() { Shutdown(); }
 
 void HandoffRunner::Start() {
+  absl::MutexLock start_lock(&thread_mu_);
   {
     absl::MutexLock lock(&mu_);
+    if (shut_down_ || thread_.joinable()) return;
     stopping_ = false;
   }
   interrupted_ = false;
@@ -142,13 +123,26 @@ void HandoffRunner::Start() {
 }
 
 void HandoffRunner::Stop() {
+  absl::MutexLock start_lock(&thread_mu_);
   {
     absl::MutexLock lock(&mu_);
     stopping_ = true;
   }
   interrupted_ = true;  // the loop's waits end now
   if (thread_.joinable()) thread_.join();
-  interrupted_ = false;  // a leave's handoff, run after Stop, must not be
+  absl::MutexLock lock(&mu_);
+  // A leave's handoff, run after Stop, must not be interrupted; after
+  // Shutdown it must.
+  interrupted_ = shut_down_;
+}
+
+void HandoffRunner::Shutdown() {
+  {
+    absl::MutexLock lock(&mu_);
+    shut_down_ = true;
+  }
+  interrupted_ = true;
+  Stop();
 }
 
 HandoffStats HandoffRunner::stats() const {
@@ -159,6 +153,8 @@ HandoffStats HandoffRunner::stats() const {
   s.keys_dropped = keys_dropped_;
   s.transfers_pending = transfers_pending_;
   s.failures = failures_;
+  s.keys_pulled = keys_pulled_;
+  s.bootstrap_ranges_left = bootstrap_ranges_left_;
   return s;
 }
 
@@ -221,16 +217,19 @@ std::vector<bool> HandoffRunner::SendAndWait(const std::string& address,
   }
 }
 
-bool HandoffRunner::DeliverHints(const ClusterView& view) {
+bool HandoffRunner::DeliverHints(const ClusterView& view, bool settled) {
   constexpr int kMaxBatchesPerOwner = 16;  // then let other work run
   bool more = false;
+  auto healthy = [&](const ClusterView::Node* n) {
+    return n != nullptr && n->status == MemberStatus::kAlive &&
+           transport_->Reachable(n->address);
+  };
   for (const auto& [owner, count] : hints_->Counts()) {
     const ClusterView::Node* node = view.Find(owner);
+    // Gone: left, removed, or forgotten since. Only a settled view can say
+    // so (a member may simply not have been heard of yet).
     bool gone = node == nullptr || node->status == MemberStatus::kLeft;
-    if (!gone && (node->status != MemberStatus::kAlive ||
-                  !transport_->Reachable(node->address))) {
-      continue;  // still down: keep the hints
-    }
+    if (gone ? !settled : !healthy(node)) continue;  // keep the hints
     std::string after;
     for (int b = 0; b < kMaxBatchesPerOwner; ++b) {
       std::vector<Sent> batch;
@@ -241,67 +240,64 @@ bool HandoffRunner::DeliverHints(const ClusterView& view) {
           });
       if (!last.ok() || batch.empty()) break;
       after = *last;
-      std::vector<bool> delivered(batch.size(), false);
-      if (!gone) {
-        delivered = SendAndWait(node->address, batch, ReplicaOp::Kind::kStore,
-                                kNoNode);
-      } else {
-        // The owner left or was removed: the key's current replicas take
-        // what it missed. Delivered once every healthy one acknowledged.
-        std::map<std::string, std::vector<size_t>> by_address;
-        std::vector<int> needed(batch.size(), 0);
-        for (size_t i = 0; i < batch.size(); ++i) {
-          for (NodeId id :
-               view.ring->PreferenceList(RingPosition(batch[i].key), options_.n)) {
-            const ClusterView::Node* r = view.Find(id);
-            if (id == view.self || r == nullptr ||
-                r->status != MemberStatus::kAlive ||
-                !transport_->Reachable(r->address)) {
-              continue;
-            }
-            by_address[r->address].push_back(i);
+      // Each hint goes to its owner while the owner replicates the key;
+      // otherwise (it left, or the ring moved the key elsewhere) to the
+      // key's current replicas that are up, this node's store included.
+      std::map<std::string, std::vector<size_t>> by_address;
+      std::vector<int> needed(batch.size(), 0), got(batch.size(), 0);
+      std::vector<bool> to_owner(batch.size(), false);
+      std::vector<size_t> local;
+      for (size_t i = 0; i < batch.size(); ++i) {
+        uint64_t pos = RingPosition(batch[i].key);
+        std::vector<NodeId> pref = view.ring->PreferenceList(pos, options_.n);
+        std::vector<NodeId> full = view.full_ring->PreferenceList(pos, options_.n);
+        if (!gone && (Contains(pref, owner) || Contains(full, owner))) {
+          by_address[node->address].push_back(i);
+          ++needed[i];
+          to_owner[i] = true;
+          continue;
+        }
+        for (NodeId id : pref) {
+          if (id == view.self) {
+            local.push_back(i);
             ++needed[i];
+            continue;
           }
+          const ClusterView::Node* r = view.Find(id);
+          if (!healthy(r)) continue;
+          by_address[r->address].push_back(i);
+          ++needed[i];
         }
-        std::vector<int> got(batch.size(), 0);
-        for (const auto& [address, indexes] : by_address) {
-          std::vector<Sent> part;
-          for (size_t i : indexes) part.push_back(batch[i]);
-          std::vector<bool> acked =
-              SendAndWait(address, part, ReplicaOp::Kind::kStore, kNoNode);
-          for (size_t j = 0; j < indexes.size(); ++j) {
-            if (acked[j]) ++got[indexes[j]];
-          }
+      }
+      for (const auto& [address, indexes] : by_address) {
+        std::vector<Sent> part;
+        for (size_t i : indexes) part.push_back(batch[i]);
+        std::vector<bool> acked =
+            SendAndWait(address, part, ReplicaOp::Kind::kStore, kNoNode);
+        for (size_t j = 0; j < indexes.size(); ++j) {
+          if (acked[j]) ++got[indexes[j]];
         }
-        // Keys this node replicates itself go into its own store too.
-        for (size_t i = 0; i < batch.size(); ++i) {
-          std::vector<NodeId> pref = view.ring->PreferenceList(
-              RingPosition(batch[i].key), options_.n);
-          bool self_replica = Contains(pref, view.self) || view.ring->empty();
-          if (self_replica) {
-            absl::StatusOr<storage::DvvSet> object =
-                storage::DvvSet::Decode(batch[i].encoded);
-            if (object.ok() && store_->Merge(batch[i].key, *object).ok()) {
-              ++got[i];
-              ++needed[i];
-            }
-          }
-          delivered[i] = needed[i] > 0 && got[i] == needed[i];
-        }
+      }
+      for (size_t i : local) {
+        absl::StatusOr<storage::DvvSet> object =
+            storage::DvvSet::Decode(batch[i].encoded);
+        if (object.ok() && store_->Merge(batch[i].key, *object).ok()) ++got[i];
       }
       bool all = true;
       for (size_t i = 0; i < batch.size(); ++i) {
-        if (!delivered[i]) {
+        if (needed[i] == 0 || got[i] != needed[i]) {
           all = false;
           continue;
         }
         absl::StatusOr<bool> deleted =
             hints_->DeleteIfUnchanged(owner, batch[i].key, batch[i].encoded);
-        if (deleted.ok() && *deleted) ++(gone ? hints_rehomed_ : hints_delivered_);
+        if (deleted.ok() && *deleted) {
+          ++(to_owner[i] ? hints_delivered_ : hints_rehomed_);
+        }
       }
       if (!all) {
         ++failures_;
-        break;  // the owner went away again: retry next round
+        break;  // a destination went away again: retry next round
       }
       if (batch.size() < options_.batch_keys) break;
       if (b + 1 == kMaxBatchesPerOwner) more = true;
@@ -310,55 +306,70 @@ bool HandoffRunner::DeliverHints(const ClusterView& view) {
   return more;
 }
 
-bool HandoffRunner::RunTransfer(const ClusterView& view,
-                                const RangeTransfer& t) {
-  std::vector<std::string> addresses;
+std::optional<RangeTransfer> HandoffRunner::RunTransfer(
+    const ClusterView& view, const RangeTransfer& t) {
+  struct Dest {
+    NodeId id;
+    std::string address;
+    bool all_acked = true;
+  };
+  std::vector<Dest> dests;
   for (NodeId id : t.targets) {
-    const ClusterView::Node* node = view.Find(id);
     if (id == view.self) continue;
-    if (node == nullptr || node->status != MemberStatus::kAlive ||
-        !transport_->Reachable(node->address)) {
-      return false;  // a target is down: retry later, keep everything
+    const ClusterView::Node* node = view.Find(id);
+    bool up = node != nullptr && node->status == MemberStatus::kAlive &&
+              transport_->Reachable(node->address);
+    if (!up) {
+      // Keys are deleted here only once every target has them: a drop
+      // waits for all. Plain sends go to whoever is up now.
+      if (t.drop_after) return t;
+      continue;
     }
-    addresses.push_back(node->address);
+    dests.push_back(Dest{id, node->address});
   }
-  if (addresses.empty()) return true;
-  bool complete = true;
+  if (dests.empty()) return t;  // every target down: later
+  bool scanned = true;
   std::vector<std::pair<std::string, uint64_t>> to_drop;
   std::vector<Sent> batch;
   auto flush = [&] {
     if (batch.empty()) return;
     std::vector<bool> all(batch.size(), true);
-    for (const std::string& address : addresses) {
+    for (Dest& d : dests) {
       std::vector<bool> acked =
-          SendAndWait(address, batch, ReplicaOp::Kind::kStore, kNoNode);
+          SendAndWait(d.address, batch, ReplicaOp::Kind::kStore, kNoNode);
       for (size_t i = 0; i < batch.size(); ++i) {
         if (acked[i]) {
           ++keys_sent_;
         } else {
           all[i] = false;
+          d.all_acked = false;
         }
       }
     }
     for (size_t i = 0; i < batch.size(); ++i) {
-      if (!all[i]) {
-        complete = false;
-      } else if (t.drop_after) {
+      if (all[i] && t.drop_after) {
         to_drop.push_back(
             {batch[i].key, storage::ObjectStore::EncodingHash(batch[i].encoded)});
       }
     }
     batch.clear();
   };
+  auto going = [&] {
+    for (const Dest& d : dests) {
+      if (d.all_acked) return true;
+    }
+    return false;
+  };
   ForEachSpan(t.from, t.to, [&](uint64_t lo, uint64_t hi) {
+    if (!going()) return;
     absl::Status s = store_->ScanPositions(
         lo, hi, [&](std::string_view key, std::string_view object) {
           batch.push_back(Sent{std::string(key), std::string(object)});
           if (batch.size() >= options_.batch_keys) flush();
-          return complete;
+          return going();
         });
     flush();
-    if (!s.ok()) complete = false;
+    if (!s.ok()) scanned = false;
   });
   if (!to_drop.empty() && !dropped_this_round_ && options_.before_drop) {
     absl::Status s = options_.before_drop();
@@ -367,7 +378,7 @@ bool HandoffRunner::RunTransfer(const ClusterView& view,
           << "range handoff keeps its copies (they are deleted once the "
              "actor epoch can be moved on): " << s;
       to_drop.clear();
-      complete = false;
+      scanned = false;
     } else {
       dropped_this_round_ = true;
     }
@@ -376,8 +387,29 @@ bool HandoffRunner::RunTransfer(const ClusterView& view,
     absl::StatusOr<bool> deleted = store_->DeleteIfUnchangedHash(key, hash);
     if (deleted.ok() && *deleted) ++keys_dropped_;
   }
-  if (!complete) ++failures_;
-  return complete;
+  // What is left: targets that were down or did not acknowledge every key
+  // (all of them for a drop, which must be redone whole).
+  RangeTransfer left = t;
+  left.targets.clear();
+  bool all_done = scanned;
+  for (NodeId id : t.targets) {
+    if (id == view.self) continue;
+    auto d = std::find_if(dests.begin(), dests.end(),
+                          [id](const Dest& x) { return x.id == id; });
+    bool done = scanned && d != dests.end() && d->all_acked;
+    if (!done) {
+      left.targets.push_back(id);
+      all_done = false;
+    }
+  }
+  if (all_done) return std::nullopt;
+  if (!scanned || !going() ||
+      std::any_of(dests.begin(), dests.end(),
+                  [](const Dest& d) { return !d.all_acked; })) {
+    ++failures_;  // (a target that was down is not a failure)
+  }
+  if (t.drop_after) return t;
+  return left;
 }
 
 bool HandoffRunner::RunOnce() {
@@ -386,30 +418,57 @@ bool HandoffRunner::RunOnce() {
   // owner would look gone and every range its own.
   if (!view->joined) return false;
   dropped_this_round_ = false;
-  bool more = DeliverHints(*view);
   absl::Time now = absl::Now();
-  if (view->ring_version != last_ring_version_ || !planned_) {
-    if (view->ring_version != last_ring_version_) {
-      last_ring_version_ = view->ring_version;
-      ring_seen_at_ = now;
-      planned_ = false;
+  if (view->ring_version != last_ring_version_) {
+    last_ring_version_ = view->ring_version;
+    ring_seen_at_ = now;
+    planned_ = false;
+  }
+  bool settled = now - ring_seen_at_ >= options_.settle;
+  bool more = DeliverHints(*view, settled);
+  const ClusterView::Node* me = view->Find(view->self);
+  if (me != nullptr && me->joining) {
+    // Pull this node's future ranges; nothing to hand off before it serves.
+    if (settled) more |= RunBootstrap(*view);
+    last_ring_ = view->ring;
+    last_full_ring_ = view->full_ring;
+    pending_.clear();
+    transfers_pending_ = 0;
+    return more;
+  }
+  if (!planned_ && settled && !view->ring->empty()) {
+    // A node that was joining at the last plan pulled its ranges itself.
+    std::set<NodeId> serving_before, joining_before;
+    if (last_ring_) {
+      for (const auto& [token, id] : last_ring_->tokens()) {
+        serving_before.insert(id);
+      }
     }
-    if (now - ring_seen_at_ >= options_.settle && !view->ring->empty()) {
-      auto alive = [&view](NodeId id) { return view->Alive(id); };
-      std::vector<RangeTransfer> plan = PlanTransfers(
-          view->self, last_ring_.get(), *view->ring, options_.n, alive);
-      // Pushes to newcomers still owed from an earlier change stay; the
-      // clean-up duties are recomputed from the current ring.
-      for (const RangeTransfer& t : pending_) {
-        if (!t.drop_after) plan.push_back(t);
+    if (last_full_ring_) {
+      for (const auto& [token, id] : last_full_ring_->tokens()) {
+        if (!serving_before.contains(id)) joining_before.insert(id);
       }
-      pending_ = std::move(plan);
-      last_ring_ = view->ring;
-      planned_ = true;
-      if (!pending_.empty()) {
-        RUMOR_LOG(INFO) << "ownership changed: " << pending_.size()
-                        << " range(s) to hand off";
-      }
+    }
+    std::vector<RangeTransfer> plan = PlanTransfers(
+        view->self, last_ring_.get(), *view->ring, options_.n,
+        [&](NodeId id) { return joining_before.contains(id); });
+    // Sends still owed from an earlier change stay, minus targets that are
+    // no longer ring members; clean-up duties are recomputed from the
+    // current ring.
+    std::set<NodeId> members;
+    for (const auto& [token, id] : view->full_ring->tokens()) members.insert(id);
+    for (RangeTransfer t : pending_) {
+      if (t.drop_after) continue;
+      std::erase_if(t.targets, [&](NodeId id) { return !members.contains(id); });
+      if (!t.targets.empty()) plan.push_back(std::move(t));
+    }
+    pending_ = std::move(plan);
+    last_ring_ = view->ring;
+    last_full_ring_ = view->full_ring;
+    planned_ = true;
+    if (!pending_.empty()) {
+      RUMOR_LOG(INFO) << "ownership changed: " << pending_.size()
+                      << " range(s) to hand off";
     }
   }
   if (!planned_) return more;
@@ -419,7 +478,9 @@ bool HandoffRunner::RunOnce() {
       absl::MutexLock lock(&mu_);
       if (stopping_) return false;
     }
-    if (!RunTransfer(*view, t)) left.push_back(t);
+    if (std::optional<RangeTransfer> rest = RunTransfer(*view, t)) {
+      left.push_back(std::move(*rest));
+    }
   }
   if (pending_.size() != left.size() && left.empty()) {
     RUMOR_LOG(INFO) << "range handoff complete (" << keys_sent_.load()
@@ -431,6 +492,135 @@ bool HandoffRunner::RunOnce() {
   return more;
 }
 
+bool HandoffRunner::RunBootstrap(const ClusterView& view) {
+  if (bootstrap_version_ != view.ring_version) {
+    bootstrap_version_ = view.ring_version;
+    bootstrapped_.clear();
+  }
+  std::vector<uint64_t> bounds = Boundaries(view.ring.get(), *view.full_ring);
+  bool complete = true;
+  size_t ranges_left = 0;
+  for (size_t i = 0; i < bounds.size(); ++i) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stopping_) return false;
+    }
+    uint64_t to = bounds[i];
+    uint64_t from = bounds[(i + bounds.size() - 1) % bounds.size()];
+    if (bootstrapped_.contains(to)) continue;
+    if (!Contains(view.full_ring->PreferenceList(to, options_.n), view.self)) {
+      bootstrapped_.insert(to);
+      continue;
+    }
+    // The serving replicas of the range: enough of them that every write
+    // acknowledged by W of them is on one (N - W + 1), first in ring order.
+    std::vector<NodeId> serving = view.ring->PreferenceList(to, options_.n);
+    size_t need = std::min(options_.bootstrap_sources, serving.size());
+    std::vector<std::string> sources;
+    for (NodeId id : serving) {
+      const ClusterView::Node* node = view.Find(id);
+      if (id == view.self || node == nullptr ||
+          node->status != MemberStatus::kAlive ||
+          !transport_->Reachable(node->address)) {
+        continue;
+      }
+      if (sources.size() < need) sources.push_back(node->address);
+    }
+    bool ok = sources.size() >= need;
+    for (const std::string& address : sources) {
+      if (ok) ok = PullRange(address, from, to);
+    }
+    if (ok) {
+      bootstrapped_.insert(to);
+    } else {
+      complete = false;
+      ++ranges_left;
+    }
+  }
+  bootstrap_ranges_left_ = ranges_left;
+  if (!complete) {
+    ++failures_;
+    RUMOR_LOG_EVERY_SECONDS(WARNING, 30)
+        << "joining: " << ranges_left << " range(s) could not be pulled yet "
+        << "(too few of their replicas reachable); retrying";
+    return false;
+  }
+  // Serve only if the serving ring did not change meanwhile: a range may
+  // have moved to a replica this pass did not ask.
+  if (view_()->ring_version != bootstrap_version_) return true;
+  absl::Status s = options_.on_bootstrapped ? options_.on_bootstrapped()
+                                            : absl::OkStatus();
+  if (!s.ok()) {
+    RUMOR_LOG_EVERY_SECONDS(ERROR, 30)
+        << "joining: ranges pulled, but cannot record it (retrying): " << s;
+    return false;
+  }
+  RUMOR_LOG(INFO) << "joining: pulled every range (" << keys_pulled_.load()
+                  << " objects); now serving them";
+  return false;
+}
+
+bool HandoffRunner::PullRange(const std::string& address, uint64_t from,
+                              uint64_t to) {
+  bool ok = true;
+  ForEachSpan(from, to, [&](uint64_t lo, uint64_t hi) {
+    std::string after;
+    while (ok) {
+      ReplicaOp op;
+      op.kind = ReplicaOp::Kind::kScan;
+      op.scan_first = lo;
+      op.scan_last = hi;
+      op.key = after;
+      op.limit = static_cast<uint32_t>(
+          std::clamp<size_t>(options_.batch_keys, 1, kMaxScanLimit));
+      std::optional<ReplicaReply> reply = CallAndWait(address, std::move(op));
+      if (!reply || !reply->status.ok()) {
+        ok = false;
+        break;
+      }
+      for (const auto& [key, encoded] : reply->entries) {
+        absl::StatusOr<storage::DvvSet> object =
+            storage::DvvSet::Decode(encoded);
+        if (!object.ok() || !store_->Merge(key, *object).ok()) {
+          ok = false;
+          break;
+        }
+        ++keys_pulled_;
+      }
+      if (!ok || !reply->more || reply->entries.empty()) break;
+      after = reply->entries.back().first;
+    }
+  });
+  return ok;
+}
+
+std::optional<ReplicaReply> HandoffRunner::CallAndWait(
+    const std::string& address, ReplicaOp op) {
+  struct Wait {
+    absl::Mutex mu;
+    bool done = false;
+    ReplicaReply reply;
+  };
+  auto w = std::make_shared<Wait>();
+  transport_->Call(address, std::move(op),
+                   absl::Now() + options_.call_timeout,
+                   [w](ReplicaReply reply) {
+                     absl::MutexLock lock(&w->mu);
+                     w->reply = std::move(reply);
+                     w->done = true;
+                   });
+  while (true) {
+    {
+      absl::MutexLock lock(&w->mu);
+      if (w->mu.AwaitWithTimeout(absl::Condition(&w->done),
+                                 absl::Milliseconds(50))) {
+        return std::move(w->reply);
+      }
+    }
+    if (interrupted_.load()) return std::nullopt;
+  }
+}
+
 absl::Status HandoffRunner::HandOffEverything(
     std::shared_ptr<const Ring> ring, absl::Time deadline,
     const std::function<void(uint64_t, uint64_t)>& progress) {
@@ -439,38 +629,87 @@ absl::Status HandoffRunner::HandOffEverything(
     return absl::FailedPreconditionError(
         "no other node holds ring ranges: nothing can take this node's data");
   }
+  struct Dest {
+    std::string address;
+    ReplicaOp::Kind kind = ReplicaOp::Kind::kStore;
+    NodeId hint_for = kNoNode;
+    bool operator<(const Dest& o) const {
+      return std::tie(address, kind, hint_for) <
+             std::tie(o.address, o.kind, o.hint_for);
+    }
+  };
+  auto healthy = [&](NodeId id) -> const ClusterView::Node* {
+    const ClusterView::Node* n = view->Find(id);
+    if (id == view->self || n == nullptr ||
+        n->status != MemberStatus::kAlive ||
+        !transport_->Reachable(n->address)) {
+      return nullptr;
+    }
+    return n;
+  };
+  // Where a key at `pos` goes: each of its replicas without this node, or,
+  // for one that is down, the next node up as a fallback that keeps it as
+  // a hint (so the leave still leaves N copies).
+  auto dests_for = [&](uint64_t pos, std::vector<Dest>* out) -> absl::Status {
+    out->clear();
+    std::vector<NodeId> pref = ring->PreferenceList(pos, options_.n);
+    std::vector<NodeId> walk = ring->Walk(pos);
+    size_t next = pref.size();
+    for (NodeId r : pref) {
+      if (const ClusterView::Node* n = healthy(r)) {
+        out->push_back(Dest{n->address, ReplicaOp::Kind::kStore, kNoNode});
+        continue;
+      }
+      bool found = false;
+      while (!found && next < walk.size()) {
+        if (const ClusterView::Node* f = healthy(walk[next++])) {
+          out->push_back(Dest{f->address, ReplicaOp::Kind::kStoreHint, r});
+          found = true;
+        }
+      }
+      if (!found) {
+        return absl::UnavailableError(absl::StrCat(
+            "replica ", NodeIdToString(r),
+            " is down and no other node can keep its copy; nothing was "
+            "deleted"));
+      }
+    }
+    return absl::OkStatus();
+  };
   uint64_t scanned = 0, sent = 0;
   absl::Status result;
+  auto send = [&](const Dest& d, const std::vector<Sent>& batch) {
+    std::vector<bool> acked = SendAndWait(d.address, batch, d.kind, d.hint_for);
+    for (bool a : acked) {
+      if (a) {
+        ++sent;
+      } else if (result.ok()) {
+        result = absl::UnavailableError(absl::StrCat(
+            "handing off to ", d.address, " failed; nothing was deleted"));
+      }
+    }
+  };
+  auto after_batch = [&] {
+    if (progress) progress(sent, scanned);
+    if (result.ok() && absl::Now() > deadline) {
+      result = absl::DeadlineExceededError(absl::StrCat(
+          "handoff not finished by the deadline (", sent, " copies sent)"));
+    }
+  };
+  // The data: range by range (one set of destinations per range).
   std::vector<uint64_t> bounds = Boundaries(nullptr, *ring);
   for (size_t i = 0; i < bounds.size() && result.ok(); ++i) {
     uint64_t to = bounds[i];
     uint64_t from = bounds[(i + bounds.size() - 1) % bounds.size()];
-    std::vector<std::string> addresses;
-    for (NodeId id : ring->PreferenceList(to, options_.n)) {
-      const ClusterView::Node* node = view->Find(id);
-      if (node == nullptr || id == view->self) continue;
-      addresses.push_back(node->address);
-    }
+    std::vector<Dest> dests;
+    result = dests_for(to, &dests);
+    if (!result.ok()) break;
     std::vector<Sent> batch;
     auto flush = [&] {
       if (batch.empty()) return;
-      for (const std::string& address : addresses) {
-        std::vector<bool> acked =
-            SendAndWait(address, batch, ReplicaOp::Kind::kStore, kNoNode);
-        for (bool a : acked) {
-          if (!a && result.ok()) {
-            result = absl::UnavailableError(absl::StrCat(
-                "handing off to ", address, " failed; nothing was deleted"));
-          }
-          if (a) ++sent;
-        }
-      }
+      for (const Dest& d : dests) send(d, batch);
       batch.clear();
-      if (progress) progress(sent, scanned);
-      if (result.ok() && absl::Now() > deadline) {
-        result = absl::DeadlineExceededError(absl::StrCat(
-            "handoff not finished by the deadline (", sent, " keys sent)"));
-      }
+      after_batch();
     };
     ForEachSpan(from, to, [&](uint64_t lo, uint64_t hi) {
       if (!result.ok()) return;
@@ -484,6 +723,34 @@ absl::Status HandoffRunner::HandOffEverything(
       flush();
       if (!s.ok() && result.ok()) result = s;
     });
+  }
+  // The hints this node keeps for others: a fallback's hint may be one of
+  // the W copies of a write, so they go where the key lives without this
+  // node, like its data.
+  for (const auto& [owner, count] : hints_->Counts()) {
+    std::string after;
+    while (result.ok()) {
+      std::map<Dest, std::vector<Sent>> groups;
+      std::vector<Dest> dests;
+      size_t n = 0;
+      absl::StatusOr<std::string> last = hints_->Scan(
+          owner, after, options_.batch_keys,
+          [&](std::string_view key, std::string_view object) {
+            ++n;
+            ++scanned;
+            if (!result.ok()) return;
+            result = dests_for(RingPosition(key), &dests);
+            for (const Dest& d : dests) {
+              groups[d].push_back(Sent{std::string(key), std::string(object)});
+            }
+          });
+      if (!last.ok() && result.ok()) result = last.status();
+      if (!result.ok() || n == 0) break;
+      for (const auto& [d, batch] : groups) send(d, batch);
+      after_batch();
+      after = *last;
+      if (n < options_.batch_keys) break;
+    }
   }
   keys_sent_ += sent;
   if (progress) progress(sent, scanned);

@@ -60,29 +60,44 @@ absl::Status HintStore::Store(NodeId owner, std::string_view key,
     RUMOR_ASSIGN_OR_RETURN(merged, storage::DvvSet::Decode(bytes));
   }
   if (is_new) {
+    // The slot is taken before the write, so concurrent new keys cannot
+    // pass the bound together; given back if the write fails.
     absl::MutexLock clock(&counts_mu_);
-    if (counts_[owner] >= max_per_owner_) {
+    auto it = counts_.find(owner);
+    uint64_t held = it == counts_.end() ? 0 : it->second;
+    if (held >= max_per_owner_ ||
+        (it == counts_.end() && counts_.size() >= kMaxOwners)) {
       ++dropped_;
       RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
           << "hint queue for node " << NodeIdToString(owner) << " is full ("
-          << max_per_owner_ << " keys, --max-hints-per-node); dropping "
-          << "hints for it: anti-entropy will repair what they would have";
+          << (held >= max_per_owner_
+                  ? absl::StrCat(max_per_owner_, " keys, --max-hints-per-node")
+                  : absl::StrCat("hints held for ", kMaxOwners, " nodes"))
+          << "); dropping hints for it: a read repairs what they would have "
+             "delivered";
       return absl::ResourceExhaustedError(absl::StrCat(
-          "hint queue for node ", NodeIdToString(owner), " is full (",
-          max_per_owner_, " keys)"));
+          "hint queue for node ", NodeIdToString(owner), " is full"));
     }
-  }
-  storage::DvvSet before = merged;
-  merged.Merge(object);
-  if (!is_new && merged == before) return absl::OkStatus();
-  storage::WriteBatch batch;
-  batch.Put(storage::Column::kHints, hk, merged.Encode());
-  RUMOR_RETURN_IF_ERROR(hints_->Write(batch));
-  if (is_new) {
-    absl::MutexLock clock(&counts_mu_);
     ++counts_[owner];
   }
-  return absl::OkStatus();
+  auto release = [&] {
+    if (!is_new) return;
+    absl::MutexLock clock(&counts_mu_);
+    auto it = counts_.find(owner);
+    if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+  };
+  if (!is_new) {
+    storage::DvvSet before = merged;
+    merged.Merge(object);
+    if (merged == before) return absl::OkStatus();  // nothing new
+  } else {
+    merged.Merge(object);
+  }
+  storage::WriteBatch batch;
+  batch.Put(storage::Column::kHints, hk, merged.Encode());
+  absl::Status written = hints_->Write(batch);
+  if (!written.ok()) release();
+  return written;
 }
 
 absl::StatusOr<std::optional<storage::DvvSet>> HintStore::Get(

@@ -37,9 +37,14 @@ class HintStore {
   HintStore(const HintStore&) = delete;
   HintStore& operator=(const HintStore&) = delete;
 
+  // Most owners hints are held for: a peer naming ever new owners cannot
+  // fill the disk through the per-owner bound.
+  static constexpr size_t kMaxOwners = 1024;
+
   // Merges `object` into the hint held for `owner`. RESOURCE_EXHAUSTED when
   // the owner already has max_per_owner hints and this key is not one of
-  // them (nothing stored: anti-entropy repairs what hints could not hold).
+  // them, or hints are held for kMaxOwners others already (nothing stored;
+  // logged: a read repairs what the hint would have delivered).
   absl::Status Store(NodeId owner, std::string_view key,
                      const storage::DvvSet& object);
   // The hint held for `owner`, if any.

@@ -8,20 +8,34 @@ Placement PlaceKey(const ClusterView& view, uint64_t position, size_t n,
                    const std::function<bool(const std::string&)>& reachable,
                    bool fallbacks) {
   Placement p;
-  if (view.ring->empty()) {
-    p.preference = {view.self};
-    p.self_is_replica = true;
-    return p;
-  }
-  std::vector<NodeId> walk = view.ring->Walk(position);
-  p.n = std::min(n, walk.size());
-  p.preference.assign(walk.begin(), walk.begin() + p.n);
   auto healthy = [&](NodeId id) {
     if (id == view.self) return true;
     const ClusterView::Node* node = view.Find(id);
     return node != nullptr && node->status == MemberStatus::kAlive &&
            reachable(node->address);
   };
+  auto add_joining = [&] {
+    std::vector<NodeId> full = view.full_ring->PreferenceList(position, n);
+    p.full_n = std::max(p.n, full.size());
+    for (NodeId id : full) {
+      if (id == view.self ||
+          std::find(p.preference.begin(), p.preference.end(), id) !=
+              p.preference.end() ||
+          !healthy(id)) {
+        continue;
+      }
+      p.joining.push_back(Target{id, view.Find(id)->address, kNoNode});
+    }
+  };
+  if (view.ring->empty()) {
+    p.preference = {view.self};
+    p.self_is_replica = true;
+    add_joining();
+    return p;
+  }
+  std::vector<NodeId> walk = view.ring->Walk(position);
+  p.n = std::min(n, walk.size());
+  p.preference.assign(walk.begin(), walk.begin() + p.n);
   size_t next_fallback = p.n;
   for (NodeId id : p.preference) {
     if (id == view.self) {
@@ -45,6 +59,7 @@ Placement PlaceKey(const ClusterView& view, uint64_t position, size_t n,
     }
     if (!found) p.missing.push_back(id);
   }
+  add_joining();
   return p;
 }
 

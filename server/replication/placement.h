@@ -26,9 +26,11 @@ struct Target {
 };
 
 struct Placement {
-  // min(N, nodes in the ring); 1 for an empty ring (a node alone, before
-  // its tokens are claimed, serves everything itself).
+  // min(N, nodes in the serving ring); 1 for an empty ring (a node alone,
+  // before its tokens are claimed, serves everything itself).
   size_t n = 1;
+  // min(N, nodes in the full ring, joining members included), >= n.
+  size_t full_n = 1;
   std::vector<NodeId> preference;  // n nodes (just self for an empty ring)
   bool self_is_replica = false;
   // Everyone to contact besides this node: healthy preference-list nodes,
@@ -39,6 +41,12 @@ struct Placement {
   // a hint for each itself, so the node still gets the write when it is
   // back, but the hint does not count as a replica toward W.
   std::vector<NodeId> missing;
+  // Healthy joining members of the key's preference list in the full ring
+  // (not this node): a write goes to them as well, so they miss nothing
+  // while they pull their ranges. Their acknowledgements count only for
+  // what the serving replicas cannot give (W above n: a cluster still
+  // forming).
+  std::vector<Target> joining;
 };
 
 // Healthy: this node, or a member that is Alive and `reachable`. Without

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/functional/any_invocable.h"
@@ -41,6 +42,7 @@ struct ReplicaOp {
     kFetch,      // the local copy of `key` (of the hint for hint_for if set)
     kStoreHint,  // merge `object` into the hint held for `hint_for`
     kForward,    // coordinate a client request here
+    kScan,       // a page of the objects at positions scan_first..scan_last
   };
   enum class Forwarded : uint8_t { kGet, kPut, kDelete };
 
@@ -54,7 +56,15 @@ struct ReplicaOp {
   std::string context;
   RequestOptions options;
   bool return_body = false;
+  // kScan only: positions scan_first..scan_last (inclusive, first <= last),
+  // after `key` (empty: from the start), at most `limit` objects.
+  uint64_t scan_first = 0;
+  uint64_t scan_last = 0;
+  uint32_t limit = 0;
 };
+
+// Most objects a scan page may ask for.
+inline constexpr uint32_t kMaxScanLimit = 4096;
 
 struct ReplicaReply {
   absl::Status status;
@@ -63,6 +73,9 @@ struct ReplicaReply {
   std::string object;
   // kForward: the client's view of the result.
   ObjectView view;
+  // kScan: (key, encoded object) in key order, and whether more follow.
+  std::vector<std::pair<std::string, std::string>> entries;
+  bool more = false;
 };
 
 using ReplyCallback = absl::AnyInvocable<void(ReplicaReply) &&>;

@@ -22,6 +22,7 @@ void FillMember(const MemberState& m, v1::Member* out) {
   out->set_status(MemberStatusName(m.status));
   out->set_incarnation(m.incarnation);
   out->set_tokens(static_cast<uint32_t>(m.meta->tokens.size()));
+  out->set_joining(m.meta->joining);
   for (const auto& [k, v] : m.meta->tags) {
     auto* kv = out->add_tags();
     kv->set_key(k);

@@ -28,6 +28,7 @@ absl::StatusOr<MemberStatus> StatusFromProto(int s) {
 void MetaToProto(const MemberMeta& meta, v1::MemberMeta* out) {
   out->set_address(meta.address);
   out->set_version(meta.version);
+  out->set_joining(meta.joining);
   out->mutable_tokens()->Reserve(meta.tokens.size());
   for (uint64_t t : meta.tokens) out->add_tokens(t);
   for (const auto& [k, v] : meta.tags) {
@@ -61,6 +62,7 @@ absl::StatusOr<MetaPtr> MetaFromProto(const v1::MemberMeta& in) {
   MemberMeta meta;
   meta.address = in.address();
   meta.version = in.version();
+  meta.joining = in.joining();
   meta.tokens.assign(in.tokens().begin(), in.tokens().end());
   for (const auto& tag : in.tags()) {
     RUMOR_RETURN_IF_ERROR(CheckTag(tag.key(), tag.value()));

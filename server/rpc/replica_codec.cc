@@ -43,6 +43,14 @@ void ToProto(const ReplicaOp& op, uint64_t id, v1::ReplicaRequest* out) {
       f->set_return_body(op.return_body);
       break;
     }
+    case ReplicaOp::Kind::kScan: {
+      auto* s = out->mutable_scan();
+      s->set_first(op.scan_first);
+      s->set_last(op.scan_last);
+      s->set_after(op.key);
+      s->set_limit(op.limit);
+      break;
+    }
   }
 }
 
@@ -92,6 +100,25 @@ absl::StatusOr<ReplicaOp> FromProto(const v1::ReplicaRequest& in) {
       op.return_body = f.return_body();
       break;
     }
+    case v1::ReplicaRequest::kScan: {
+      const v1::ScanRange& s = in.scan();
+      if (s.first() > s.last()) {
+        return absl::InvalidArgumentError("scan range ends before it starts");
+      }
+      if (s.limit() == 0 || s.limit() > kMaxScanLimit) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "scan limit ", s.limit(), " is outside 1..", kMaxScanLimit));
+      }
+      if (s.after().size() > kHardMaxKeyBytes) {
+        return absl::InvalidArgumentError("scan resumes after a bad key");
+      }
+      op.kind = ReplicaOp::Kind::kScan;
+      op.scan_first = s.first();
+      op.scan_last = s.last();
+      op.key = s.after();
+      op.limit = s.limit();
+      return op;  // (an empty key is the start of the range)
+    }
     case v1::ReplicaRequest::OP_NOT_SET:
       return absl::InvalidArgumentError("replica request without an op");
   }
@@ -107,6 +134,12 @@ void ToProto(const ReplicaReply& reply, uint64_t id, v1::ReplicaResponse* out) {
   out->set_object(reply.object);
   for (const std::string& v : reply.view.values) out->add_values(v);
   out->set_context(reply.view.context);
+  for (const auto& [key, object] : reply.entries) {
+    auto* e = out->add_entries();
+    e->set_key(key);
+    e->set_object(object);
+  }
+  out->set_more(reply.more);
 }
 
 ReplicaReply FromProto(const v1::ReplicaResponse& in) {
@@ -128,6 +161,15 @@ ReplicaReply FromProto(const v1::ReplicaResponse& in) {
   reply.view.values.assign(in.values().begin(), in.values().end());
   reply.view.context = in.context();
   reply.view.found = !reply.view.values.empty();
+  for (const auto& e : in.entries()) {
+    if (e.key().empty() || e.key().size() > kHardMaxKeyBytes) {
+      reply.status = absl::InternalError("peer sent a scan entry with a bad key");
+      reply.entries.clear();
+      return reply;
+    }
+    reply.entries.emplace_back(e.key(), e.object());
+  }
+  reply.more = in.more();
   return reply;
 }
 

@@ -55,7 +55,7 @@ TEST(MembershipRunnerTest, ClaimedTokensArePersistedBeforeTheyAreAnnounced) {
   size_t announced_while_persisting = 99;
   MembershipRunner* runner_ptr = nullptr;
   MembershipRunnerHooks hooks;
-  hooks.tokens_claimed = [&](const std::vector<uint64_t>& tokens) {
+  hooks.tokens_claimed = [&](const std::vector<uint64_t>& tokens, bool) {
     std::lock_guard<std::mutex> lock(mu);
     persisted = tokens;
     announced_while_persisting = Tokens(*runner_ptr);
@@ -77,7 +77,7 @@ TEST(MembershipRunnerTest, AClaimThatCannotBePersistedIsNotAnnouncedAndIsRetried
   NullTransport transport;
   std::atomic<int> calls{0};
   MembershipRunnerHooks hooks;
-  hooks.tokens_claimed = [&](const std::vector<uint64_t>&) {
+  hooks.tokens_claimed = [&](const std::vector<uint64_t>&, bool) {
     return ++calls <= 2 ? absl::UnavailableError("disk full")
                         : absl::OkStatus();
   };

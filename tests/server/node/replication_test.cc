@@ -3,6 +3,7 @@
 // quorum with hints that survive restarts, and ownership changes (join,
 // leave, remove) that keep every key on exactly its N replicas.
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <set>
 #include <string>
@@ -307,26 +308,78 @@ TEST_P(HintTest, AWriteToADownReplicaIsHintedAndHandedOffWhenItReturns) {
       << "the delivered hint was not deleted";
 }
 
+// Two nodes join a 3-node cluster holding 10,000 keys. Meanwhile every
+// key stays readable with R=2 through every node: the joiners pull their
+// ranges before they serve them, so a read never lands on two empty
+// replicas. At the end every key is on exactly its N owners.
 TEST(ReplicationTest, JoinOfTwoNodesLeavesEveryKeyOnExactlyItsOwners) {
   Cluster c;
   c.StartAll(3);
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
   std::vector<std::string> keys = WriteKeys(c, 0, 10000, "join");
+  // Readers through nodes 0-2, from before the joins until they are over.
+  std::atomic<bool> stop{false};
+  std::atomic<int> reads{0}, not_found{0}, wrong{0}, errors{0};
+  absl::Mutex example_mu;
+  std::string example;
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&, t] {
+      client::ClientOptions o;
+      o.server = c.address(t);
+      o.routing = client::ClientOptions::Routing::kAny;
+      o.timeout = absl::Seconds(10);
+      auto reader = client::Client::Connect(o);
+      ASSERT_TRUE(reader.ok());
+      absl::Time end = absl::Now() + absl::Seconds(120);
+      for (size_t i = t; !stop.load() && absl::Now() < end; i += 7) {
+        const std::string& key = keys[(i * 7919) % keys.size()];
+        client::CallOptions r2;
+        r2.r = 2;
+        auto got = (*reader)->Get(key, r2);
+        ++reads;
+        std::string what;
+        if (!got.ok()) {
+          ++errors;
+          what = std::string(got.status().message());
+        } else if (!got->found) {
+          ++not_found;
+          what = "not found";
+        } else if (got->values != std::vector<std::string>{"value-" + key}) {
+          ++wrong;
+          what = absl::StrJoin(got->values, ",");
+        }
+        if (!what.empty()) {
+          absl::MutexLock lock(&example_mu);
+          if (example.empty()) example = key + " via node " +
+                                         std::to_string(t) + ": " + what;
+        }
+      }
+    });
+  }
   ASSERT_NE(c.Start(3), nullptr);
   ASSERT_NE(c.Start(4), nullptr);
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2, 3, 4})); },
                       absl::Seconds(60)));
   auto ring = c.RingAt(0);
   Placement p;
-  ASSERT_TRUE(WaitFor(
+  bool placed = WaitFor(
       [&] {
         p = CheckPlacement(c, *ring, keys, {0, 1, 2, 3, 4});
         return p.misplaced == 0;
       },
-      absl::Seconds(120)))
-      << p.misplaced << " keys not on exactly their owners, e.g. " << p.example;
+      absl::Seconds(120));
+  stop = true;
+  for (auto& t : readers) t.join();
+  ASSERT_TRUE(placed) << p.misplaced << " keys not on exactly their owners, e.g. "
+                      << p.example;
   EXPECT_EQ(p.lost, 0);
-  EXPECT_GT(c.Value(3, "replica_writes_received"), 0);
+  EXPECT_GT(reads.load(), 300) << "the readers barely ran";
+  EXPECT_EQ(not_found.load(), 0) << "of " << reads.load() << " reads; " << example;
+  EXPECT_EQ(wrong.load(), 0) << "of " << reads.load() << " reads; " << example;
+  EXPECT_EQ(errors.load(), 0) << "of " << reads.load() << " reads; " << example;
+  EXPECT_GT(c.Value(3, "join_keys_pulled"), 0) << "node 3 pulled nothing";
+  EXPECT_GT(c.Value(4, "join_keys_pulled"), 0) << "node 4 pulled nothing";
 }
 
 TEST(ReplicationTest, LeaveAndRemoveKeepNCopiesOfEveryKey) {
