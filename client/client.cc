@@ -19,6 +19,7 @@
 #include "common/hash.h"
 #include "common/status.h"
 #include "proto/admin.grpc.pb.h"
+#include "proto/callback_queue.h"
 #include "proto/kv.grpc.pb.h"
 
 namespace rumor::client {
@@ -568,6 +569,10 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Connect(ClientOptions options) {
   if (options.server.empty()) {
     return absl::InvalidArgumentError("server address is empty");
   }
+  // Clients come and go (kvcli, tests, applications): keep gRPC's shared
+  // callback queue from being torn down between them (a double free in
+  // gRPC 1.51; see proto/callback_queue.h).
+  PinCallbackQueue();
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   {

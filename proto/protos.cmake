@@ -27,3 +27,5 @@ protobuf_generate(TARGET rumor_grpc LANGUAGE grpc
   PLUGIN "protoc-gen-grpc=$<TARGET_FILE:gRPC::grpc_cpp_plugin>"
   PROTOC_OUT_DIR ${RUMOR_PROTO_GEN_DIR})
 target_compile_options(rumor_grpc PRIVATE -Wno-unused-parameter)
+# gRPC support the server and the client library share (hand-written).
+target_sources(rumor_grpc PRIVATE ${CMAKE_SOURCE_DIR}/proto/callback_queue.cc)

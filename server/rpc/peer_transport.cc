@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "common/clock.h"
 #include "common/log.h"
+#include "proto/callback_queue.h"
 #include "proto/peer.grpc.pb.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/peer_codec.h"
@@ -341,6 +342,7 @@ bool PeerTransport::Impl::StreamDone(Link* link, GossipStream* stream,
 
 PeerTransport::PeerTransport(PeerTransportOptions options)
     : impl_(std::make_unique<Impl>()) {
+  PinCallbackQueue();  // links come and go: see proto/callback_queue.h
   impl_->options = std::move(options);
 }
 

@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "common/log.h"
+#include "proto/callback_queue.h"
 #include "proto/peer.grpc.pb.h"
 #include "server/rpc/grpc_status.h"
 #include "server/rpc/peer_codec.h"
@@ -330,6 +331,7 @@ void ReplicaClient::Impl::Close(Conn* conn) {
 
 ReplicaClient::ReplicaClient(ReplicaClientOptions options)
     : impl_(std::make_unique<Impl>()) {
+  PinCallbackQueue();  // see proto/callback_queue.h
   impl_->options = std::move(options);
   impl_->sweeper = std::thread([impl = impl_.get()] { impl->SweepLoop(); });
 }
