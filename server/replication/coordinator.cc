@@ -174,9 +174,10 @@ void Coordinator::Get(std::string_view key, const RequestOptions& options,
     return;
   }
   // Hints this node may keep itself for replicas that are down (it may
-  // have been another coordinator's fallback): asked like a fallback.
+  // have been another coordinator's fallback): asked like a fallback. Not
+  // on a replica: its hints are of writes it took itself, no second copy.
   std::vector<NodeId> own_hints;
-  if (hints_ != nullptr) {
+  if (hints_ != nullptr && !p.self_is_replica) {
     for (const Target& t : p.targets) {
       if (t.hint_for != kNoNode) own_hints.push_back(t.hint_for);
     }

@@ -113,6 +113,7 @@ absl::StatusOr<std::optional<storage::DvvSet>> HintStore::Get(
 absl::StatusOr<std::string> HintStore::Scan(
     NodeId owner, std::string_view after, size_t limit,
     absl::FunctionRef<void(std::string_view, std::string_view)> fn) {
+  if (limit == 0) return std::string();
   std::string start, end, last;
   PutFixed64BE(&start, owner);
   if (!after.empty()) {
