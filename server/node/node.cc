@@ -212,6 +212,21 @@ struct Node::State final : public AdminBackend {
       RUMOR_LOG(INFO) << "leaving: handed off " << sent << " copies of "
                       << scanned << " keys so far";
     };
+    // One complete handoff pass, retried (against the ring as it is then:
+    // a replica that went down meanwhile gets a fallback) until `end`.
+    auto hand_off = [&](absl::Time end) -> absl::Status {
+      absl::Status s = absl::OkStatus();
+      while (true) {
+        std::shared_ptr<const Ring> ring = ring_without_me();
+        if (ring->empty()) return absl::OkStatus();
+        s = handoff->HandOffEverything(ring, end, progress);
+        if (s.ok() || absl::Now() >= end || ShuttingDown()) return s;
+        RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+            << "leaving: a handoff pass failed (" << s << "); retrying until "
+            << absl::FormatTime(end);
+        absl::SleepFor(absl::Seconds(1));
+      }
+    };
     if (ring_without_me()->empty()) {
       bool holds_data = hints->Counts().size() > 0;
       IgnoreError(store->ScanPositions(  // an error reads as "has data"
@@ -228,8 +243,7 @@ struct Node::State final : public AdminBackend {
       handoff->Stop();  // from here on the leave does the handing off
       RUMOR_LOG(INFO) << "leaving: handing every key to its replicas without "
                          "this node";
-      absl::Status s = handoff->HandOffEverything(
-          ring_without_me(), absl::Now() + options.leave_timeout, progress);
+      absl::Status s = hand_off(absl::Now() + options.leave_timeout);
       if (!s.ok()) {
         handoff->Start();  // still a member: background handoff resumes
         return Annotate(s, "leave aborted, the node stays a member");
@@ -246,18 +260,7 @@ struct Node::State final : public AdminBackend {
       }
       handoff->Stop();
     }
-    absl::Time end = absl::Now() + options.leave_timeout;
-    absl::Status again = absl::OkStatus();
-    while (true) {
-      std::shared_ptr<const Ring> ring = ring_without_me();
-      if (ring->empty()) break;
-      again = handoff->HandOffEverything(ring, end, progress);
-      if (again.ok() || absl::Now() >= end || ShuttingDown()) break;
-      RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
-          << "leaving: a handoff pass after the announcement failed ("
-          << again << "); retrying until " << absl::FormatTime(end);
-      absl::SleepFor(absl::Seconds(1));
-    }
+    absl::Status again = hand_off(absl::Now() + options.leave_timeout);
     if (!again.ok()) {
       RUMOR_LOG(ERROR) << "leaving: could not hand off everything (" << again
                        << "); the node keeps running so nothing it holds is "
