@@ -186,12 +186,12 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--hinted-handoff", options.hinted_handoff,
                  "sloppy quorum with hints for down replicas (false: writes "
-                 "just miss them; for testing anti-entropy)")
+                 "just miss them until a read repairs them; for testing)")
       ->envname("RUMOR_HINTED_HANDOFF")
       ->capture_default_str();
   app.add_option("--max-hints-per-node", options.max_hints_per_node,
                  "hints kept for one down node; beyond, they are dropped "
-                 "(anti-entropy repairs those keys)")
+                 "(logged; a read repairs those keys)")
       ->envname("RUMOR_MAX_HINTS_PER_NODE")
       ->capture_default_str();
   app.add_option("--handoff-interval", handoff_interval,

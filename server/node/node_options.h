@@ -71,11 +71,11 @@ struct NodeOptions {
   size_t max_siblings = 100;
   // Largest object (all siblings, encoded) a write may leave.
   size_t max_object_bytes = 32 << 20;
-  // Sloppy quorum and hinted handoff (off only to test what anti-entropy
-  // and read repair do without them).
+  // Sloppy quorum and hinted handoff (off only to test what read repair
+  // does without them).
   bool hinted_handoff = true;
   // Hints a fallback keeps for one down node; beyond, they are dropped
-  // (anti-entropy repairs those keys).
+  // (logged; a read repairs those keys).
   size_t max_hints_per_node = 200000;
   // How often hint delivery and range handoff look for work, and how long
   // the ring must be stable before ranges move.

@@ -317,7 +317,7 @@ void Coordinator::FinishRead(std::shared_ptr<ReadState> state) {
     if (rep.node == state->view->self) {
       OnStorage(
           [this, state, merged] {
-            // A failed repair is repaired by the next read or anti-entropy.
+            // A failed repair is repaired by the next read.
             IgnoreError(store_->Merge(state->key, merged).status());
           },
           [] {});

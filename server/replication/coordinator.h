@@ -60,8 +60,8 @@ struct ReplicationConfig {
   // Budget of a request that sets none (or a larger one).
   absl::Duration timeout = absl::Seconds(4);
   Limits limits;
-  // Sloppy quorum and hinted handoff. Off (for tests of anti-entropy and
-  // read repair): a write simply misses a replica that is down.
+  // Sloppy quorum and hinted handoff. Off (for tests of read repair): a
+  // write simply misses a replica that is down.
   bool hinted_handoff = true;
 };
 
