@@ -70,9 +70,13 @@ class ReplicaReceiver final
 
   void OnReadDone(bool ok) override {
     if (!ok) {
-      Act([this] {
+      Due due;
+      {
+        absl::MutexLock lock(&mu_);
         read_done_ = true;
-      });
+        due = NextLocked();
+      }
+      Run(due);
       return;
     }
     if (!hello_) {
@@ -94,10 +98,14 @@ class ReplicaReceiver final
         RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
             << "refusing replication stream from " << ctx_->peer() << ": "
             << refusal.message();
-        Act([this, refusal] {
+        Due due;
+        {
+          absl::MutexLock lock(&mu_);
           read_done_ = true;
           refusal_ = refusal;
-        });
+          due = NextLocked();
+        }
+        Run(due);
         return;
       }
       hello_ = true;
@@ -129,13 +137,17 @@ class ReplicaReceiver final
   }
 
   void OnWriteDone(bool ok) override {
-    Act([this, ok] {
+    Due due;
+    {
+      absl::MutexLock lock(&mu_);
       writing_ = false;
       if (!ok) {
         write_failed_ = true;
         outbox_.clear();
       }
-    });
+      due = NextLocked();
+    }
+    Run(due);
   }
 
   void OnDone() override {
@@ -146,41 +158,48 @@ class ReplicaReceiver final
   void Complete(uint64_t id, ReplicaReply reply, bool dispatched) {
     v1::ReplicaResponse response;
     ToProto(reply, id, &response);
-    Act([this, dispatched, &response] {
-      if (dispatched) --outstanding_;
-      if (!write_failed_) outbox_.push_back(std::move(response));
-    });
-  }
-
-  // Runs `change` under the lock, then starts whatever is due: the next
-  // write (replies waiting, none on the wire) or the Finish (reading has
-  // ended and every delivered request is answered).
-  template <typename F>
-  void Act(F change) {
-    enum { kNone, kWrite, kFinish } action = kNone;
-    absl::Status finish;
+    Due due;
     {
       absl::MutexLock lock(&mu_);
-      change();
-      if (finished_ || writing_) {
-        // nothing: OnWriteDone continues
-      } else if (!outbox_.empty()) {
-        writing_ = true;
-        out_.Clear();
-        while (!outbox_.empty()) {
-          *out_.add_responses() = std::move(outbox_.front());
-          outbox_.pop_front();
-        }
-        action = kWrite;
-      } else if (read_done_ && outstanding_ == 0) {
-        finished_ = true;
-        finish = refusal_;
-        action = kFinish;
-      }
+      if (dispatched) --outstanding_;
+      if (!write_failed_) outbox_.push_back(std::move(response));
+      due = NextLocked();
     }
-    if (action == kWrite) StartWrite(&out_);
-    if (action == kFinish && service_->FinishOrDefer(this, finish)) {
-      Finish(ToGrpcStatus(finish));
+    Run(due);
+  }
+
+  // What a change of state makes due, decided under the lock and started
+  // after it (Run): the next write (replies waiting, none on the wire) or
+  // the Finish (reading has ended and every delivered request is
+  // answered).
+  struct Due {
+    enum { kNone, kWrite, kFinish } action = kNone;
+    absl::Status finish;
+  };
+  Due NextLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    Due due;
+    if (finished_ || writing_) {
+      // nothing: OnWriteDone continues
+    } else if (!outbox_.empty()) {
+      writing_ = true;
+      out_.Clear();
+      while (!outbox_.empty()) {
+        *out_.add_responses() = std::move(outbox_.front());
+        outbox_.pop_front();
+      }
+      due.action = Due::kWrite;
+    } else if (read_done_ && outstanding_ == 0) {
+      finished_ = true;
+      due.finish = refusal_;
+      due.action = Due::kFinish;
+    }
+    return due;
+  }
+
+  void Run(const Due& due) {
+    if (due.action == Due::kWrite) StartWrite(&out_);
+    if (due.action == Due::kFinish && service_->FinishOrDefer(this, due.finish)) {
+      Finish(ToGrpcStatus(due.finish));
     }
   }
 
@@ -196,7 +215,9 @@ class ReplicaReceiver final
   std::string peer_;     // likewise
 
   absl::Mutex mu_;
-  v1::ReplicaFrame out_ ABSL_GUARDED_BY(mu_);
+  // Owned by whoever set writing_ under mu_ (NextLocked fills it, gRPC
+  // reads it until OnWriteDone), so it is not guarded by mu_ itself.
+  v1::ReplicaFrame out_;
   std::deque<v1::ReplicaResponse> outbox_ ABSL_GUARDED_BY(mu_);
   int outstanding_ ABSL_GUARDED_BY(mu_) = 0;
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
