@@ -158,9 +158,13 @@ class Cluster {
   }
 
   // True when every running node sees a ring of exactly `ids`.
+  // True when every running node reports exactly `ids` as ring members
+  // and has joined its cluster (a restarted node refuses requests until a
+  // peer answers it, even when it remembers the ring).
   bool RingIs(const std::set<NodeId>& ids) {
     for (int i = 0; i < size(); ++i) {
       if (!Running(i)) continue;
+      if (Value(i, "cluster_joined") != 1) return false;
       auto ring = RingAt(i);
       if (!ring) return false;
       std::set<NodeId> seen;

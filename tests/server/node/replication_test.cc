@@ -525,7 +525,8 @@ TEST(ReplicationTest, ACoordinatorThatLostItsDataNeverReusesADot) {
   // A blind write coordinated by the node that forgot the first one.
   client::CallOptions w3;
   w3.w = 3;
-  ASSERT_TRUE(c.client(0).Put("kv679", "second", "", w3).ok());
+  auto put = c.client(0).Put("kv679", "second", "", w3);
+  ASSERT_TRUE(put.ok()) << put.status();
   client::CallOptions r3;
   r3.r = 3;
   // (Node 1 may hold node 0 unreachable for a back-off after its restart.)
