@@ -6,7 +6,8 @@
 #   make test-asan  every test under AddressSanitizer + UBSan (build-asan/)
 #   make check-threads  build libraries and tests with clang -Wthread-safety
 #                   -Werror: lock annotations checked (build-threads/)
-#   make bench      micro-benchmarks and the kvd-vs-baseline comparison
+#   make bench      micro-benchmarks, kvd against the baseline, and one node
+#                   against a 3-node cluster (docs/benchmarks.md)
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -59,7 +60,8 @@ check-threads: deps
 
 bench: build
 	$(BUILD_DIR)/bench/micro_bench
-	bash bench/compare.sh
+	BUILD=$(BUILD_DIR) bash bench/compare.sh
+	BUILD=$(BUILD_DIR) bash bench/cluster_compare.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(THREADS_DIR)

@@ -3,8 +3,8 @@
 # 3-node cluster (N=3, R=2, W=2) on the same host, with the same kvbench
 # settings; the cluster with ring routing (each request straight to a
 # replica) and with routing=any (each client to one node, which forwards);
-# then how fast hints replay after a restart and how fast ranges move when
-# two nodes join.
+# then how fast hints replay after a restart and how fast two joining
+# nodes take their ranges.
 #
 #   bench/cluster_compare.sh                  # from the repository root, after a build
 #   DURATION=20 KEYS=200000 bench/cluster_compare.sh
@@ -35,7 +35,14 @@ done
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/rumor-cluster-bench-XXXXXX")
 declare -A PID
 cleanup() {
-  local name
+  local rc=$? name
+  if ((rc != 0)); then  # say why: the last lines of every node's log
+    for log in "$WORK"/*.log; do
+      [[ -f $log ]] || continue
+      echo "--- last lines of $(basename "$log")" >&2
+      tail -n 15 "$log" >&2
+    done
+  fi
   for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
   for name in "${!PID[@]}"; do
     for _ in $(seq 100); do
@@ -200,32 +207,71 @@ T1=$(date +%s.%N)
 HINT_SECONDS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a }')
 DELIVERY_SECONDS=$(awk -v a="$TB" -v b="$T1" 'BEGIN { s = b - a; if (s < 0.05) s = 0.05; printf "%.2f", s }')
 
-# --- range handoff: two nodes join a cluster holding the data
+# --- range handoff: two nodes join a cluster holding the data. Each joiner
+# pulls its future ranges from their replicas, then serves them; then the
+# old owners send what they stop replicating and delete it.
 echo "cluster_compare.sh: range handoff (2 nodes join)" >&2
-SENT0=$(sum handoff_keys_sent n1 n2 n3)
 T0=$(date +%s.%N)
 start n4 --seeds="$(addr n1)"
 start n5 --seeds="$(addr n1)"
-wait_for 60 "a ring of 5" ring_is n1 5
-# Done when handoff has started, no range is pending, and nothing more is
-# sent for 1.5 s.
-settled() {
-  local a b s1 s2
-  a=$(sum handoff_ranges_pending n1 n2 n3 n4 n5)
-  s1=$(sum handoff_keys_sent n1 n2 n3 n4 n5)
-  sleep 1.5
-  b=$(sum handoff_ranges_pending n1 n2 n3 n4 n5)
-  s2=$(sum handoff_keys_sent n1 n2 n3 n4 n5)
-  [[ $a -eq 0 && $b -eq 0 && $s1 -eq $s2 && $s2 -gt $SENT0 ]]
+# Done when both joiners serve, nothing is pending and no counter has
+# moved for 3 s (more than --handoff-interval plus --handoff-settle, after
+# which old owners plan their sends); the
+# time is that of the last change seen (polled every 0.1 s). The pull and
+# the old owners' sends are also timed on their own, from the first change
+# of their counter to the last.
+progress() {
+  echo "$(sum join_keys_pulled n4 n5) $(sum handoff_keys_sent n1 n2 n3 n4 n5)" \
+    "$(sum handoff_ranges_pending n1 n2 n3 n4 n5) $(sum join_ranges_left n4 n5)"
 }
-wait_for 600 "range handoff" settled
-T1=$(date +%s.%N)
-SENT=$(( $(sum handoff_keys_sent n1 n2 n3 n4 n5) - SENT0 ))
+read -r PULL0 SENT0 _ _ <<<"$(progress)"
+last=$(progress)
+TLAST=$(date +%s.%N)
+PULL_FIRST="" PULL_LAST="" SEND_FIRST="" SEND_LAST=""
+prev_pull=$PULL0 prev_sent=$SENT0
+deadline=$((SECONDS + 600))
+while :; do
+  sleep 0.1
+  now=$(progress)
+  t=$(date +%s.%N)
+  read -r pulled sent pending left <<<"$now"
+  if [[ $pulled != "$prev_pull" ]]; then
+    [[ -z $PULL_FIRST ]] && PULL_FIRST=$t
+    PULL_LAST=$t
+    prev_pull=$pulled
+  fi
+  if [[ $sent != "$prev_sent" ]]; then
+    [[ -z $SEND_FIRST ]] && SEND_FIRST=$t
+    SEND_LAST=$t
+    prev_sent=$sent
+  fi
+  if [[ $now != "$last" ]]; then
+    last=$now
+    TLAST=$t
+  fi
+  if [[ $pending -eq 0 && $left -eq 0 ]] &&
+     awk -v a="$TLAST" -v b="$t" 'BEGIN { exit !(b - a >= 3) }' &&
+     ring_is n1 5; then  # both joiners serve
+    break
+  fi
+  if ((SECONDS >= deadline)); then
+    echo "cluster_compare.sh: range handoff not done within 600 s" >&2
+    exit 1
+  fi
+done
+read -r PULLED SENT _ _ <<<"$last"
+PULLED=$((PULLED - PULL0))
+SENT=$((SENT - SENT0))
 DROPPED=$(sum handoff_keys_dropped n1 n2 n3 n4 n5)
-# What the two new nodes received (they take no client writes meanwhile).
-MOVED=$(sum replica_writes_received n4 n5)
-HANDOFF_SECONDS=$(awk -v a="$T0" -v b="$T1" 'BEGIN { printf "%.2f", b - a - 3 }')
-
+# What the new nodes merged: pulled while joining, plus what the old
+# owners sent them (they take no client writes meanwhile).
+PUSHED=$(sum replica_writes_received n4 n5)
+span() {  # span FIRST LAST: seconds, at least one poll
+  awk -v a="$1" -v b="$2" 'BEGIN { s = b - a; if (s < 0.1) s = 0.1; printf "%.2f", s }'
+}
+PULL_SECONDS=$(span "${PULL_FIRST:-0}" "${PULL_LAST:-0}")
+SEND_SECONDS=$(span "${SEND_FIRST:-0}" "${SEND_LAST:-0}")
+HANDOFF_SECONDS=$(awk -v a="$T0" -v b="$TLAST" 'BEGIN { printf "%.2f", b - a }')
 echo
 echo "| measurement | keys | seconds | keys/s |"
 echo "|---|---:|---:|---:|"
@@ -233,12 +279,17 @@ printf "| hint replay, first hint delivered to last | %s | %s | %s |\n" \
   "$HINTS" "$DELIVERY_SECONDS" "$(awk -v k="$HINTS" -v s="$DELIVERY_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
 printf "| hint replay, from the restart command (start, detection as alive) | %s | %s | %s |\n" \
   "$HINTS" "$HINT_SECONDS" "$(awk -v k="$HINTS" -v s="$HINT_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
-printf "| range handoff when 2 nodes join 3: keys the new nodes received (%s sent in all, %s deleted by old owners) | %s | %s | %s |\n" \
-  "$SENT" "$DROPPED" "$MOVED" "$HANDOFF_SECONDS" "$(awk -v k="$MOVED" -v s="$HANDOFF_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+printf "| 2 nodes join 3, start to end: copies the new nodes took over (old owners deleted them) | %s | %s | %s |\n" \
+  "$DROPPED" "$HANDOFF_SECONDS" "$(awk -v k="$DROPPED" -v s="$HANDOFF_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+printf "| 2 nodes join 3, pulling: objects pulled from N-W+1 = 2 replicas each | %s | %s | %s |\n" \
+  "$PULLED" "$PULL_SECONDS" "$(awk -v k="$PULLED" -v s="$PULL_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
+printf "| 2 nodes join 3, old owners sending before they delete (%s received by the new nodes) | %s | %s | %s |\n" \
+  "$PUSHED" "$SENT" "$SEND_SECONDS" "$(awk -v k="$SENT" -v s="$SEND_SECONDS" 'BEGIN { printf "%.0f", k / s }')"
 echo
-echo "(Range handoff is timed from the joins to the last key sent, less the"
-echo "1.5 s quiet check, so it includes the joins, the token claims and the"
-echo "1 s --handoff-settle. Two nodes joining at once look like two ownership"
-echo "changes in a row, so some keys move twice: \"sent in all\" counts every"
-echo "copy sent, to new and to interim owners.)"
+echo "(Start to end runs from starting the two nodes to the last counter"
+echo "change: their start, token claims one after the other, the 1 s"
+echo "--handoff-settle before each pull and each plan, the pulls, and the old"
+echo "owners' sends. The pull and send rows time those phases alone, from"
+echo "their counter's first change to its last. The old owners send each"
+echo "range the joiners pulled once more before deleting their copy.)"
 exit "$FAILED"
