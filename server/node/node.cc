@@ -212,13 +212,29 @@ struct Node::State final : public AdminBackend {
       RUMOR_LOG(INFO) << "leaving: handed off " << sent << " copies of "
                       << scanned << " keys so far";
     };
+    auto holds_data = [&] {
+      bool holds = hints->Counts().size() > 0;
+      IgnoreError(store->ScanPositions(  // an error reads as "has data"
+          0, ~uint64_t{0}, [&](std::string_view, std::string_view) {
+            holds = true;
+            return false;
+          }));
+      return holds;
+    };
     // One complete handoff pass, retried (against the ring as it is then:
     // a replica that went down meanwhile gets a fallback) until `end`.
     auto hand_off = [&](absl::Time end) -> absl::Status {
       absl::Status s = absl::OkStatus();
       while (true) {
         std::shared_ptr<const Ring> ring = ring_without_me();
-        if (ring->empty()) return absl::OkStatus();
+        if (ring->empty()) {
+          // Every other node left meanwhile (two leaving at once): nobody
+          // is left to take what this node holds.
+          if (!holds_data()) return absl::OkStatus();
+          return absl::FailedPreconditionError(
+              "no other node serves ring ranges any more (they left or are "
+              "leaving): leaving would lose this node's data");
+        }
         s = handoff->HandOffEverything(ring, end, progress);
         if (s.ok() || absl::Now() >= end || ShuttingDown()) return s;
         RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
@@ -228,13 +244,7 @@ struct Node::State final : public AdminBackend {
       }
     };
     if (ring_without_me()->empty()) {
-      bool holds_data = hints->Counts().size() > 0;
-      IgnoreError(store->ScanPositions(  // an error reads as "has data"
-          0, ~uint64_t{0}, [&](std::string_view, std::string_view) {
-            holds_data = true;
-            return false;
-          }));
-      if (holds_data) {
+      if (holds_data()) {
         return absl::FailedPreconditionError(
             "this node is the only one holding ring ranges: leaving would "
             "lose its data (stop it instead, or add nodes first)");

@@ -371,6 +371,13 @@ std::optional<RangeTransfer> HandoffRunner::RunTransfer(
     flush();
     if (!s.ok()) scanned = false;
   });
+  if (!to_drop.empty() && view_()->ring_version != view.ring_version) {
+    // The ring moved while the range was sent: this node may replicate
+    // these keys again (the target left, say). Keep every copy; the next
+    // plan, made from the new ring, decides again.
+    to_drop.clear();
+    scanned = false;
+  }
   if (!to_drop.empty() && !dropped_this_round_ && options_.before_drop) {
     absl::Status s = options_.before_drop();
     if (!s.ok()) {
@@ -498,6 +505,18 @@ bool HandoffRunner::RunBootstrap(const ClusterView& view) {
     bootstrapped_.clear();
   }
   std::vector<uint64_t> bounds = Boundaries(view.ring.get(), *view.full_ring);
+  // The ring this node will serve in if it finishes first, while other
+  // nodes are still joining: the serving ring plus this node. Its ranges
+  // there are pulled too, or it would serve ranges it never pulled (a
+  // replica there but not in the full ring, with the other joiners).
+  std::map<NodeId, std::vector<uint64_t>> tokens;
+  for (const auto& [token, id] : view.ring->tokens()) tokens[id].push_back(token);
+  for (const auto& [token, id] : view.full_ring->tokens()) {
+    if (id == view.self) tokens[id].push_back(token);
+  }
+  std::vector<RingMember> members;
+  for (auto& [id, t] : tokens) members.push_back(RingMember{id, std::move(t)});
+  const Ring first_to_serve(members);
   bool complete = true;
   size_t ranges_left = 0;
   for (size_t i = 0; i < bounds.size(); ++i) {
@@ -508,7 +527,8 @@ bool HandoffRunner::RunBootstrap(const ClusterView& view) {
     uint64_t to = bounds[i];
     uint64_t from = bounds[(i + bounds.size() - 1) % bounds.size()];
     if (bootstrapped_.contains(to)) continue;
-    if (!Contains(view.full_ring->PreferenceList(to, options_.n), view.self)) {
+    if (!Contains(view.full_ring->PreferenceList(to, options_.n), view.self) &&
+        !Contains(first_to_serve.PreferenceList(to, options_.n), view.self)) {
       bootstrapped_.insert(to);
       continue;
     }

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <deque>
 #include <map>
@@ -133,7 +134,17 @@ class ReplicaReceiver final
       });
     }
     in_.Clear();
-    StartRead(&in_);
+    bool read_now = true;
+    {
+      absl::MutexLock lock(&mu_);
+      if (OverLimitLocked()) {
+        // A peer that sends faster than it reads our replies (or than we
+        // answer) waits: reading resumes once half the backlog is gone.
+        read_paused_ = true;
+        read_now = false;
+      }
+    }
+    if (read_now) StartRead(&in_);
   }
 
   void OnWriteDone(bool ok) override {
@@ -144,6 +155,7 @@ class ReplicaReceiver final
       if (!ok) {
         write_failed_ = true;
         outbox_.clear();
+        queued_bytes_ = 0;
       }
       due = NextLocked();
     }
@@ -159,13 +171,36 @@ class ReplicaReceiver final
     v1::ReplicaResponse response;
     ToProto(reply, id, &response);
     Due due;
+    bool resume = false;
     {
       absl::MutexLock lock(&mu_);
       if (dispatched) --outstanding_;
-      if (!write_failed_) outbox_.push_back(std::move(response));
+      if (!write_failed_) {
+        queued_bytes_ += response.ByteSizeLong();
+        outbox_.push_back(std::move(response));
+      }
       due = NextLocked();
+      if (read_paused_ && UnderHalfLimitLocked()) {
+        read_paused_ = false;
+        resume = true;
+      }
     }
     Run(due);
+    if (resume) StartRead(&in_);
+  }
+
+  // Requests being answered, and reply bytes waiting to be written, above
+  // which this stream stops reading (a peer cannot make a node buffer
+  // without limit); a frame joins replies up to kFrameBytes (at least one).
+  static constexpr int kMaxOutstanding = 1024;
+  static constexpr size_t kMaxQueuedBytes = 64 << 20;
+  static constexpr size_t kFrameBytes = 16 << 20;
+  bool OverLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return outstanding_ >= kMaxOutstanding || queued_bytes_ >= kMaxQueuedBytes;
+  }
+  bool UnderHalfLimitLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return outstanding_ <= kMaxOutstanding / 2 &&
+           queued_bytes_ <= kMaxQueuedBytes / 2;
   }
 
   // What a change of state makes due, decided under the lock and started
@@ -183,7 +218,12 @@ class ReplicaReceiver final
     } else if (!outbox_.empty()) {
       writing_ = true;
       out_.Clear();
+      size_t bytes = 0;
       while (!outbox_.empty()) {
+        size_t size = outbox_.front().ByteSizeLong();
+        if (bytes > 0 && bytes + size > kFrameBytes) break;
+        bytes += size;
+        queued_bytes_ -= std::min(queued_bytes_, size);
         *out_.add_responses() = std::move(outbox_.front());
         outbox_.pop_front();
       }
@@ -223,6 +263,8 @@ class ReplicaReceiver final
   bool writing_ ABSL_GUARDED_BY(mu_) = false;
   bool write_failed_ ABSL_GUARDED_BY(mu_) = false;
   bool read_done_ ABSL_GUARDED_BY(mu_) = false;
+  bool read_paused_ ABSL_GUARDED_BY(mu_) = false;
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
   bool finished_ ABSL_GUARDED_BY(mu_) = false;
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);
 };
