@@ -169,47 +169,52 @@ class ReplicaStream final
     absl::Status status = FromGrpcStatus(grpc_status);
     std::vector<Pending> orphans;
     bool deletable;
-    std::string address = conn_->address;
+    // Once `done` is set and the lock released, a pinning Close may delete
+    // this stream at any moment (its Unpin sees done): from there on only
+    // these locals are used.
+    ReplicaClient::Impl* const client = client_;
+    const std::shared_ptr<Conn> conn = conn_;
+    std::string address = conn->address;
     {
-      absl::MutexLock lock(&conn_->mu);
+      absl::MutexLock lock(&conn->mu);
       done = true;
       deletable = pins == 0;
-      if (conn_->stream == this) {
-        conn_->stream = nullptr;
-        for (auto& [id, p] : conn_->pending) orphans.push_back(std::move(p));
-        conn_->pending.clear();
-        conn_->outbox.clear();
+      if (conn->stream == this) {
+        conn->stream = nullptr;
+        for (auto& [id, p] : conn->pending) orphans.push_back(std::move(p));
+        conn->pending.clear();
+        conn->outbox.clear();
       }
       if (!status.ok() && !absl::IsCancelled(status)) {
         absl::Time now = absl::Now();
-        conn_->down = true;
-        conn_->last_error = std::string(status.message());
-        conn_->backoff =
-            std::clamp(conn_->backoff * 2, client_->options.min_backoff,
-                       client_->options.max_backoff);
+        conn->down = true;
+        conn->last_error = std::string(status.message());
+        conn->backoff =
+            std::clamp(conn->backoff * 2, client->options.min_backoff,
+                       client->options.max_backoff);
         if (absl::IsFailedPrecondition(status)) {
           // The peer refused us (version or cluster): retrying soon will
           // not help.
-          conn_->backoff = std::max(conn_->backoff, absl::Seconds(30));
+          conn->backoff = std::max(conn->backoff, absl::Seconds(30));
         }
-        conn_->retry_at = now + conn_->backoff;
-        if (now - conn_->last_logged >= absl::Seconds(30)) {
-          conn_->last_logged = now;
+        conn->retry_at = now + conn->backoff;
+        if (now - conn->last_logged >= absl::Seconds(30)) {
+          conn->last_logged = now;
           RUMOR_LOG(WARNING) << "replication stream to " << address
                              << " failed: " << status.message()
                              << " (retrying with backoff)";
         }
       }
     }
-    client_->failed += orphans.size();
+    client->failed += orphans.size();
     ReplicaClient::Impl::Fail(
         orphans,
         absl::UnavailableError(absl::StrCat(
             "lost the connection to ", address, ": ",
             status.ok() ? "the node closed it" : status.message())));
     {
-      absl::MutexLock lock(&client_->mu);
-      --client_->active_streams;
+      absl::MutexLock lock(&client->mu);
+      --client->active_streams;
     }
     if (deletable) delete this;
   }
