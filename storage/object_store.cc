@@ -33,14 +33,32 @@ absl::Mutex& ObjectStore::StripeFor(std::string_view data_key) {
 }
 
 absl::StatusOr<DvvSet> ObjectStore::ReadLocked(std::string_view data_key,
-                                               bool cached_only) {
-  std::string bytes;
+                                               bool cached_only,
+                                               std::string* raw) {
+  std::string local;
+  std::string& bytes = raw != nullptr ? *raw : local;
+  bytes.clear();
   absl::Status s = cached_only
                        ? engine_->GetIfCached(Column::kData, data_key, &bytes)
                        : engine_->Get(Column::kData, data_key, &bytes);
-  if (absl::IsNotFound(s)) return DvvSet();
+  if (absl::IsNotFound(s)) {
+    bytes.clear();
+    return DvvSet();
+  }
   RUMOR_RETURN_IF_ERROR(s);
   return DvvSet::Decode(bytes);
+}
+
+void ObjectStore::Changed(std::string_view data_key, std::string_view before,
+                          std::string_view after) {
+  ObjectObserver* observer = observer_.load();
+  if (observer == nullptr) return;
+  uint64_t position;
+  std::string_view user_key;
+  if (!ParseDataKey(data_key, &position, &user_key) || user_key.empty()) {
+    return;
+  }
+  observer->ObjectChanged(position, user_key, before, after);
 }
 
 absl::StatusOr<DvvSet> ObjectStore::Get(std::string_view key) {
@@ -80,7 +98,8 @@ absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
                                            Sibling value, ActorId actor) {
   std::string dk = DataKey(key);
   absl::MutexLock lock(&StripeFor(dk));
-  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk));
+  std::string before;
+  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, false, &before));
   RUMOR_RETURN_IF_ERROR(
       object.Update(context, std::move(value), actor).status());
   std::string encoded = object.Encode();
@@ -88,6 +107,7 @@ absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
   WriteBatch batch;
   batch.Put(Column::kData, dk, encoded);
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  Changed(dk, before, encoded);
   return object;
 }
 
@@ -103,13 +123,16 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
   absl::Mutex& stripe = StripeFor(dk);
   if (!stripe.TryLock()) return WouldBlockError();
   absl::StatusOr<DvvSet> result = [&]() -> absl::StatusOr<DvvSet> {
-    RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, /*cached_only=*/true));
+    std::string before;
+    RUMOR_ASSIGN_OR_RETURN(DvvSet object,
+                           ReadLocked(dk, /*cached_only=*/true, &before));
     RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor).status());
     std::string encoded = object.Encode();
     RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
     WriteBatch batch;
     batch.Put(Column::kData, dk, encoded);
     RUMOR_RETURN_IF_ERROR(engine_->WriteIfNoWait(batch));
+    Changed(dk, before, encoded);
     return object;
   }();
   stripe.Unlock();
@@ -119,14 +142,17 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
 absl::StatusOr<DvvSet> ObjectStore::MergeLocked(std::string_view dk,
                                                 const DvvSet& remote,
                                                 bool no_wait) {
-  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, no_wait));
+  std::string before;
+  RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, no_wait, &before));
   DvvSet merged = object;
   merged.Merge(remote);
   if (merged == object) return object;
+  std::string encoded = merged.Encode();
   WriteBatch batch;
-  batch.Put(Column::kData, dk, merged.Encode());
+  batch.Put(Column::kData, dk, encoded);
   RUMOR_RETURN_IF_ERROR(no_wait ? engine_->WriteIfNoWait(batch)
                                 : engine_->Write(batch));
+  Changed(dk, before, encoded);
   return merged;
 }
 
@@ -202,7 +228,21 @@ absl::StatusOr<bool> ObjectStore::DeleteIfUnchangedHash(std::string_view key,
   WriteBatch batch;
   batch.Delete(Column::kData, dk);
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  Changed(dk, bytes, "");
   return true;
+}
+
+absl::Status ObjectStore::ScanPositionsExclusive(
+    uint64_t from, uint64_t to,
+    absl::FunctionRef<bool(std::string_view, std::string_view)> fn,
+    absl::FunctionRef<void()> then) {
+  // Every stripe, in index order (no other path holds two stripes, so the
+  // order cannot deadlock).
+  for (absl::Mutex& m : stripes_) m.Lock();
+  absl::Status s = ScanPositions(from, to, fn);
+  if (s.ok()) then();
+  for (auto it = stripes_.rbegin(); it != stripes_.rend(); ++it) it->Unlock();
+  return s;
 }
 
 // The empty key: every data key is a ring position (8 bytes) followed by a

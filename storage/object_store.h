@@ -10,10 +10,12 @@
 #define RUMOR_STORAGE_OBJECT_STORE_H_
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -39,6 +41,22 @@ struct ObjectLimits {
   // max_object_bytes (encoded), is refused with FAILED_PRECONDITION.
   size_t max_siblings = 100;
   size_t max_object_bytes = 32 << 20;
+};
+
+// Told of every change to a stored object, inside the key's critical
+// section (the stripe lock of ObjectStore), after the engine write
+// succeeded: so a change and the observer's record of it can never be
+// reordered with another write of the same key. Anti-entropy's hash trees
+// are kept this way. Called on many threads at once; must be fast and must
+// not call back into the store.
+class ObjectObserver {
+ public:
+  virtual ~ObjectObserver() = default;
+  // `before` / `after`: the encoded object before and after the change;
+  // empty when there was none (a new key) or none is left (a deletion).
+  virtual void ObjectChanged(uint64_t position, std::string_view key,
+                             std::string_view before,
+                             std::string_view after) = 0;
 };
 
 class ObjectStore {
@@ -112,11 +130,35 @@ class ObjectStore {
 
   const ObjectLimits& limits() const { return limits_; }
 
+  // Sets the observer of every later change (nullptr: none). Set it before
+  // writes start or while none runs; the observer must outlive its use.
+  void SetObserver(ObjectObserver* observer) { observer_.store(observer); }
+
+  // ScanPositions with every write to the store held off while it runs,
+  // and `then` called before writes resume: what fn saw and whatever
+  // `then` records happen atomically with respect to every write. For
+  // building a hash tree from the data while writes go on, one small range
+  // at a time (writes wait for the whole scan: keep ranges small).
+  [[nodiscard]] absl::Status ScanPositionsExclusive(
+      uint64_t from, uint64_t to,
+      absl::FunctionRef<bool(std::string_view key, std::string_view object)>
+          fn,
+      absl::FunctionRef<void()> then)
+      // Locks taken in a loop over an array: beyond what the analysis
+      // follows.
+      ABSL_NO_THREAD_SAFETY_ANALYSIS;
+
  private:
   static constexpr size_t kStripes = 1024;
   absl::Mutex& StripeFor(std::string_view data_key);
+  // The stored object; `raw`, if given, receives its encoding (empty when
+  // there is none).
   absl::StatusOr<DvvSet> ReadLocked(std::string_view data_key,
-                                    bool cached_only = false);
+                                    bool cached_only = false,
+                                    std::string* raw = nullptr);
+  // Tells the observer, if any, of a change made with the stripe held.
+  void Changed(std::string_view data_key, std::string_view before,
+               std::string_view after);
   absl::Status CheckLimits(std::string_view key, const DvvSet& object,
                            const std::string& encoded) const;
   // The read-merge-write of Merge and TryMergeNow, with the stripe held.
@@ -126,6 +168,7 @@ class ObjectStore {
   Engine* const engine_;
   const ObjectLimits limits_;
   std::array<absl::Mutex, kStripes> stripes_;
+  std::atomic<ObjectObserver*> observer_{nullptr};
 };
 
 }  // namespace rumor::storage

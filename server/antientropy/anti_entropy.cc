@@ -1,0 +1,507 @@
+#include "server/antientropy/anti_entropy.h"
+
+#include <algorithm>
+#include <limits>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "common/hash.h"
+#include "common/log.h"
+#include "server/replication/placement.h"
+#include "storage/dvv.h"
+
+namespace rumor::server {
+
+namespace {
+constexpr uint64_t kMaxPosition = std::numeric_limits<uint64_t>::max();
+
+bool Holds(const std::vector<NodeId>& pref, NodeId id) {
+  return std::find(pref.begin(), pref.end(), id) != pref.end();
+}
+}  // namespace
+
+std::vector<PositionRange> SharedRanges(const Ring& ring, NodeId a, NodeId b,
+                                        size_t n) {
+  const auto& tokens = ring.tokens();
+  std::vector<PositionRange> out;
+  if (tokens.empty() || a == b) return out;
+  auto add = [&out](uint64_t from, uint64_t to) {
+    if (!out.empty() && out.back().to != kMaxPosition &&
+        out.back().to + 1 == from) {
+      out.back().to = to;
+    } else {
+      out.push_back({from, to});
+    }
+  };
+  bool wrap = false;  // the arc past the last token is shared
+  for (size_t i = 0; i < tokens.size(); ++i) {
+    uint64_t t = tokens[i].first;
+    // Positions (previous token, t] share t's preference list.
+    std::vector<NodeId> pref = ring.PreferenceList(t, n);
+    if (!Holds(pref, a) || !Holds(pref, b)) continue;
+    if (i == 0) {
+      add(0, t);
+      wrap = tokens.back().first != kMaxPosition;
+    } else if (tokens[i - 1].first != t) {
+      add(tokens[i - 1].first + 1, t);
+    }
+  }
+  if (wrap) add(tokens.back().first + 1, kMaxPosition);
+  return out;
+}
+
+AntiEntropy::AntiEntropy(storage::ObjectStore* store,
+                         ReplicaTransport* transport,
+                         Executor* storage_executor, ClusterViewSource view,
+                         AntiEntropyOptions options)
+    : store_(store),
+      transport_(transport),
+      storage_executor_(storage_executor),
+      view_(std::move(view)),
+      options_(options),
+      tree_(options.segment_bits) {
+  store_->SetObserver(&tree_);
+}
+
+AntiEntropy::~AntiEntropy() {
+  Stop();
+  store_->SetObserver(nullptr);
+}
+
+void AntiEntropy::Start() {
+  absl::MutexLock lock(&thread_mu_);
+  if (thread_.joinable() || stopping()) return;
+  thread_ = std::thread([this] { Loop(); });
+}
+
+void AntiEntropy::Stop() {
+  std::deque<Request> cancelled;
+  {
+    absl::MutexLock lock(&mu_);
+    stop_.store(true, std::memory_order_release);
+    stopped_ = true;
+    cancelled.swap(queue_);
+  }
+  for (Request& r : cancelled) {
+    std::move(r.done)(absl::CancelledError("anti-entropy stopped"));
+  }
+  absl::MutexLock lock(&thread_mu_);
+  if (thread_.joinable()) thread_.join();
+}
+
+void AntiEntropy::RunNow(NodeId peer, RunDone done) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!stopped_) {
+      queue_.push_back({peer, std::move(done)});
+      return;
+    }
+  }
+  std::move(done)(absl::CancelledError("anti-entropy stopped"));
+}
+
+AntiEntropy::State AntiEntropy::GetState() const {
+  State s;
+  s.ready = tree_.ready();
+  s.tree_bytes = tree_.MemoryBytes();
+  absl::MutexLock lock(&mu_);
+  s.build_progress = build_progress_;
+  s.build_keys = build_keys_;
+  s.build_took = build_took_;
+  s.counters = counters_;
+  for (const auto& [id, report] : last_) s.last.push_back(report);
+  return s;
+}
+
+void AntiEntropy::Loop() {
+  absl::Time started = absl::Now();
+  RUMOR_LOG(INFO) << "anti-entropy: building the hash tree ("
+                  << tree_.segments() << " segments, "
+                  << tree_.MemoryBytes() / (1 << 20) << " MiB)";
+  absl::Status built = tree_.Build(
+      store_,
+      [&](double fraction, uint64_t keys) {
+        {
+          absl::MutexLock lock(&mu_);
+          build_progress_ = fraction;
+          build_keys_ = keys;
+        }
+        // A line a quarter of the way, so a large build shows progress.
+        int pct = static_cast<int>(fraction * 100 + 0.5);
+        if (pct % 25 == 0 && pct < 100) {
+          RUMOR_LOG(INFO) << "anti-entropy: hash tree " << pct << "% built ("
+                          << keys << " keys)";
+        }
+      },
+      &stop_);
+  if (!built.ok()) {
+    if (!stopping()) {
+      RUMOR_LOG(ERROR) << "anti-entropy disabled: " << built.message();
+    }
+    // Answer whatever was asked meanwhile.
+    std::deque<Request> waiting;
+    {
+      absl::MutexLock lock(&mu_);
+      waiting.swap(queue_);
+    }
+    for (Request& r : waiting) std::move(r.done)(built);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    build_took_ = absl::Now() - started;
+    RUMOR_LOG(INFO) << "anti-entropy: hash tree built from " << build_keys_
+                    << " keys in " << absl::FormatDuration(build_took_);
+  }
+
+  absl::Time next = options_.interval > absl::ZeroDuration()
+                        ? absl::Now() + options_.interval
+                        : absl::InfiniteFuture();
+  while (true) {
+    std::optional<Request> asked;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopped_ || !queue_.empty();
+      };
+      mu_.AwaitWithDeadline(absl::Condition(&ready), next);
+      if (stopped_) return;
+      if (!queue_.empty()) {
+        asked.emplace(std::move(queue_.front()));
+        queue_.pop_front();
+      }
+    }
+    std::shared_ptr<const ClusterView> view = view_();
+    std::vector<NodeId> peers;
+    if (view->joined) peers = PeersSharingRanges(*view);
+    if (asked.has_value()) {
+      if (!view->joined) {
+        std::move(asked->done)(absl::UnavailableError(
+            "this node has not joined its cluster yet"));
+        continue;
+      }
+      std::vector<NodeId> targets;
+      if (asked->peer == kNoNode) {
+        targets = peers;
+      } else if (Holds(peers, asked->peer)) {
+        targets = {asked->peer};
+      } else {
+        std::move(asked->done)(absl::InvalidArgumentError(absl::StrCat(
+            "node ", NodeIdToString(asked->peer),
+            " shares no ring range with this node (or is not alive)")));
+        continue;
+      }
+      std::vector<ExchangeReport> reports;
+      for (NodeId p : targets) {
+        if (stopping()) break;
+        reports.push_back(RunExchange(*view, p));
+      }
+      std::move(asked->done)(std::move(reports));
+      continue;
+    }
+    // The schedule: the next peer in turn.
+    if (options_.interval <= absl::ZeroDuration()) {
+      next = absl::InfiniteFuture();
+      continue;
+    }
+    next = absl::Now() + options_.interval;
+    if (peers.empty()) continue;
+    NodeId peer;
+    {
+      absl::MutexLock lock(&mu_);
+      peer = peers[next_peer_++ % peers.size()];
+    }
+    RunExchange(*view, peer);
+  }
+}
+
+std::vector<NodeId> AntiEntropy::PeersSharingRanges(
+    const ClusterView& view) const {
+  std::vector<NodeId> out;
+  std::vector<NodeId> all;
+  for (const auto& [t, id] : view.ring->tokens()) {
+    if (id != options_.self && !Holds(all, id)) all.push_back(id);
+  }
+  std::sort(all.begin(), all.end());
+  for (NodeId id : all) {
+    const ClusterView::Node* n = view.Find(id);
+    if (n == nullptr || n->status != MemberStatus::kAlive) continue;
+    if (SharedRanges(*view.ring, options_.self, id, options_.replicas)
+            .empty()) {
+      continue;
+    }
+    out.push_back(id);
+  }
+  return out;
+}
+
+std::vector<ReplicaReply> AntiEntropy::CallAll(const std::string& address,
+                                               std::vector<ReplicaOp> ops) {
+  struct Wait {
+    absl::Mutex mu;
+    size_t left ABSL_GUARDED_BY(mu);
+    std::vector<ReplicaReply> replies ABSL_GUARDED_BY(mu);
+  };
+  auto wait = std::make_shared<Wait>();
+  {
+    absl::MutexLock lock(&wait->mu);
+    wait->left = ops.size();
+    wait->replies.resize(ops.size());
+  }
+  absl::Time deadline = absl::Now() + options_.request_timeout;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    transport_->Call(address, std::move(ops[i]), deadline,
+                     [wait, i](ReplicaReply reply) {
+                       absl::MutexLock lock(&wait->mu);
+                       wait->replies[i] = std::move(reply);
+                       --wait->left;
+                     });
+  }
+  absl::MutexLock lock(&wait->mu);
+  // The transport answers every call by its deadline; the margin only
+  // guards against a transport that breaks that promise.
+  if (!wait->mu.AwaitWithDeadline(
+          absl::Condition(+[](size_t* left) { return *left == 0; },
+                          &wait->left),
+          deadline + absl::Seconds(5))) {
+    std::vector<ReplicaReply> out(wait->replies.size());
+    for (auto& r : out) {
+      r.status = absl::DeadlineExceededError("no answer from the peer");
+    }
+    return out;
+  }
+  return std::move(wait->replies);
+}
+
+ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
+  ExchangeReport report;
+  report.peer = peer;
+  absl::Time started = absl::Now();
+  const ClusterView::Node* node = view.Find(peer);
+  auto finish = [&](absl::Status status) {
+    report.status = std::move(status);
+    report.finished = absl::Now();
+    report.took = report.finished - started;
+    absl::MutexLock lock(&mu_);
+    ++counters_.exchanges;
+    if (!report.status.ok()) ++counters_.exchange_failures;
+    counters_.keys_compared += report.keys_compared;
+    counters_.keys_repaired += report.repaired_here + report.repaired_peer;
+    counters_.bytes += report.bytes;
+    last_[peer] = report;
+    return report;
+  };
+  if (node == nullptr) return finish(absl::NotFoundError("unknown peer"));
+  report.address = node->address;
+  std::vector<PositionRange> shared =
+      SharedRanges(*view.ring, options_.self, peer, options_.replicas);
+  report.ranges = shared.size();
+  ExchangeOptions eo;
+  eo.segment_bits = tree_.segment_bits();
+  Exchange exchange(std::move(shared), eo);
+  while (!exchange.done()) {
+    if (stopping()) return finish(absl::CancelledError("stopping"));
+    std::optional<Exchange::Request> request = exchange.Next();
+    if (!request.has_value()) {
+      return finish(absl::InternalError("exchange stalled"));
+    }
+    const bool keys = request->kind == Exchange::Request::Kind::kKeys;
+    ReplicaOp op;
+    op.kind = ReplicaOp::Kind::kTree;
+    op.list_keys = keys;
+    op.segment_bits = static_cast<uint32_t>(tree_.segment_bits());
+    for (const PositionRange& r : request->ranges) {
+      op.ranges.emplace_back(r.from, r.to);
+    }
+    ++report.requests;
+    std::vector<ReplicaOp> ops;
+    ops.push_back(std::move(op));
+    std::vector<ReplicaReply> replies = CallAll(report.address, std::move(ops));
+    ReplicaReply& remote = replies[0];
+    if (!remote.status.ok()) {
+      return finish(absl::Status(
+          remote.status.code(),
+          absl::StrCat(report.address, ": ", remote.status.message())));
+    }
+    if (keys) {
+      std::vector<KeyDigest> local, theirs;
+      for (const PositionRange& r : request->ranges) {
+        absl::Status s = ListKeys(store_, r, kMaxTreeKeys, &local);
+        if (!s.ok()) return finish(s);
+      }
+      theirs.reserve(remote.keys.size());
+      for (auto& [key, hash] : remote.keys) {
+        theirs.push_back({std::move(key), hash});
+      }
+      exchange.OnKeys(local, theirs);
+    } else {
+      std::vector<uint64_t> local;
+      for (const PositionRange& r : request->ranges) {
+        absl::StatusOr<uint64_t> h = RangeHash(tree_, store_, r);
+        if (!h.ok()) return finish(h.status());
+        local.push_back(*h);
+      }
+      exchange.OnHashes(local, remote.hashes);
+    }
+    if (exchange.failed()) {
+      return finish(absl::InternalError(absl::StrCat(
+          report.address, " answered a tree query with the wrong shape")));
+    }
+  }
+  report.keys_compared = exchange.stats().keys_compared;
+  report.bytes = exchange.stats().bytes;
+  report.differing = exchange.differing().size();
+  return finish(
+      Repair(view, report.address, peer, exchange.differing(), &report));
+}
+
+absl::Status AntiEntropy::Repair(const ClusterView& view,
+                                 const std::string& address, NodeId peer,
+                                 const std::vector<std::string>& keys,
+                                 ExchangeReport* report) {
+  for (size_t at = 0; at < keys.size(); at += options_.repair_batch) {
+    if (stopping()) return absl::CancelledError("stopping");
+    size_t end = std::min(keys.size(), at + options_.repair_batch);
+    // Keys both still replicate (the ring may have moved meanwhile).
+    std::vector<std::string> batch;
+    for (size_t i = at; i < end; ++i) {
+      std::vector<NodeId> pref =
+          view.ring->PreferenceList(RingPosition(keys[i]), options_.replicas);
+      if (Holds(pref, options_.self) && Holds(pref, peer)) {
+        batch.push_back(keys[i]);
+      }
+    }
+    std::vector<ReplicaOp> fetches;
+    for (const std::string& key : batch) {
+      ReplicaOp op;
+      op.kind = ReplicaOp::Kind::kFetch;
+      op.key = key;
+      fetches.push_back(std::move(op));
+    }
+    std::vector<ReplicaReply> theirs = CallAll(address, std::move(fetches));
+    std::vector<ReplicaOp> stores;
+    uint64_t bytes = 0;
+    for (size_t i = 0; i < batch.size(); ++i) {
+      if (!theirs[i].status.ok()) {
+        return absl::Status(theirs[i].status.code(),
+                            absl::StrCat(address, ": ", theirs[i].status.message()));
+      }
+      storage::DvvSet remote;
+      if (theirs[i].found) {
+        absl::StatusOr<storage::DvvSet> decoded =
+            storage::DvvSet::Decode(theirs[i].object);
+        if (!decoded.ok()) {
+          return absl::DataLossError(absl::StrCat(
+              address, " sent an object that does not decode: ",
+              decoded.status().message()));
+        }
+        remote = std::move(*decoded);
+      }
+      bytes += theirs[i].object.size();
+      absl::StatusOr<storage::DvvSet> before = store_->Get(batch[i]);
+      if (!before.ok()) return before.status();
+      absl::StatusOr<storage::DvvSet> merged = store_->Merge(batch[i], remote);
+      if (!merged.ok()) return merged.status();
+      if (!(*merged == *before)) ++report->repaired_here;
+      if (!(*merged == remote) && !merged->empty()) {
+        ReplicaOp op;
+        op.kind = ReplicaOp::Kind::kStore;
+        op.key = batch[i];
+        op.object = merged->Encode();
+        bytes += op.object.size();
+        stores.push_back(std::move(op));
+      }
+    }
+    size_t pushed = stores.size();
+    if (!stores.empty()) {
+      std::vector<ReplicaReply> acks = CallAll(address, std::move(stores));
+      for (const ReplicaReply& a : acks) {
+        if (!a.status.ok()) {
+          return absl::Status(a.status.code(),
+                              absl::StrCat(address, ": ", a.status.message()));
+        }
+      }
+    }
+    report->repaired_peer += pushed;
+    report->bytes += bytes;
+    Throttle(batch.size(), bytes);
+  }
+  return absl::OkStatus();
+}
+
+void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {
+  absl::Duration pause = absl::ZeroDuration();
+  if (options_.max_keys_per_second > 0) {
+    pause = std::max(pause, absl::Seconds(static_cast<double>(keys) /
+                                          options_.max_keys_per_second));
+  }
+  if (options_.max_bytes_per_second > 0) {
+    pause = std::max(pause, absl::Seconds(static_cast<double>(bytes) /
+                                          options_.max_bytes_per_second));
+  }
+  if (pause <= absl::ZeroDuration()) return;
+  absl::MutexLock lock(&mu_);
+  auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopped_; };
+  mu_.AwaitWithTimeout(absl::Condition(&stopped), pause);
+}
+
+void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
+  auto refuse = [](ReplyCallback done, absl::Status s) {
+    ReplicaReply r;
+    r.status = std::move(s);
+    std::move(done)(std::move(r));
+  };
+  if (op.kind != ReplicaOp::Kind::kTree || op.ranges.empty() ||
+      op.ranges.size() > kMaxTreeRanges) {
+    refuse(std::move(done), absl::InvalidArgumentError("malformed tree query"));
+    return;
+  }
+  if (op.segment_bits != static_cast<uint32_t>(tree_.segment_bits())) {
+    refuse(std::move(done),
+           absl::FailedPreconditionError(absl::StrCat(
+               "hash trees differ: this node cuts the ring into 2^",
+               tree_.segment_bits(), " segments, the asking node into 2^",
+               op.segment_bits, " (--aae-segment-bits must match)")));
+    return;
+  }
+  if (!tree_.ready()) {
+    refuse(std::move(done),
+           absl::UnavailableError("this node's hash tree is still being built"));
+    return;
+  }
+  auto shared = std::make_shared<ReplyCallback>(std::move(done));
+  storage_executor_->SubmitOrRefuse(
+      [this, op = std::move(op), shared, refuse](bool admitted) mutable {
+        if (!admitted) {
+          refuse(std::move(*shared),
+                 absl::ResourceExhaustedError("storage queue full"));
+          return;
+        }
+        ReplicaReply r;
+        if (op.list_keys) {
+          std::vector<KeyDigest> keys;
+          for (const auto& [first, last] : op.ranges) {
+            r.status = ListKeys(store_, {first, last},
+                                kMaxTreeKeys - keys.size(), &keys);
+            if (!r.status.ok()) break;
+          }
+          if (r.status.ok()) {
+            r.keys.reserve(keys.size());
+            for (KeyDigest& k : keys) r.keys.emplace_back(std::move(k.key), k.digest);
+          }
+        } else {
+          for (const auto& [first, last] : op.ranges) {
+            absl::StatusOr<uint64_t> h = RangeHash(tree_, store_, {first, last});
+            if (!h.ok()) {
+              r.status = h.status();
+              r.hashes.clear();
+              break;
+            }
+            r.hashes.push_back(*h);
+          }
+        }
+        std::move(*shared)(std::move(r));
+      });
+}
+
+}  // namespace rumor::server

@@ -1,0 +1,166 @@
+// Anti-entropy: every node keeps a hash tree of its data (HashTree, updated
+// by every write), and periodically compares the ranges it shares with one
+// peer (Exchange), then merges the objects that differ into both sides
+// through the normal write path (DVV sync: a repair never overwrites, it
+// merges). Hinted handoff covers short outages; this repairs everything
+// else (a hint dropped on a full queue, a node down longer than its hints,
+// a wiped disk).
+//
+// One background thread builds the tree at start and then runs one
+// exchange at a time: every `interval` with the next peer in turn, or at
+// once when an operator asks (RunNow). Repairs are rate-limited in keys
+// and bytes per second so that they do not crowd out client traffic.
+// Sans-I/O: it talks to peers through a ReplicaTransport and to disk
+// through the ObjectStore, so tests run it without a network.
+#ifndef RUMOR_SERVER_ANTIENTROPY_ANTI_ENTROPY_H_
+#define RUMOR_SERVER_ANTIENTROPY_ANTI_ENTROPY_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/functional/any_invocable.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "common/executor.h"
+#include "common/types.h"
+#include "server/antientropy/exchange.h"
+#include "server/antientropy/hash_tree.h"
+#include "server/replication/cluster_view.h"
+#include "server/replication/replica_ops.h"
+#include "storage/object_store.h"
+
+namespace rumor::server {
+
+struct AntiEntropyOptions {
+  NodeId self = kNoNode;
+  size_t replicas = 3;  // N: who shares which range
+  int segment_bits = 20;
+  // Between two periodic exchanges; zero: only when asked (RunNow).
+  absl::Duration interval = absl::Seconds(10);
+  // Each request to the peer (a tree query, a fetch, a store).
+  absl::Duration request_timeout = absl::Seconds(10);
+  // Repair rate limits (0: none).
+  uint64_t max_keys_per_second = 2000;
+  uint64_t max_bytes_per_second = 8 << 20;
+  // Objects fetched or pushed at a time during repair.
+  size_t repair_batch = 64;
+};
+
+// What one exchange with one peer compared and repaired.
+struct ExchangeReport {
+  NodeId peer = kNoNode;
+  std::string address;
+  absl::Status status;
+  absl::Time finished = absl::InfinitePast();
+  absl::Duration took = absl::ZeroDuration();
+  uint64_t ranges = 0;         // shared ranges compared
+  uint64_t requests = 0;       // tree queries sent
+  uint64_t keys_compared = 0;  // keys listed on either side
+  uint64_t differing = 0;      // keys whose objects differed
+  uint64_t repaired_here = 0;  // keys this node took from the peer
+  uint64_t repaired_peer = 0;  // keys the peer took from this node
+  uint64_t bytes = 0;          // tree traffic plus repaired objects
+};
+
+// The ranges of ring positions both `a` and `b` replicate on `ring` with
+// `n` replicas, merged where adjacent; wrapping ranges come as two.
+std::vector<PositionRange> SharedRanges(const Ring& ring, NodeId a, NodeId b,
+                                        size_t n);
+
+class AntiEntropy {
+ public:
+  // Becomes `store`'s observer (see ObjectStore::SetObserver): construct
+  // it before the store takes writes. Everything passed must outlive it.
+  AntiEntropy(storage::ObjectStore* store, ReplicaTransport* transport,
+              Executor* storage_executor, ClusterViewSource view,
+              AntiEntropyOptions options);
+  ~AntiEntropy();
+  AntiEntropy(const AntiEntropy&) = delete;
+  AntiEntropy& operator=(const AntiEntropy&) = delete;
+
+  // Starts the thread: the tree build, then the exchanges.
+  void Start();
+  // Stops the thread (an exchange in progress ends at its next step);
+  // queued RunNow requests are answered CANCELLED. Idempotent.
+  void Stop();
+
+  // Answers a peer's kTree query from this node's tree and data.
+  void Serve(ReplicaOp op, ReplyCallback done);
+
+  using RunDone =
+      absl::AnyInvocable<void(absl::StatusOr<std::vector<ExchangeReport>>) &&>;
+  // Runs exchanges now, ahead of the schedule: with `peer`, or with every
+  // peer that shares ranges with this node when kNoNode. `done` gets one
+  // report per peer, or UNAVAILABLE while the tree is being built.
+  void RunNow(NodeId peer, RunDone done);
+
+  struct Counters {
+    uint64_t exchanges = 0;
+    uint64_t exchange_failures = 0;
+    uint64_t keys_compared = 0;
+    uint64_t keys_repaired = 0;  // either way
+    uint64_t bytes = 0;
+  };
+  struct State {
+    bool ready = false;  // the tree reflects every object
+    double build_progress = 0;
+    uint64_t build_keys = 0;
+    absl::Duration build_took = absl::ZeroDuration();
+    Counters counters;
+    std::vector<ExchangeReport> last;  // the last exchange per peer
+    size_t tree_bytes = 0;
+  };
+  State GetState() const;
+
+  HashTree& tree() { return tree_; }
+
+ private:
+  struct Request {
+    NodeId peer;
+    RunDone done;
+  };
+  void Loop();
+  ExchangeReport RunExchange(const ClusterView& view, NodeId peer);
+  // Sends `ops` to `address` and waits for every reply (or the deadline).
+  std::vector<ReplicaReply> CallAll(const std::string& address,
+                                    std::vector<ReplicaOp> ops);
+  absl::Status Repair(const ClusterView& view, const std::string& address,
+                      NodeId peer, const std::vector<std::string>& keys,
+                      ExchangeReport* report);
+  void Throttle(uint64_t keys, uint64_t bytes);
+  std::vector<NodeId> PeersSharingRanges(const ClusterView& view) const;
+  bool stopping() const { return stop_.load(std::memory_order_acquire); }
+
+  storage::ObjectStore* const store_;
+  ReplicaTransport* const transport_;
+  Executor* const storage_executor_;
+  const ClusterViewSource view_;
+  const AntiEntropyOptions options_;
+  HashTree tree_;
+
+  std::atomic<bool> stop_{false};
+  absl::Mutex thread_mu_;
+  std::thread thread_ ABSL_GUARDED_BY(thread_mu_);
+
+  mutable absl::Mutex mu_;
+  std::deque<Request> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopped_ ABSL_GUARDED_BY(mu_) = false;
+  double build_progress_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t build_keys_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration build_took_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  Counters counters_ ABSL_GUARDED_BY(mu_);
+  std::map<NodeId, ExchangeReport> last_ ABSL_GUARDED_BY(mu_);
+  size_t next_peer_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace rumor::server
+
+#endif  // RUMOR_SERVER_ANTIENTROPY_ANTI_ENTROPY_H_

@@ -1,0 +1,168 @@
+#include "server/antientropy/hash_tree.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+#include "common/hash.h"
+#include "common/log.h"
+
+namespace rumor::server {
+
+namespace {
+// How finely Build cuts the ring: each piece's scan holds writes off.
+constexpr int kBuildPieceBits = 12;
+// Seed of ObjectHash: unrelated to the ring position's hash.
+constexpr uint64_t kObjectSeed = 0x616165747265650aULL;
+}  // namespace
+
+HashTree::HashTree(int segment_bits)
+    : bits_(std::clamp(segment_bits, 1, 28)),
+      shift_(64 - bits_),
+      cells_size_((size_t{1} << bits_) + 1),
+      cells_(new std::atomic<uint64_t>[cells_size_]) {
+  for (size_t i = 0; i < cells_size_; ++i) {
+    cells_[i].store(0, std::memory_order_relaxed);
+  }
+}
+
+uint64_t HashTree::ObjectHash(std::string_view key, std::string_view encoded) {
+  if (encoded.empty()) return 0;
+  // The key's hash seeded with the object's: equal objects under different
+  // keys, or the same key with different objects, hash apart.
+  uint64_t h = Hash64(key, Hash64(encoded, kObjectSeed));
+  return h == 0 ? 1 : h;  // 0 stands for "no object"
+}
+
+void HashTree::Apply(uint64_t position, uint64_t delta) {
+  if (delta == 0) return;
+  for (uint64_t i = SegmentOf(position) + 1; i < cells_size_; i += i & (~i + 1)) {
+    cells_[i].fetch_xor(delta, std::memory_order_relaxed);
+  }
+}
+
+void HashTree::ObjectChanged(uint64_t position, std::string_view key,
+                             std::string_view before, std::string_view after) {
+  // Runs under the key's stripe lock; Build moves built_below_ only while
+  // it holds every stripe, so this read is exact.
+  if (!ready_.load(std::memory_order_acquire) &&
+      position >= built_below_.load(std::memory_order_acquire)) {
+    return;
+  }
+  Apply(position, ObjectHash(key, before) ^ ObjectHash(key, after));
+}
+
+uint64_t HashTree::Prefix(uint64_t segment) const {
+  uint64_t h = 0;
+  for (uint64_t i = segment + 1; i > 0; i -= i & (~i + 1)) {
+    h ^= cells_[i].load(std::memory_order_relaxed);
+  }
+  return h;
+}
+
+uint64_t HashTree::SegmentsHash(uint64_t first, uint64_t last) const {
+  if (first > last || first >= segments()) return 0;
+  last = std::min(last, segments() - 1);
+  uint64_t h = Prefix(last);
+  if (first > 0) h ^= Prefix(first - 1);
+  return h;
+}
+
+absl::Status HashTree::Build(
+    storage::ObjectStore* store,
+    absl::FunctionRef<void(double, uint64_t)> progress,
+    const std::atomic<bool>* stop) {
+  constexpr uint64_t kPieces = uint64_t{1} << kBuildPieceBits;
+  constexpr int kPieceShift = 64 - kBuildPieceBits;
+  uint64_t keys = 0;
+  for (uint64_t piece = 0; piece < kPieces; ++piece) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      return absl::CancelledError("hash tree build stopped");
+    }
+    uint64_t from = piece << kPieceShift;
+    uint64_t to = piece + 1 == kPieces ? ~uint64_t{0}
+                                       : ((piece + 1) << kPieceShift) - 1;
+    absl::Status s = store->ScanPositionsExclusive(
+        from, to,
+        [&](std::string_view key, std::string_view object) {
+          Apply(RingPosition(key), ObjectHash(key, object));
+          ++keys;
+          return true;
+        },
+        [&] {
+          if (piece + 1 == kPieces) {
+            ready_.store(true, std::memory_order_release);
+          } else {
+            built_below_.store(to + 1, std::memory_order_release);
+          }
+        });
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("building the hash tree: ",
+                                                 s.message()));
+    }
+    if ((piece + 1) % (kPieces / 64) == 0) {
+      progress(static_cast<double>(piece + 1) / kPieces, keys);
+    }
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<uint64_t> RangeHash(const HashTree& tree,
+                                   storage::ObjectStore* store,
+                                   const PositionRange& r) {
+  if (r.from > r.to) return uint64_t{0};
+  uint64_t first = tree.SegmentOf(r.from);
+  uint64_t last = tree.SegmentOf(r.to);
+  // Whole segments: those r covers from start to end.
+  uint64_t whole_first = tree.SegmentStart(first) == r.from ? first : first + 1;
+  bool last_whole = last + 1 == tree.segments()
+                        ? r.to == ~uint64_t{0}
+                        : tree.SegmentStart(last + 1) - 1 == r.to;
+  uint64_t h = 0;
+  // The positions outside whole segments, scanned: at most two pieces,
+  // each within one segment.
+  auto scan = [&](uint64_t from, uint64_t to) -> absl::Status {
+    return store->ScanPositions(
+        from, to, [&](std::string_view key, std::string_view object) {
+          h ^= HashTree::ObjectHash(key, object);
+          return true;
+        });
+  };
+  if (first == last && (whole_first != first || !last_whole)) {
+    // Within one segment, not all of it.
+    absl::Status s = scan(r.from, r.to);
+    if (!s.ok()) return s;
+    return h;
+  }
+  if (whole_first != first) {
+    absl::Status s = scan(r.from, tree.SegmentStart(first + 1) - 1);
+    if (!s.ok()) return s;
+  }
+  uint64_t whole_last = last;
+  if (!last_whole) {
+    absl::Status s = scan(tree.SegmentStart(last), r.to);
+    if (!s.ok()) return s;
+    if (last == 0) return h;
+    whole_last = last - 1;
+  }
+  if (whole_first <= whole_last) h ^= tree.SegmentsHash(whole_first, whole_last);
+  return h;
+}
+
+absl::Status ListKeys(storage::ObjectStore* store, const PositionRange& r,
+                      size_t limit, std::vector<KeyDigest>* out) {
+  absl::Status over;
+  absl::Status s = store->ScanPositions(
+      r.from, r.to, [&](std::string_view key, std::string_view object) {
+        if (out->size() >= limit) {
+          over = absl::ResourceExhaustedError(absl::StrCat(
+              "more than ", limit, " keys in positions ", r.from, "..", r.to));
+          return false;
+        }
+        out->push_back({std::string(key), HashTree::ObjectHash(key, object)});
+        return true;
+      });
+  if (!s.ok()) return s;
+  return over;
+}
+
+}  // namespace rumor::server
