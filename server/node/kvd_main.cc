@@ -56,7 +56,8 @@ int main(int argc, char** argv) {
   std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
   std::string forget_departed_after = "24h";
   std::string request_timeout = "4s", handoff_interval = "1s",
-              handoff_settle = "3s", leave_timeout = "10m";
+              handoff_settle = "3s", leave_timeout = "10m",
+              aae_interval = "10s";
   bool lifeguard = true;
 
   CLI::App app{
@@ -206,6 +207,21 @@ int main(int argc, char** argv) {
                  "longest a graceful leave may take to hand its data off")
       ->envname("RUMOR_LEAVE_TIMEOUT")
       ->capture_default_str();
+  app.add_option("--aae-interval", aae_interval,
+                 "anti-entropy: how often to compare the ranges shared with "
+                 "the next peer and repair what differs (0: only on "
+                 "kvcli repair)")
+      ->envname("RUMOR_AAE_INTERVAL")
+      ->capture_default_str();
+  app.add_option("--aae-keys-per-second", options.aae_keys_per_second,
+                 "anti-entropy: most keys repaired per second (0: no limit)")
+      ->envname("RUMOR_AAE_KEYS_PER_SECOND")
+      ->capture_default_str();
+  app.add_option("--aae-bytes-per-second", options.aae_bytes_per_second,
+                 "anti-entropy: most object bytes moved per second by "
+                 "repairs (0: no limit)")
+      ->envname("RUMOR_AAE_BYTES_PER_SECOND")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")
       ->envname("RUMOR_LOG_LEVEL")
       ->capture_default_str();
@@ -271,6 +287,14 @@ int main(int argc, char** argv) {
                    f.name, f.text.c_str());
       return 2;
     }
+  }
+  if (!ParseDurationFlag(aae_interval, &options.aae_interval) ||
+      options.aae_interval < absl::ZeroDuration()) {
+    std::fprintf(stderr,
+                 "kvd: --aae-interval must be a duration like 10s or 0 (off), "
+                 "got '%s'\n",
+                 aae_interval.c_str());
+    return 2;
   }
   // Debian builds abseil with deadlock detection on every Mutex lock; it
   // costs a few percent of a node's CPU for nothing in production.

@@ -24,6 +24,7 @@
 #include "server/membership/membership_runner.h"
 #include "server/node/data_dir.h"
 #include "server/node/node_meta.h"
+#include "server/antientropy/anti_entropy.h"
 #include "server/replication/cluster_view.h"
 #include "server/replication/coordinator.h"
 #include "server/replication/handoff.h"
@@ -158,6 +159,17 @@ struct Node::State final : public AdminBackend {
       out.push_back({"replica_calls_failed", rs.failed});
       out.push_back({"replica_calls_timed_out", rs.timed_out});
       out.push_back({"replica_streams_opened", rs.streams_opened});
+    }
+    if (antientropy != nullptr) {
+      AntiEntropy::State ae = antientropy->GetState();
+      out.push_back({"aae_tree_ready", ae.ready ? 1u : 0u});
+      out.push_back({"aae_tree_keys_at_build", ae.build_keys});
+      out.push_back({"aae_tree_bytes", ae.tree_bytes});
+      out.push_back({"aae_exchanges", ae.counters.exchanges});
+      out.push_back({"aae_exchange_failures", ae.counters.exchange_failures});
+      out.push_back({"aae_keys_compared", ae.counters.keys_compared});
+      out.push_back({"aae_keys_repaired", ae.counters.keys_repaired});
+      out.push_back({"aae_bytes", ae.counters.bytes});
     }
     out.push_back({"actor_epoch", actor_epoch.load()});
     MembershipRunner* r = Runner();
@@ -360,6 +372,7 @@ struct Node::State final : public AdminBackend {
   ThreadPool* storage_pool = nullptr;  // storage_executor, when a pool
   TransportProxy replica_transport;
   std::unique_ptr<Coordinator> coordinator;
+  std::unique_ptr<AntiEntropy> antientropy;
   RequestTracker requests;
   std::unique_ptr<PeerService> peer_service;
   std::unique_ptr<ReplicaService> replica_service;
@@ -566,6 +579,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       st->store.get(), st->hints.get(), st->actor.actor, rc,
       st->storage_executor.get(), [raw] { return raw->View(); },
       &st->replica_transport);
+  // Anti-entropy's tree follows every write from here on (it becomes the
+  // store's observer); it is built from the data once Start runs.
+  AntiEntropyOptions aeo;
+  aeo.self = st->id;
+  aeo.replicas = options.replicas;
+  aeo.interval = options.aae_interval;
+  aeo.max_keys_per_second = options.aae_keys_per_second;
+  aeo.max_bytes_per_second = options.aae_bytes_per_second;
+  st->antientropy = std::make_unique<AntiEntropy>(
+      st->store.get(), &st->replica_transport, st->storage_executor.get(),
+      [raw] { return raw->View(); }, aeo);
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
@@ -591,6 +615,10 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   builder.RegisterService(st->peer_service->service());
   st->replica_service = std::make_unique<ReplicaService>(
       options.cluster, [raw](ReplicaOp op, ReplyCallback done) {
+        if (op.kind == ReplicaOp::Kind::kTree) {
+          raw->antientropy->Serve(std::move(op), std::move(done));
+          return;
+        }
         raw->coordinator->Serve(std::move(op), std::move(done));
       });
   builder.RegisterService(st->replica_service->service());
@@ -721,6 +749,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       ho, st->store.get(), st->hints.get(), [raw] { return raw->View(); },
       &st->replica_transport);
   st->handoff->Start();
+  st->antientropy->Start();
 
   st->server->GetHealthCheckService()->SetServingStatus(true);
   RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
@@ -783,6 +812,10 @@ void Node::Shutdown(absl::Duration grace) {
   }
   // Replication calls still waiting (for requests cut off above) end now.
   state_->replica_client->Shutdown();
+  // Anti-entropy's exchange in progress ends at its next step (its calls
+  // just failed); it answers no more tree queries' storage work after the
+  // executor below drains.
+  state_->antientropy->Stop();
   // Peers keep gossip streams open to us and may open new ones until the
   // server stops accepting calls: end them in sweeps while it stops.
   std::atomic<bool> drained{false};

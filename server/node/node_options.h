@@ -83,6 +83,12 @@ struct NodeOptions {
   absl::Duration handoff_settle = absl::Seconds(3);
   // Longest a graceful leave may take to hand its data off.
   absl::Duration leave_timeout = absl::Minutes(10);
+  // Anti-entropy: how often this node compares the ranges it shares with
+  // the next peer (zero: only when an operator asks, kvcli repair), and
+  // how fast repairs may go (zero: no limit).
+  absl::Duration aae_interval = absl::Seconds(10);
+  uint64_t aae_keys_per_second = 2000;
+  uint64_t aae_bytes_per_second = 8 << 20;
 };
 
 // OK when every option is in range and every address, tag and cluster name

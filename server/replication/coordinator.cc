@@ -815,6 +815,11 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
           });
       return;
     }
+    case ReplicaOp::Kind::kTree:
+      // Anti-entropy answers these (the node routes them there).
+      reply_status(std::move(done),
+                   absl::UnimplementedError("no anti-entropy on this node"));
+      return;
     case ReplicaOp::Kind::kForward: {
       auto shared = std::make_shared<ReplyCallback>(std::move(done));
       auto with_view = [shared](absl::StatusOr<ObjectView> view) {

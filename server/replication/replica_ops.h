@@ -43,6 +43,7 @@ struct ReplicaOp {
     kStoreHint,  // merge `object` into the hint held for `hint_for`
     kForward,    // coordinate a client request here
     kScan,       // a page of the objects at positions scan_first..scan_last
+    kTree,       // anti-entropy: hashes (or keys) of ranges of positions
   };
   enum class Forwarded : uint8_t { kGet, kPut, kDelete };
 
@@ -61,10 +62,19 @@ struct ReplicaOp {
   uint64_t scan_first = 0;
   uint64_t scan_last = 0;
   uint32_t limit = 0;
+  // kTree only: ranges of positions (first, last), inclusive; keys and
+  // their objects' hashes instead of one hash per range; the asking
+  // node's tree segment bits (the trees must match).
+  std::vector<std::pair<uint64_t, uint64_t>> ranges;
+  bool list_keys = false;
+  uint32_t segment_bits = 0;
 };
 
 // Most objects a scan page may ask for.
 inline constexpr uint32_t kMaxScanLimit = 4096;
+// Most ranges one tree query may carry, and most keys its answer may list.
+inline constexpr size_t kMaxTreeRanges = 4096;
+inline constexpr size_t kMaxTreeKeys = 65536;
 
 struct ReplicaReply {
   absl::Status status;
@@ -76,6 +86,9 @@ struct ReplicaReply {
   // kScan: (key, encoded object) in key order, and whether more follow.
   std::vector<std::pair<std::string, std::string>> entries;
   bool more = false;
+  // kTree: one hash per range, or (key, object hash) of every key in them.
+  std::vector<uint64_t> hashes;
+  std::vector<std::pair<std::string, uint64_t>> keys;
 };
 
 using ReplyCallback = absl::AnyInvocable<void(ReplicaReply) &&>;

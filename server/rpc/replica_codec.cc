@@ -51,6 +51,16 @@ void ToProto(const ReplicaOp& op, uint64_t id, v1::ReplicaRequest* out) {
       s->set_limit(op.limit);
       break;
     }
+    case ReplicaOp::Kind::kTree: {
+      auto* t = out->mutable_tree();
+      for (const auto& [first, last] : op.ranges) {
+        t->add_first(first);
+        t->add_last(last);
+      }
+      t->set_list_keys(op.list_keys);
+      t->set_segment_bits(op.segment_bits);
+      break;
+    }
   }
 }
 
@@ -119,6 +129,26 @@ absl::StatusOr<ReplicaOp> FromProto(const v1::ReplicaRequest& in) {
       op.limit = s.limit();
       return op;  // (an empty key is the start of the range)
     }
+    case v1::ReplicaRequest::kTree: {
+      const v1::TreeQuery& t = in.tree();
+      if (t.first_size() != t.last_size() || t.first_size() == 0 ||
+          static_cast<size_t>(t.first_size()) > kMaxTreeRanges) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "tree query needs 1..", kMaxTreeRanges,
+            " ranges, each with a first and a last position"));
+      }
+      op.kind = ReplicaOp::Kind::kTree;
+      for (int i = 0; i < t.first_size(); ++i) {
+        if (t.first(i) > t.last(i)) {
+          return absl::InvalidArgumentError(
+              "tree query range ends before it starts");
+        }
+        op.ranges.emplace_back(t.first(i), t.last(i));
+      }
+      op.list_keys = t.list_keys();
+      op.segment_bits = t.segment_bits();
+      return op;  // (no key)
+    }
     case v1::ReplicaRequest::OP_NOT_SET:
       return absl::InvalidArgumentError("replica request without an op");
   }
@@ -140,6 +170,12 @@ void ToProto(const ReplicaReply& reply, uint64_t id, v1::ReplicaResponse* out) {
     e->set_object(object);
   }
   out->set_more(reply.more);
+  for (uint64_t h : reply.hashes) out->add_hashes(h);
+  for (const auto& [key, hash] : reply.keys) {
+    auto* k = out->add_keys();
+    k->set_key(key);
+    k->set_hash(hash);
+  }
 }
 
 ReplicaReply FromProto(const v1::ReplicaResponse& in) {
@@ -170,6 +206,20 @@ ReplicaReply FromProto(const v1::ReplicaResponse& in) {
     reply.entries.emplace_back(e.key(), e.object());
   }
   reply.more = in.more();
+  reply.hashes.assign(in.hashes().begin(), in.hashes().end());
+  if (static_cast<size_t>(in.keys_size()) > kMaxTreeKeys) {
+    reply.status = absl::InternalError("peer listed too many keys");
+    reply.hashes.clear();
+    return reply;
+  }
+  for (const auto& k : in.keys()) {
+    if (k.key().empty() || k.key().size() > kHardMaxKeyBytes) {
+      reply.status = absl::InternalError("peer listed a bad key");
+      reply.keys.clear();
+      return reply;
+    }
+    reply.keys.emplace_back(k.key(), k.hash());
+  }
   return reply;
 }
 

@@ -180,6 +180,33 @@ class Cluster {
     auto got = FetchMany(i, {key}, hint_for);
     return got[0];
   }
+  // Sends one replica op to node i, as a peer would, and waits for its
+  // answer (10 s at most).
+  ReplicaReply Call(int i, ReplicaOp op) {
+    absl::Mutex mu;
+    std::optional<ReplicaReply> result;
+    fetcher_->Call(address(i), std::move(op), absl::Now() + absl::Seconds(10),
+                   [&](ReplicaReply r) {
+                     absl::MutexLock lock(&mu);
+                     result = std::move(r);
+                   });
+    absl::MutexLock lock(&mu);
+    mu.Await(absl::Condition(
+        +[](std::optional<ReplicaReply>* r) { return r->has_value(); },
+        &result));
+    return std::move(*result);
+  }
+  // Merges `object` into node i's own copy of `key` (as a replica write
+  // would), bypassing every coordinator: for planting divergent replicas.
+  absl::Status Store(int i, const std::string& key,
+                     const storage::DvvSet& object) {
+    ReplicaOp op;
+    op.kind = ReplicaOp::Kind::kStore;
+    op.key = key;
+    op.object = object.Encode();
+    return Call(i, std::move(op)).status;
+  }
+
   std::vector<std::optional<storage::DvvSet>> FetchMany(
       int i, const std::vector<std::string>& keys, NodeId hint_for = kNoNode) {
     std::vector<std::optional<storage::DvvSet>> out(keys.size());
