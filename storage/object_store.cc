@@ -93,15 +93,15 @@ absl::Status ObjectStore::CheckLimits(std::string_view key,
   return absl::OkStatus();
 }
 
-absl::StatusOr<DvvSet> ObjectStore::Update(std::string_view key,
-                                           const VersionVector& context,
-                                           Sibling value, ActorId actor) {
+absl::StatusOr<DvvSet> ObjectStore::Update(
+    std::string_view key, const VersionVector& context, Sibling value,
+    absl::FunctionRef<ActorId()> actor) {
   std::string dk = DataKey(key);
   absl::MutexLock lock(&StripeFor(dk));
   std::string before;
   RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, false, &before));
   RUMOR_RETURN_IF_ERROR(
-      object.Update(context, std::move(value), actor).status());
+      object.Update(context, std::move(value), actor()).status());
   std::string encoded = object.Encode();
   RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
   WriteBatch batch;
@@ -115,10 +115,9 @@ absl::StatusOr<DvvSet> ObjectStore::TryGetNow(std::string_view key) {
   return ReadLocked(DataKey(key), /*cached_only=*/true);
 }
 
-absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
-                                                 const VersionVector& context,
-                                                 const Sibling& value,
-                                                 ActorId actor) {
+absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(
+    std::string_view key, const VersionVector& context, const Sibling& value,
+    absl::FunctionRef<ActorId()> actor) {
   std::string dk = DataKey(key);
   absl::Mutex& stripe = StripeFor(dk);
   if (!stripe.TryLock()) return WouldBlockError();
@@ -126,7 +125,7 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(std::string_view key,
     std::string before;
     RUMOR_ASSIGN_OR_RETURN(DvvSet object,
                            ReadLocked(dk, /*cached_only=*/true, &before));
-    RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor).status());
+    RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor()).status());
     std::string encoded = object.Encode();
     RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
     WriteBatch batch;

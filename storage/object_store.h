@@ -77,7 +77,15 @@ class ObjectStore {
   // limit and says how to resolve it).
   absl::StatusOr<DvvSet> Update(std::string_view key,
                                 const VersionVector& context, Sibling value,
-                                ActorId actor);
+                                ActorId actor) {
+    return Update(key, context, std::move(value), [actor] { return actor; });
+  }
+  // The same, with the actor read inside the key's critical section (an
+  // actor that moves on, as at a handoff's epoch bump, is seen by every
+  // write that takes the lock after the move).
+  absl::StatusOr<DvvSet> Update(std::string_view key,
+                                const VersionVector& context, Sibling value,
+                                absl::FunctionRef<ActorId()> actor);
 
   // Merges another replica's copy into the local one (replication, read
   // repair, anti-entropy). Returns the merged object; writes only if the
@@ -91,7 +99,13 @@ class ObjectStore {
   absl::StatusOr<DvvSet> TryGetNow(std::string_view key);
   absl::StatusOr<DvvSet> TryUpdateNow(std::string_view key,
                                       const VersionVector& context,
-                                      const Sibling& value, ActorId actor);
+                                      const Sibling& value, ActorId actor) {
+    return TryUpdateNow(key, context, value, [actor] { return actor; });
+  }
+  absl::StatusOr<DvvSet> TryUpdateNow(std::string_view key,
+                                      const VersionVector& context,
+                                      const Sibling& value,
+                                      absl::FunctionRef<ActorId()> actor);
   absl::StatusOr<DvvSet> TryMergeNow(std::string_view key,
                                      const DvvSet& remote);
 

@@ -475,7 +475,11 @@ void Coordinator::Write(std::string key, Sibling sibling, std::string context,
     KeepLocalHints(*state);
     Replicate(state);
   };
-  storage::ActorId actor = actor_.load();
+  // The actor is read inside the key's critical section, not here: a
+  // handoff that moves to a new epoch and then deletes this key (under the
+  // same lock) must never be followed by a write minting the old actor's
+  // dots on the emptied key (kv679).
+  auto actor = [this] { return actor_.load(); };
   absl::StatusOr<DvvSet> now =
       store_->TryUpdateNow(state->key, *ctx, sibling, actor);
   if (!storage::IsWouldBlock(now.status())) {
