@@ -37,6 +37,11 @@ struct ClusterView {
   // written while they pull. Never null; the same as `ring` when nobody
   // is joining.
   std::shared_ptr<const Ring> full_ring;
+  // For each joining member: the serving ring plus that member alone, the
+  // ring it serves in if it finishes before the others. A write goes to a
+  // joining member that replicates its key there too, so a joiner that
+  // starts serving first misses nothing written while it pulled.
+  std::vector<std::pair<NodeId, std::shared_ptr<const Ring>>> joiner_rings;
   uint64_t ring_version = 0;  // of both
   absl::flat_hash_map<NodeId, Node> nodes;  // every known member
 

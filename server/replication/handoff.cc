@@ -1,7 +1,6 @@
 #include "server/replication/handoff.h"
 
 #include <algorithm>
-#include <map>
 #include <set>
 #include <tuple>
 #include <utility>
@@ -509,14 +508,10 @@ bool HandoffRunner::RunBootstrap(const ClusterView& view) {
   // nodes are still joining: the serving ring plus this node. Its ranges
   // there are pulled too, or it would serve ranges it never pulled (a
   // replica there but not in the full ring, with the other joiners).
-  std::map<NodeId, std::vector<uint64_t>> tokens;
-  for (const auto& [token, id] : view.ring->tokens()) tokens[id].push_back(token);
-  for (const auto& [token, id] : view.full_ring->tokens()) {
-    if (id == view.self) tokens[id].push_back(token);
+  std::shared_ptr<const Ring> first_to_serve = view.full_ring;
+  for (const auto& [joiner, ring] : view.joiner_rings) {
+    if (joiner == view.self) first_to_serve = ring;
   }
-  std::vector<RingMember> members;
-  for (auto& [id, t] : tokens) members.push_back(RingMember{id, std::move(t)});
-  const Ring first_to_serve(members);
   bool complete = true;
   size_t ranges_left = 0;
   for (size_t i = 0; i < bounds.size(); ++i) {
@@ -528,7 +523,7 @@ bool HandoffRunner::RunBootstrap(const ClusterView& view) {
     uint64_t from = bounds[(i + bounds.size() - 1) % bounds.size()];
     if (bootstrapped_.contains(to)) continue;
     if (!Contains(view.full_ring->PreferenceList(to, options_.n), view.self) &&
-        !Contains(first_to_serve.PreferenceList(to, options_.n), view.self)) {
+        !Contains(first_to_serve->PreferenceList(to, options_.n), view.self)) {
       bootstrapped_.insert(to);
       continue;
     }

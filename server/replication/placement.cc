@@ -26,6 +26,22 @@ Placement PlaceKey(const ClusterView& view, uint64_t position, size_t n,
       }
       p.joining.push_back(Target{id, view.Find(id)->address, kNoNode});
     }
+    // A joiner that would replicate the key if it served before the other
+    // joiners gets the write too (it pulls those ranges as well).
+    for (const auto& [joiner, ring] : view.joiner_rings) {
+      if (joiner == view.self ||
+          std::find(p.preference.begin(), p.preference.end(), joiner) !=
+              p.preference.end() ||
+          std::any_of(p.joining.begin(), p.joining.end(),
+                      [j = joiner](const Target& t) { return t.node == j; }) ||
+          !healthy(joiner)) {
+        continue;
+      }
+      std::vector<NodeId> pref = ring->PreferenceList(position, n);
+      if (std::find(pref.begin(), pref.end(), joiner) != pref.end()) {
+        p.joining.push_back(Target{joiner, view.Find(joiner)->address, kNoNode});
+      }
+    }
   };
   if (view.ring->empty()) {
     p.preference = {view.self};

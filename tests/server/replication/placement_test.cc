@@ -231,6 +231,34 @@ TEST(PlaceKeyTest, JoiningMembersOfTheFullPreferenceListGetTheWrite) {
   EXPECT_EQ(Nodes(p.joining), (std::vector<NodeId>{2, 3}));
 }
 
+// Three joiners at once. The first to finish serves in the serving ring
+// plus itself, where it may replicate keys it does not replicate in the
+// full ring: it gets those writes as well (it pulls those ranges too).
+TEST(PlaceKeyTest, AJoinerGetsTheWritesOfTheRingItMayServeInFirst) {
+  // Serving: 2, 3, 4, 5. Joining: 6 at 150, 7 at 160, 8 at 250.
+  auto serving = std::make_shared<const Ring>(std::vector<RingMember>{
+      {2, {200}}, {3, {300}}, {4, {400}}, {5, {500}}});
+  auto full = std::make_shared<const Ring>(std::vector<RingMember>{
+      {2, {200}}, {3, {300}}, {4, {400}}, {5, {500}}, {6, {150}},
+      {7, {160}}, {8, {250}}});
+  std::vector<MemberState> members = {
+      Member(2), Member(3), Member(4), Member(5),
+      Member(6, MemberStatus::kAlive, true),
+      Member(7, MemberStatus::kAlive, true),
+      Member(8, MemberStatus::kAlive, true)};
+  auto view = MakeClusterView(2, serving, 1, members, true, full);
+  ASSERT_EQ(view->joiner_rings.size(), 3u);
+  // Position 120: the full list is 6, 7, 2; with only 8 joined it would be
+  // 2, 8, 3.
+  Placement p = PlaceKey(*view, 120, 3, AllReachable);
+  EXPECT_EQ(p.preference, (std::vector<NodeId>{2, 3, 4}));
+  EXPECT_EQ(Nodes(p.joining), (std::vector<NodeId>{6, 7, 8}));
+  // Position 320: the full list is 4, 5, 6; with only 7 joined, 4, 5, 7;
+  // with only 8 joined, 4, 5, 2: 8 would hold it in no ring.
+  p = PlaceKey(*view, 320, 3, AllReachable);
+  EXPECT_EQ(Nodes(p.joining), (std::vector<NodeId>{6, 7}));
+}
+
 TEST(PlaceKeyTest, OnlyHealthyJoiningMembersOfTheKeysListAndNeverSelf) {
   // Serving: 2, 3, 4, 5. Joining: 1 (this node) at 150, 6 at 250, 7 at 650.
   auto serving = std::make_shared<const Ring>(std::vector<RingMember>{
