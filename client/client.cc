@@ -832,6 +832,55 @@ absl::StatusOr<ReplicaReport> Client::Replicas(std::string_view key,
   return out;
 }
 
+namespace {
+AaeExchange FromProto(const v1::AaeExchange& e) {
+  AaeExchange out;
+  out.peer = e.peer();
+  out.address = e.address();
+  out.ok = e.ok();
+  out.error = e.error();
+  out.finished_unix_ms = e.finished_unix_ms();
+  out.took_ms = e.took_ms();
+  out.ranges = e.ranges();
+  out.requests = e.requests();
+  out.keys_compared = e.keys_compared();
+  out.differing = e.differing();
+  out.repaired_here = e.repaired_here();
+  out.repaired_peer = e.repaired_peer();
+  out.bytes = e.bytes();
+  return out;
+}
+}  // namespace
+
+absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {
+  RUMOR_ASSIGN_OR_RETURN(
+      v1::AaeResponse resp,
+      impl_->Admin(&v1::Admin::Stub::Aae, v1::AaeRequest(), opts));
+  AaeStatus out;
+  out.tree_ready = resp.tree_ready();
+  out.build_progress = resp.build_progress();
+  out.build_keys = resp.build_keys();
+  out.build_ms = resp.build_ms();
+  out.tree_bytes = resp.tree_bytes();
+  out.interval_ms = resp.interval_ms();
+  out.exchanges_total = resp.exchanges_total();
+  out.exchange_failures = resp.exchange_failures();
+  out.keys_repaired = resp.keys_repaired();
+  for (const auto& e : resp.exchanges()) out.exchanges.push_back(FromProto(e));
+  return out;
+}
+
+absl::StatusOr<std::vector<AaeExchange>> Client::Repair(
+    uint64_t peer, const CallOptions& opts) {
+  v1::RepairRequest req;
+  req.set_peer(peer);
+  RUMOR_ASSIGN_OR_RETURN(v1::RepairResponse resp,
+                         impl_->Admin(&v1::Admin::Stub::Repair, req, opts));
+  std::vector<AaeExchange> out;
+  for (const auto& e : resp.exchanges()) out.push_back(FromProto(e));
+  return out;
+}
+
 absl::Status Client::RefreshRing(const CallOptions& opts) {
   if (!impl_->routes_by_ring()) return absl::OkStatus();
   Impl* impl = impl_.get();

@@ -189,6 +189,37 @@ struct ReplicaReport {
   std::vector<ReplicaCopy> copies;
 };
 
+// One anti-entropy exchange with a peer (Admin.Aae, Admin.Repair).
+struct AaeExchange {
+  uint64_t peer = 0;
+  std::string address;
+  bool ok = false;
+  std::string error;
+  int64_t finished_unix_ms = 0;
+  uint64_t took_ms = 0;
+  uint64_t ranges = 0;
+  uint64_t requests = 0;
+  uint64_t keys_compared = 0;
+  uint64_t differing = 0;
+  uint64_t repaired_here = 0;  // keys the asked node took from the peer
+  uint64_t repaired_peer = 0;  // keys the peer took from the asked node
+  uint64_t bytes = 0;
+};
+
+// A node's anti-entropy state (Admin.Aae).
+struct AaeStatus {
+  bool tree_ready = false;
+  double build_progress = 0;
+  uint64_t build_keys = 0;
+  uint64_t build_ms = 0;
+  uint64_t tree_bytes = 0;
+  uint64_t interval_ms = 0;
+  uint64_t exchanges_total = 0;
+  uint64_t exchange_failures = 0;
+  uint64_t keys_repaired = 0;
+  std::vector<AaeExchange> exchanges;  // the last per peer
+};
+
 class Client {
  public:
   using ObjectCallback = absl::AnyInvocable<void(absl::StatusOr<Object>) &&>;
@@ -253,6 +284,14 @@ class Client {
   // is listed with answered == false and its error.
   absl::StatusOr<ReplicaReport> Replicas(std::string_view key,
                                          const CallOptions& opts = {});
+  // The node's anti-entropy tree and its last exchange with each peer.
+  absl::StatusOr<AaeStatus> Aae(const CallOptions& opts = {});
+  // Runs anti-entropy exchanges on the node now, with `peer` (a node id;
+  // 0: every peer sharing ranges with it), and returns what they
+  // compared and repaired. May take as long as the repairs do: give it a
+  // long enough timeout.
+  absl::StatusOr<std::vector<AaeExchange>> Repair(uint64_t peer,
+                                                  const CallOptions& opts = {});
 
   // Routing. With Routing::kRing: fetches the ring now, from the seed (or,
   // if it cannot be reached, from the other nodes of the ring already

@@ -424,6 +424,138 @@ int RunRemove(Client& client, const Globals& g, const std::string& node) {
   return kExitOk;
 }
 
+std::string ExchangeJson(const rumor::client::AaeExchange& e) {
+  return absl::StrCat(
+      "{\"peer\":", JsonQuote(rumor::NodeIdToString(e.peer)),
+      ",\"address\":", JsonQuote(e.address), ",\"ok\":", e.ok ? "true" : "false",
+      ",\"error\":", JsonQuote(e.error),
+      ",\"finished_unix_ms\":", e.finished_unix_ms, ",\"took_ms\":", e.took_ms,
+      ",\"ranges\":", e.ranges, ",\"requests\":", e.requests,
+      ",\"keys_compared\":", e.keys_compared, ",\"differing\":", e.differing,
+      ",\"repaired_here\":", e.repaired_here,
+      ",\"repaired_peer\":", e.repaired_peer, ",\"bytes\":", e.bytes, "}");
+}
+
+// One line per exchange: the peer, when, and what it found and repaired.
+std::string ExchangeTable(const std::vector<rumor::client::AaeExchange>& all) {
+  std::string out = absl::StrFormat("%-17s %-22s %-9s %6s %9s %9s %8s %8s %10s\n",
+                                    "PEER", "ADDRESS", "FINISHED", "RANGES",
+                                    "COMPARED", "DIFFERING", "TOOK", "GAINED",
+                                    "GAVE");
+  absl::Time now = absl::Now();
+  for (const auto& e : all) {
+    absl::Duration ago = now - absl::FromUnixMillis(e.finished_unix_ms);
+    std::string when =
+        absl::StrCat(absl::ToInt64Seconds(std::max(ago, absl::ZeroDuration())),
+                     "s ago");
+    absl::StrAppend(
+        &out, absl::StrFormat("%-17s %-22s %-9s %6d %9d %9d %6dms %8d %10d\n",
+                              rumor::NodeIdToString(e.peer), e.address, when,
+                              e.ranges, e.keys_compared, e.differing,
+                              e.took_ms, e.repaired_here, e.repaired_peer));
+    if (!e.ok) absl::StrAppend(&out, "  failed: ", e.error, "\n");
+  }
+  return out;
+}
+
+int RunAae(Client& client, const Globals& g) {
+  auto st = client.Aae();
+  if (!st.ok()) return FailStatus(st.status());
+  std::string out;
+  if (g.json) {
+    out = absl::StrCat(
+        "{\"tree\":", JsonQuote(st->tree_ready ? "ready" : "building"),
+        ",\"build_progress\":", absl::StrFormat("%.3f", st->build_progress),
+        ",\"build_keys\":", st->build_keys, ",\"build_ms\":", st->build_ms,
+        ",\"tree_bytes\":", st->tree_bytes, ",\"interval_ms\":", st->interval_ms,
+        ",\"exchanges_total\":", st->exchanges_total,
+        ",\"exchange_failures\":", st->exchange_failures,
+        ",\"keys_repaired\":", st->keys_repaired, ",\"exchanges\":[");
+    for (size_t i = 0; i < st->exchanges.size(); ++i) {
+      absl::StrAppend(&out, i ? "," : "", ExchangeJson(st->exchanges[i]));
+    }
+    out += "]}\n";
+  } else {
+    if (st->tree_ready) {
+      out = absl::StrFormat(
+          "hash tree: ready (built from %d keys in %dms, %d MiB)\n",
+          st->build_keys, st->build_ms, st->tree_bytes >> 20);
+    } else {
+      out = absl::StrFormat("hash tree: building, %.0f%% (%d keys so far)\n",
+                            100 * st->build_progress, st->build_keys);
+    }
+    absl::StrAppend(
+        &out,
+        st->interval_ms > 0
+            ? absl::StrFormat("exchanges: one peer every %dms", st->interval_ms)
+            : std::string("exchanges: only on kvcli repair"),
+        absl::StrFormat("; %d so far, %d failed, %d keys repaired\n",
+                        st->exchanges_total, st->exchange_failures,
+                        st->keys_repaired));
+    if (st->exchanges.empty()) {
+      out += "no exchange yet\n";
+    } else {
+      out += ExchangeTable(st->exchanges);
+    }
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return kExitOk;
+}
+
+int RunRepair(Client& client, const Globals& g, const std::string& peer) {
+  uint64_t peer_id = 0;
+  if (!peer.empty()) {
+    auto members = client.Members();
+    if (!members.ok()) return FailStatus(members.status());
+    for (const auto& m : *members) {
+      if (rumor::NodeIdToString(m.id) == absl::AsciiStrToLower(peer) ||
+          m.address == peer) {
+        peer_id = m.id;
+      }
+    }
+    if (peer_id == 0) {
+      return Fail(kExitUsage, absl::StrCat("no member with id or address '",
+                                           peer, "' (see kvcli members)"));
+    }
+  }
+  // Repairs run at the node's rate limits: unless --timeout was given, wait
+  // as long as a large repair may take.
+  rumor::client::CallOptions opts;
+  if (!g.timeout_given) opts.timeout = absl::Minutes(30);
+  if (!g.json) {
+    std::fprintf(stderr, "repair: comparing %s with %s; the node's log shows "
+                         "the progress\n",
+                 g.server.c_str(),
+                 peer.empty() ? "every peer sharing its ranges" : peer.c_str());
+  }
+  auto reports = client.Repair(peer_id, opts);
+  if (!reports.ok()) return FailStatus(reports.status());
+  bool failed = false;
+  for (const auto& e : *reports) failed = failed || !e.ok;
+  std::string out;
+  if (g.json) {
+    out = absl::StrCat("{\"ok\":", failed ? "false" : "true", ",\"exchanges\":[");
+    for (size_t i = 0; i < reports->size(); ++i) {
+      absl::StrAppend(&out, i ? "," : "", ExchangeJson((*reports)[i]));
+    }
+    out += "]}\n";
+  } else if (reports->empty()) {
+    out = "no peer shares ranges with this node: nothing to compare\n";
+  } else {
+    uint64_t here = 0, there = 0;
+    for (const auto& e : *reports) {
+      here += e.repaired_here;
+      there += e.repaired_peer;
+    }
+    out = ExchangeTable(*reports);
+    absl::StrAppend(&out, absl::StrFormat(
+                              "repaired %d key(s) here and %d on the peers\n",
+                              here, there));
+  }
+  std::fwrite(out.data(), 1, out.size(), stdout);
+  return failed ? kExitServer : kExitOk;
+}
+
 std::string ValueText(const std::string& v, const Globals& g) {
   return g.base64 ? absl::Base64Escape(v) : v;
 }
@@ -596,6 +728,16 @@ int main(int argc, char** argv) {
       "every replica's copy of KEY (values, tombstones, version vector) "
       "and the hints held for it");
   replicas->add_option("key", key, "the key")->required();
+  auto* aae = app.add_subcommand(
+      "aae", "anti-entropy: the hash tree and the last exchange with each peer");
+  std::string peer_arg;
+  auto* repair = app.add_subcommand(
+      "repair",
+      "run anti-entropy now: compare the node's ranges with a peer's (or "
+      "every peer's) and merge what differs; prints what was repaired");
+  repair->add_option("--peer", peer_arg,
+                     "member id or address (default: every peer sharing "
+                     "ranges with the node)");
 
   // CLI11 reports an unknown command as "a subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
@@ -669,5 +811,7 @@ int main(int argc, char** argv) {
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
   if (leave->parsed()) return RunLeave(**client, g);
   if (remove->parsed()) return RunRemove(**client, g, node_arg);
+  if (aae->parsed()) return RunAae(**client, g);
+  if (repair->parsed()) return RunRepair(**client, g, peer_arg);
   return Fail(kExitUsage, "no command given (see kvcli --help)");
 }

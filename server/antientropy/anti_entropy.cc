@@ -104,6 +104,7 @@ AntiEntropy::State AntiEntropy::GetState() const {
   State s;
   s.ready = tree_.ready();
   s.tree_bytes = tree_.MemoryBytes();
+  s.interval = options_.interval;
   absl::MutexLock lock(&mu_);
   s.build_progress = build_progress_;
   s.build_keys = build_keys_;
@@ -178,6 +179,16 @@ void AntiEntropy::Loop() {
       if (!view->joined) {
         std::move(asked->done)(absl::UnavailableError(
             "this node has not joined its cluster yet"));
+        continue;
+      }
+      bool serving = false;
+      for (const auto& [t, id] : view->ring->tokens()) {
+        serving = serving || id == options_.self;
+      }
+      if (!serving) {
+        std::move(asked->done)(absl::UnavailableError(
+            "this node serves no ring range yet (it is joining and pulls its "
+            "ranges first: see kvcli members); retry when it serves"));
         continue;
       }
       std::vector<NodeId> targets;

@@ -117,6 +117,7 @@ class AntiEntropy {
     Counters counters;
     std::vector<ExchangeReport> last;  // the last exchange per peer
     size_t tree_bytes = 0;
+    absl::Duration interval = absl::ZeroDuration();
   };
   State GetState() const;
 

@@ -300,6 +300,23 @@ struct Node::State final : public AdminBackend {
     absl::MutexLock lock(&shutdown_mu);
     return shut_down;
   }
+  absl::StatusOr<AntiEntropy::State> Aae() const override {
+    if (antientropy == nullptr) return Starting();
+    return antientropy->GetState();
+  }
+  void Repair(NodeId peer, AntiEntropy::RunDone done) override {
+    if (antientropy == nullptr) {
+      std::move(done)(Starting());
+      return;
+    }
+    if (!antientropy->GetState().ready) {
+      std::move(done)(absl::UnavailableError(
+          "the anti-entropy hash tree is still being built (kvcli aae "
+          "shows its progress); retry when it is ready"));
+      return;
+    }
+    antientropy->RunNow(peer, std::move(done));
+  }
   absl::Status Remove(NodeId node) override {
     MembershipRunner* r = Runner();
     if (r == nullptr) return Starting();

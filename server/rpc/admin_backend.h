@@ -13,6 +13,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/types.h"
+#include "server/antientropy/anti_entropy.h"
 #include "server/membership/membership.h"
 #include "server/ring/ring.h"
 #include "server/rpc/node_info.h"
@@ -79,6 +80,11 @@ class AdminBackend {
   // Asks every node that may hold `key`; `done` runs once, on any thread.
   virtual void Replicas(std::string key,
                         std::function<void(absl::StatusOr<ReplicaReport>)> done) = 0;
+  // Anti-entropy's state; UNAVAILABLE while the node is still starting.
+  virtual absl::StatusOr<AntiEntropy::State> Aae() const = 0;
+  // Runs exchanges now (peer kNoNode: with every peer sharing ranges);
+  // `done` runs once, on any thread.
+  virtual void Repair(NodeId peer, AntiEntropy::RunDone done) = 0;
 };
 
 }  // namespace rumor::server

@@ -171,6 +171,67 @@ class AdminService final : public v1::Admin::CallbackService {
     return Done(ctx, absl::OkStatus());
   }
 
+  static void ToProto(const ExchangeReport& r, v1::AaeExchange* out) {
+    out->set_peer(r.peer);
+    out->set_address(r.address);
+    out->set_ok(r.status.ok());
+    if (!r.status.ok()) out->set_error(std::string(r.status.message()));
+    out->set_finished_unix_ms(absl::ToUnixMillis(r.finished));
+    out->set_took_ms(
+        static_cast<uint64_t>(absl::ToInt64Milliseconds(r.took)));
+    out->set_ranges(r.ranges);
+    out->set_requests(r.requests);
+    out->set_keys_compared(r.keys_compared);
+    out->set_differing(r.differing);
+    out->set_repaired_here(r.repaired_here);
+    out->set_repaired_peer(r.repaired_peer);
+    out->set_bytes(r.bytes);
+  }
+
+  grpc::ServerUnaryReactor* Aae(grpc::CallbackServerContext* ctx,
+                                const v1::AaeRequest*,
+                                v1::AaeResponse* resp) override {
+    absl::StatusOr<AntiEntropy::State> st = backend_->Aae();
+    if (!st.ok()) return Done(ctx, st.status());
+    resp->set_tree_ready(st->ready);
+    resp->set_build_progress(st->build_progress);
+    resp->set_build_keys(st->build_keys);
+    resp->set_build_ms(
+        static_cast<uint64_t>(absl::ToInt64Milliseconds(st->build_took)));
+    resp->set_tree_bytes(st->tree_bytes);
+    resp->set_interval_ms(
+        static_cast<uint64_t>(absl::ToInt64Milliseconds(st->interval)));
+    resp->set_exchanges_total(st->counters.exchanges);
+    resp->set_exchange_failures(st->counters.exchange_failures);
+    resp->set_keys_repaired(st->counters.keys_repaired);
+    for (const ExchangeReport& r : st->last) ToProto(r, resp->add_exchanges());
+    return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* Repair(grpc::CallbackServerContext* ctx,
+                                   const v1::RepairRequest* req,
+                                   v1::RepairResponse* resp) override {
+    auto* reactor = ctx->DefaultReactor();
+    if (!tracker_->Begin()) {
+      reactor->Finish(
+          ToGrpcStatus(absl::UnavailableError("node is shutting down")));
+      return reactor;
+    }
+    backend_->Repair(
+        req->peer(),
+        [this, reactor,
+         resp](absl::StatusOr<std::vector<ExchangeReport>> reports) {
+          if (reports.ok()) {
+            for (const ExchangeReport& r : *reports) {
+              ToProto(r, resp->add_exchanges());
+            }
+          }
+          reactor->Finish(ToGrpcStatus(reports.status()));
+          tracker_->End();
+        });
+    return reactor;
+  }
+
   grpc::ServerUnaryReactor* Replicas(grpc::CallbackServerContext* ctx,
                                      const v1::ReplicasRequest* req,
                                      v1::ReplicasResponse* resp) override {

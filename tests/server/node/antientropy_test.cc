@@ -83,6 +83,51 @@ TEST(AntiEntropyTest, AReplicaThatMissedWritesWithoutHintsGetsEveryKey) {
   for (int i = 0; i < 2; ++i) EXPECT_EQ(Holding(c, i, keys), 1000) << i;
 }
 
+// With periodic exchanges off, an operator's repair (kvcli repair, the
+// Admin.Repair call) compares and repairs at once, and reports it.
+TEST(AntiEntropyTest, RepairOnRequestReportsWhatItRepaired) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) {
+    Fast(o);
+    o->aae_interval = absl::ZeroDuration();
+    o->hinted_handoff = false;
+  });
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  c.Stop(2);
+  std::vector<std::string> keys = WriteKeys(c, 0, 200, "asked");
+  ASSERT_NE(c.Start(2), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  ASSERT_TRUE(WaitFor([&] { return c.Value(2, "aae_tree_ready") == 1; }));
+  EXPECT_EQ(Holding(c, 2, keys), 0) << "something else repaired node 2";
+  client::CallOptions opts;
+  opts.timeout = absl::Seconds(60);
+  auto reports = c.client(2).Repair(/*peer=*/c.id(0), opts);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  ASSERT_EQ(reports->size(), 1u);
+  const client::AaeExchange& e = (*reports)[0];
+  EXPECT_TRUE(e.ok) << e.error;
+  EXPECT_EQ(e.peer, c.id(0));
+  EXPECT_EQ(e.differing, 200u);
+  EXPECT_EQ(e.repaired_here, 200u);
+  EXPECT_EQ(e.repaired_peer, 0u);
+  EXPECT_EQ(Holding(c, 2, keys), 200);
+  // A second repair finds nothing left to do; the state shows both.
+  reports = c.client(2).Repair(c.id(0), opts);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  ASSERT_EQ(reports->size(), 1u);
+  EXPECT_EQ((*reports)[0].differing, 0u);
+  auto st = c.client(2).Aae();
+  ASSERT_TRUE(st.ok()) << st.status();
+  EXPECT_TRUE(st->tree_ready);
+  EXPECT_EQ(st->exchanges_total, 2u);
+  EXPECT_EQ(st->keys_repaired, 200u);
+  // Every peer at once: nodes 0 and 1.
+  reports = c.client(2).Repair(0, opts);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  EXPECT_EQ(reports->size(), 2u);
+}
+
 // A node whose data column was wiped (its identity kept) gets every key
 // back from the other replicas.
 TEST(AntiEntropyTest, AWipedReplicaIsRestored) {
