@@ -1,0 +1,103 @@
+// Micro-benchmarks of anti-entropy's hash tree: what a write pays for
+// keeping it (ObjectStore::Update with the tree as its observer, against
+// engine_bench's BM_ObjectStoreUpdate without), one fold, and the hash of a
+// range.
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "server/antientropy/hash_tree.h"
+#include "storage/mem_engine.h"
+#include "storage/object_store.h"
+#include "storage/rocksdb_engine.h"
+#include "tests/support/temp_dir.h"
+
+namespace rumor::server {
+namespace {
+
+using storage::ActorId;
+using storage::Sibling;
+using storage::VersionVector;
+
+// The same loop as BM_ObjectStoreUpdate, with or without a tree kept.
+void BM_UpdateKeepingTree(benchmark::State& state, bool rocksdb, bool tree) {
+  std::unique_ptr<rumor::testing::TempDir> dir;
+  std::unique_ptr<storage::Engine> engine;
+  if (rocksdb) {
+    dir = std::make_unique<rumor::testing::TempDir>();
+    auto opened =
+        storage::OpenRocksDbEngine(dir->Sub("db"), storage::RocksDbOptions{});
+    if (!opened.ok()) {
+      state.SkipWithError(std::string(opened.status().message()).c_str());
+      return;
+    }
+    engine = *std::move(opened);
+  } else {
+    engine = storage::NewMemEngine();
+  }
+  storage::ObjectStore store(engine.get());
+  HashTree hash_tree;
+  if (tree) {
+    store.SetObserver(&hash_tree);
+    if (!hash_tree.Build(&store, [](double, uint64_t) {}).ok()) {
+      state.SkipWithError("tree build failed");
+      return;
+    }
+  }
+  constexpr int kKeys = 10000;
+  std::vector<std::string> keys;
+  for (int i = 0; i < kKeys; ++i) keys.push_back(absl::StrCat("user", i));
+  std::vector<VersionVector> contexts(keys.size());
+  const std::string value(100, 'v');
+  constexpr ActorId kActor = 0x5eed;
+  size_t i = 0;
+  for (auto _ : state) {
+    size_t k = i++ % keys.size();
+    auto object =
+        store.Update(keys[k], contexts[k], Sibling::Value(value), kActor);
+    if (!object.ok()) {
+      state.SkipWithError(std::string(object.status().message()).c_str());
+      break;
+    }
+    contexts[k] = object->Join();
+  }
+  store.SetObserver(nullptr);
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK_CAPTURE(BM_UpdateKeepingTree, mem_no_tree, false, false);
+BENCHMARK_CAPTURE(BM_UpdateKeepingTree, mem_tree, false, true);
+BENCHMARK_CAPTURE(BM_UpdateKeepingTree, rocksdb_no_tree, true, false);
+BENCHMARK_CAPTURE(BM_UpdateKeepingTree, rocksdb_tree, true, true);
+
+// One change folded in: two object hashes and 20 atomic XORs.
+void BM_TreeObjectChanged(benchmark::State& state) {
+  HashTree tree;
+  auto engine = storage::NewMemEngine();
+  storage::ObjectStore store(engine.get());
+  (void)tree.Build(&store, [](double, uint64_t) {});
+  const std::string before(120, 'a'), after(120, 'b');
+  std::mt19937_64 rng(1);
+  for (auto _ : state) {
+    tree.ObjectChanged(rng(), "user12345", before, after);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_TreeObjectChanged);
+
+// The hash of an arbitrary run of segments: two prefix queries.
+void BM_TreeSegmentsHash(benchmark::State& state) {
+  HashTree tree;
+  std::mt19937_64 rng(2);
+  for (int i = 0; i < 100000; ++i) tree.Apply(rng(), rng());
+  for (auto _ : state) {
+    uint64_t a = rng() % tree.segments(), b = rng() % tree.segments();
+    benchmark::DoNotOptimize(tree.SegmentsHash(std::min(a, b), std::max(a, b)));
+  }
+}
+BENCHMARK(BM_TreeSegmentsHash);
+
+}  // namespace
+}  // namespace rumor::server
