@@ -842,7 +842,6 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
   if (u.node == kNoNode) return false;
   uint64_t fingerprint = u.meta ? u.meta->fingerprint : u.meta_fingerprint;
   if (u.node == config_.self) {
-    (void)fingerprint;
     if (u.meta && u.meta->address != self().state.meta->address) {
       // Our id at another address. At a lower incarnation it is our own
       // previous life (we restarted elsewhere) and simply stale; at ours or
@@ -853,14 +852,13 @@ bool Membership::ApplyAlive(const Update& u, absl::Time now,
       }
       return false;
     }
-    if (!u.meta && fingerprint != self().state.meta->fingerprint &&
-        u.incarnation >= self().state.incarnation) {
-      // A refutation of our id with another meta, at an incarnation our
-      // leases never reached: another process has our id.
-      ++stats_.id_collisions;
-      if (collision_address_.empty()) collision_address_ = "another address";
-      return false;
-    }
+    // An Alive of our id without meta, at our incarnation, with another
+    // meta's fingerprint is NOT taken for another process: a peer that
+    // learned our new incarnation (a ping's evidence) before our new meta
+    // gossips exactly that, our previous life's meta at our new
+    // incarnation, and counting it made a node restarted twice in a row
+    // refuse to run. Another process with our id shows itself with meta
+    // (its address, above) and in digests, whose state is fetched.
     // Our incarnation is above everything any earlier life of this node
     // announced (leases), and we announced nothing above it: an Alive of
     // our id above it is forged or corrupt. Refuting it would only chase

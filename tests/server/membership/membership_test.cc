@@ -952,6 +952,21 @@ TEST_F(MembershipTest, OurOwnPreviousLifeElsewhereIsNotACollision) {
   EXPECT_EQ(core_->stats().id_collisions, 0u);
 }
 
+// A peer that learned our new incarnation (after a restart) before our new
+// meta gossips our old meta's fingerprint at our new incarnation. That is
+// not another process: counting it made a node restarted twice in a row
+// refuse to run ("was a data dir copied?").
+TEST_F(MembershipTest, OurOldMetaAtOurNewIncarnationIsNotACollision) {
+  Update u;
+  u.kind = MemberStatus::kAlive;
+  u.node = 1;
+  u.incarnation = core_->incarnation();
+  u.meta_fingerprint = core_->Self().meta->fingerprint ^ 2;  // no meta
+  Deliver(u);
+  EXPECT_EQ(core_->stats().id_collisions, 0u);
+  EXPECT_EQ(core_->Self().status, MemberStatus::kAlive);
+}
+
 TEST_F(MembershipTest, FailedProbeOfASuspectConfirmsTheSuspicion) {
   std::vector<MemberState> states;
   for (NodeId id = 2; id <= 6; ++id) states.push_back(State(id, 1, MemberStatus::kAlive));
