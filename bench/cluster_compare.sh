@@ -4,7 +4,8 @@
 # settings; the cluster with ring routing (each request straight to a
 # replica) and with routing=any (each client to one node, which forwards);
 # then how fast hints replay after a restart and how fast two joining
-# nodes take their ranges.
+# nodes take their ranges; then what an anti-entropy repair costs the
+# foreground load (PHASES="replication aae" by default; either alone).
 #
 #   bench/cluster_compare.sh                  # from the repository root, after a build
 #   DURATION=20 KEYS=200000 bench/cluster_compare.sh
@@ -22,6 +23,8 @@ VALUE_SIZE=${VALUE_SIZE:-100}
 RECORDS=${RECORDS:-10000}
 KEYS=${KEYS:-100000}
 BUILD=${BUILD:-build}
+# Which parts to run: replication (throughput, hints, joins) and aae.
+PHASES=${PHASES:-replication aae}
 KVD=$BUILD/kvd
 KVCLI=$BUILD/kvcli
 KVBENCH=$BUILD/kvbench
@@ -122,6 +125,8 @@ wait_for() {  # wait_for SECONDS DESCRIPTION CMD...
 
 field() { grep -o "\"$2\":[0-9.]*" <<<"$1" | head -n 1 | cut -d: -f2; }
 
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+
 declare -A RESULT
 FAILED=0
 bench() {  # bench LABEL WORKLOAD SERVERS ROUTING
@@ -136,6 +141,7 @@ bench() {  # bench LABEL WORKLOAD SERVERS ROUTING
   RESULT[$workload.$label]=$out
 }
 
+if [[ " $PHASES " == *" replication "* ]]; then
 # --- one node
 start single
 for w in put get; do bench single "$w" "$(addr single)" any; done
@@ -152,7 +158,6 @@ for w in put get; do
   bench any "$w" "$ALL" any
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 echo
 echo "One node against a 3-node cluster (N=3, R=2, W=2) on the same $(nproc)-core host:" \
   "${DURATION}s per run, concurrency $CONCURRENCY, value $VALUE_SIZE B, $RECORDS records" \
@@ -292,4 +297,83 @@ echo "--handoff-settle before each pull and each plan, the pulls, and the old"
 echo "owners' sends. The pull and send rows time those phases alone, from"
 echo "their counter's first change to its last. The old owners send each"
 echo "range the joiners pulled once more before deleting their copy.)"
+for name in n1 n2 n3 n4 n5; do [[ -n ${PID[$name]:-} ]] && stop "$name"; done
+fi
+
+if [[ " $PHASES " == *" aae "* ]]; then
+# --- anti-entropy: a replica that missed KEYS keys (down while they were
+# written, hinted handoff off, so only anti-entropy can repair it) is
+# repaired by `kvcli repair` while kvbench writes through the cluster;
+# the same kvbench run without a repair first, for the ratio. Twice: at
+# the default repair rate limit, and without one.
+echo "cluster_compare.sh: anti-entropy repair of $KEYS missed keys" >&2
+AE_FLAGS=(--hinted-handoff=false --aae-interval=0)
+start a1 "${AE_FLAGS[@]}"
+start a2 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
+start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
+wait_for 30 "a ring of 3" ring_is a1 3
+AE_ALL="$(addr a1),$(addr a2),$(addr a3)"
+aae_ready() { [[ $(value "$1" aae_tree_ready) == 1 && $(value "$1" cluster_joined) == 1 ]]; }
+declare -A AE_RESULT AE_REPAIR
+for limit in default none; do
+  stop a3
+  "$KVBENCH" --servers="$(addr a1),$(addr a2)" --workload=c --records="$KEYS" \
+    --duration=0.001 --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+    --key-prefix="aae-$limit-" --json >/dev/null
+  if [[ $limit == none ]]; then
+    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-keys-per-second=0 \
+      --aae-bytes-per-second=0
+  else
+    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
+  fi
+  wait_for 60 "a3 back with its tree" aae_ready a3
+  wait_for 30 "a ring of 3" ring_is a3 3
+  # Workload b (95% reads, 5% updates) on keys of its own per run: a
+  # blind-put workload would grow siblings on its hot keys from run to run
+  # and make the later run slower for that alone.
+  echo "cluster_compare.sh: workload b on 3 nodes for ${DURATION}s, no repair" >&2
+  AE_RESULT[$limit.without]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
+    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+    --records="$RECORDS" --key-prefix="fg-$limit-without-" --json)
+  echo "cluster_compare.sh: the same during kvcli repair (limit: $limit)" >&2
+  "$KVCLI" --server="$(addr a3)" --timeout=600s repair --json >"$WORK/repair-$limit.json" &
+  REPAIR_PID=$!
+  AE_RESULT[$limit.with]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
+    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+    --records="$RECORDS" --key-prefix="fg-$limit-with-" --json)
+  if ! wait "$REPAIR_PID"; then
+    echo "cluster_compare.sh: kvcli repair failed" >&2
+    cat "$WORK/repair-$limit.json" >&2
+    exit 1
+  fi
+  AE_REPAIR[$limit]=$(cat "$WORK/repair-$limit.json")
+done
+echo
+echo "Anti-entropy repair of a replica that missed $KEYS keys (written while it"
+echo "was down, hinted handoff off), by \`kvcli repair\` on that replica, while"
+echo "kvbench runs workload b (95% reads, 5% updates; ${DURATION}s, concurrency"
+echo "$CONCURRENCY, $RECORDS records of its own) through all three nodes; each"
+echo "row's foreground figure against the same kvbench run just before, without"
+echo "a repair:"
+echo
+echo "| repair rate limit | keys repaired | repair seconds | repair keys/s | ops/s without | ops/s during | ratio | p99 µs without | p99 µs during |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for limit in default none; do
+  r=${AE_REPAIR[$limit]}
+  repaired=$(grep -o '"repaired_here":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+  took=$(grep -o '"took_ms":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
+  wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]}
+  label=$([[ $limit == default ]] && echo "2000 keys/s (default)" || echo "none")
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" "$repaired" \
+    "$(awk -v t="$took" 'BEGIN { printf "%.2f", t / 1000 }')" \
+    "$(awk -v k="$repaired" -v t="$took" 'BEGIN { if (t > 0) printf "%.0f", k * 1000 / t; else print "n/a" }')" \
+    "$(field "$wo" ops_per_sec)" "$(field "$wi" ops_per_sec)" \
+    "$(ratio "$(field "$wi" ops_per_sec)" "$(field "$wo" ops_per_sec)")" \
+    "$(field "$wo" p99_us)" "$(field "$wi" p99_us)"
+done
+echo
+echo "(The foreground run lasts ${DURATION}s from the repair's start; a repair"
+echo "that takes longer runs on after it, one that takes less leaves the rest"
+echo "of the run without repair.)"
+fi
 exit "$FAILED"
