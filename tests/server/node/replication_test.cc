@@ -389,6 +389,51 @@ TEST(ReplicationTest, JoinOfTwoNodesLeavesEveryKeyOnExactlyItsOwners) {
   EXPECT_GT(c.Value(4, "join_keys_pulled"), 0) << "node 4 pulled nothing";
 }
 
+// The last two nodes of a cluster both told to leave at once: each may
+// see the other still serving when it starts, but whichever finds nobody
+// left to take its data must refuse to go, so no key ends up only on
+// nodes that exit.
+TEST(ReplicationTest, TwoNodesLeavingAtOnceNeverBothExitWithTheData) {
+  Cluster c;
+  c.StartAll(2);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1})); }));
+  std::vector<std::string> keys = WriteKeys(c, 0, 200, "last");
+  std::vector<absl::Status> result(2);
+  std::vector<std::thread> leaving;
+  for (int i = 0; i < 2; ++i) {
+    leaving.emplace_back([&, i] {
+      client::ClientOptions o;
+      o.server = c.address(i);
+      o.timeout = absl::Seconds(60);
+      auto client = client::Client::Connect(o);
+      if (!client.ok()) {
+        result[i] = client.status();
+        return;
+      }
+      result[i] = (*client)->Leave().status();
+    });
+  }
+  for (auto& t : leaving) t.join();
+  int exiting = 0;
+  for (int i = 0; i < 2; ++i) {
+    EXPECT_EQ(c.node(i)->StopRequested(), result[i].ok()) << i;
+    exiting += c.node(i)->StopRequested();
+  }
+  ASSERT_LT(exiting, 2) << "both nodes left and would exit: every key lost ("
+                        << result[0] << "; " << result[1] << ")";
+  // Every key is still on a node that stays.
+  for (int i = 0; i < 2; ++i) {
+    if (c.node(i)->StopRequested()) continue;
+    EXPECT_EQ(absl::StatusCode::kFailedPrecondition, result[i].code())
+        << result[i];
+    int held = 0;
+    for (const auto& copy : c.FetchMany(i, keys)) {
+      held += copy.has_value() && copy->HasLiveValue();
+    }
+    EXPECT_EQ(held, 200) << "node " << i << " stays but lost keys";
+  }
+}
+
 TEST(ReplicationTest, LeaveAndRemoveKeepNCopiesOfEveryKey) {
   Cluster c;
   c.StartAll(5);
