@@ -191,6 +191,48 @@ TEST(AntiEntropyTest, DivergentSiblingsEndAsTheirUnionOnEveryReplica) {
   }
 }
 
+// Keys deleted while a replica was down stay deleted once it is back and
+// exchanges have run both ways: the tombstones win over its old values,
+// which never come back through anti-entropy.
+TEST(AntiEntropyTest, KeysDeletedWhileAReplicaWasDownStayDeleted) {
+  Cluster c;
+  c.SetTweak([](NodeOptions* o) {
+    Fast(o);
+    o->hinted_handoff = false;
+  });
+  c.StartAll(3);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  std::vector<std::string> keys = WriteKeys(c, 0, 300, "gone");
+  ASSERT_TRUE(WaitFor([&] { return Holding(c, 2, keys) == 300; }));
+  c.Stop(2);
+  for (const std::string& key : keys) {
+    auto got = c.client(0).Get(key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    ASSERT_TRUE(c.client(0).Delete(key, got->context).ok()) << key;
+  }
+  ASSERT_NE(c.Start(2), nullptr);
+  ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
+  // Node 2 takes the tombstones (its values are covered by them).
+  int live = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        live = Holding(c, 2, keys);
+        return live == 0;
+      },
+      absl::Seconds(60)))
+      << "node 2 still holds " << live << " deleted values";
+  // More exchanges run; nothing comes back anywhere, on its own or through
+  // a read.
+  int64_t exchanges = c.Value(2, "aae_exchanges");
+  ASSERT_TRUE(WaitFor([&] { return c.Value(2, "aae_exchanges") >= exchanges + 4; }));
+  for (int i = 0; i < 3; ++i) EXPECT_EQ(Holding(c, i, keys), 0) << "node " << i;
+  for (const std::string& key : keys) {
+    auto got = c.client(2).Get(key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_FALSE(got->found) << key << " came back";
+  }
+}
+
 // A tree query from a peer with a different tree shape is refused, and a
 // malformed one changes nothing.
 TEST(AntiEntropyTest, TreeQueriesWithTheWrongShapeAreRefused) {
