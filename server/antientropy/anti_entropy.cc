@@ -312,6 +312,7 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
   Exchange exchange(std::move(shared), eo);
   while (!exchange.done()) {
     if (stopping()) return finish(absl::CancelledError("stopping"));
+    YieldToClients();
     std::optional<Exchange::Request> request = exchange.Next();
     if (!request.has_value()) {
       return finish(absl::InternalError("exchange stalled"));
@@ -372,6 +373,7 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
                                  ExchangeReport* report) {
   for (size_t at = 0; at < keys.size(); at += options_.repair_batch) {
     if (stopping()) return absl::CancelledError("stopping");
+    YieldToClients();
     size_t end = std::min(keys.size(), at + options_.repair_batch);
     // Keys both still replicate (the ring may have moved meanwhile).
     std::vector<std::string> batch;
@@ -438,6 +440,22 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
     Throttle(batch.size(), bytes);
   }
   return absl::OkStatus();
+}
+
+void AntiEntropy::YieldToClients() {
+  if (!options_.foreground_busy) return;
+  absl::Duration pause = absl::Milliseconds(50);
+  while (options_.foreground_busy()) {
+    {
+      absl::MutexLock lock(&mu_);
+      ++counters_.backoffs;
+      auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopped_;
+      };
+      if (mu_.AwaitWithTimeout(absl::Condition(&stopped), pause)) return;
+    }
+    pause = std::min(pause * 2, absl::Seconds(1));
+  }
 }
 
 void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -52,6 +53,10 @@ struct AntiEntropyOptions {
   uint64_t max_bytes_per_second = 8 << 20;
   // Objects fetched or pushed at a time during repair.
   size_t repair_batch = 64;
+  // True while client traffic is under pressure (the node: its storage
+  // queue is a quarter full or more). Repair then backs off, doubling its
+  // pause from 50 ms up to 1 s, until it clears. Null: never.
+  std::function<bool()> foreground_busy;
 };
 
 // What one exchange with one peer compared and repaired.
@@ -108,6 +113,7 @@ class AntiEntropy {
     uint64_t keys_compared = 0;
     uint64_t keys_repaired = 0;  // either way
     uint64_t bytes = 0;
+    uint64_t backoffs = 0;  // pauses for client traffic
   };
   struct State {
     bool ready = false;  // the tree reflects every object
@@ -137,6 +143,8 @@ class AntiEntropy {
                       NodeId peer, const std::vector<std::string>& keys,
                       ExchangeReport* report);
   void Throttle(uint64_t keys, uint64_t bytes);
+  // Waits while foreground_busy says so (see AntiEntropyOptions).
+  void YieldToClients();
   std::vector<NodeId> PeersSharingRanges(const ClusterView& view) const;
   bool stopping() const { return stop_.load(std::memory_order_acquire); }
 

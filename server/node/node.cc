@@ -170,6 +170,7 @@ struct Node::State final : public AdminBackend {
       out.push_back({"aae_keys_compared", ae.counters.keys_compared});
       out.push_back({"aae_keys_repaired", ae.counters.keys_repaired});
       out.push_back({"aae_bytes", ae.counters.bytes});
+      out.push_back({"aae_backoffs", ae.counters.backoffs});
     }
     out.push_back({"actor_epoch", actor_epoch.load()});
     MembershipRunner* r = Runner();
@@ -604,6 +605,12 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   aeo.interval = options.aae_interval;
   aeo.max_keys_per_second = options.aae_keys_per_second;
   aeo.max_bytes_per_second = options.aae_bytes_per_second;
+  if (st->storage_pool != nullptr && options.storage_queue > 0) {
+    // Client requests waiting for the disk: repair waits for them.
+    ThreadPool* pool = st->storage_pool;
+    size_t busy_at = std::max<size_t>(1, options.storage_queue / 4);
+    aeo.foreground_busy = [pool, busy_at] { return pool->queued() >= busy_at; };
+  }
   st->antientropy = std::make_unique<AntiEntropy>(
       st->store.get(), &st->replica_transport, st->storage_executor.get(),
       [raw] { return raw->View(); }, aeo);

@@ -1,0 +1,225 @@
+// The anti-entropy runner without a network: two nodes' stores and
+// runners, and a transport that hands each op straight to the other side
+// (kTree to its runner, kFetch/kStore to its store), inline.
+#include "server/antientropy/anti_entropy.h"
+
+#include <algorithm>
+#include <atomic>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/synchronization/notification.h"
+#include "gtest/gtest.h"
+#include "server/membership/member_meta.h"
+#include "storage/mem_engine.h"
+
+namespace rumor::server {
+namespace {
+
+using storage::DvvSet;
+using storage::Sibling;
+
+struct Side;
+
+class DirectTransport final : public ReplicaTransport {
+ public:
+  std::map<std::string, Side*> sides;
+  void Call(const std::string& address, ReplicaOp op, absl::Time,
+            ReplyCallback done) override;
+  bool Reachable(const std::string& address) override {
+    return sides.contains(address);
+  }
+};
+
+struct Side {
+  NodeId id;
+  std::string address;
+  std::unique_ptr<storage::Engine> engine = storage::NewMemEngine();
+  std::unique_ptr<storage::ObjectStore> store =
+      std::make_unique<storage::ObjectStore>(engine.get());
+  InlineExecutor executor;
+  std::unique_ptr<AntiEntropy> ae;
+};
+
+void DirectTransport::Call(const std::string& address, ReplicaOp op,
+                           absl::Time, ReplyCallback done) {
+  auto it = sides.find(address);
+  ReplicaReply r;
+  if (it == sides.end()) {
+    r.status = absl::UnavailableError("no such node");
+    std::move(done)(std::move(r));
+    return;
+  }
+  Side* side = it->second;
+  switch (op.kind) {
+    case ReplicaOp::Kind::kTree:
+      side->ae->Serve(std::move(op), std::move(done));
+      return;
+    case ReplicaOp::Kind::kFetch: {
+      auto got = side->store->Get(op.key);
+      r.status = got.status();
+      if (got.ok() && !got->empty()) {
+        r.found = true;
+        r.object = got->Encode();
+      }
+      break;
+    }
+    case ReplicaOp::Kind::kStore: {
+      auto object = DvvSet::Decode(op.object);
+      r.status = object.ok() ? side->store->Merge(op.key, *object).status()
+                             : object.status();
+      break;
+    }
+    default:
+      r.status = absl::UnimplementedError("not in this test");
+  }
+  std::move(done)(std::move(r));
+}
+
+class AntiEntropyRunnerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    a_.id = 1;
+    a_.address = "a:1";
+    b_.id = 2;
+    b_.address = "b:1";
+    transport_.sides = {{a_.address, &a_}, {b_.address, &b_}};
+    std::vector<RingMember> members = {{1, {100, 1ull << 62}},
+                                       {2, {1ull << 61, 3ull << 62}}};
+    auto ring = std::make_shared<const Ring>(members);
+    std::vector<MemberState> states;
+    for (Side* s : {&a_, &b_}) {
+      MemberMeta meta;
+      meta.address = s->address;
+      states.push_back(MemberState{s->id, 1, MemberStatus::kAlive,
+                                   MakeMeta(std::move(meta))});
+    }
+    for (Side* s : {&a_, &b_}) {
+      auto view = MakeClusterView(s->id, ring, 1, states);
+      AntiEntropyOptions o;
+      o.self = s->id;
+      o.replicas = 3;
+      o.segment_bits = 12;
+      o.interval = absl::ZeroDuration();  // only RunNow
+      o.max_keys_per_second = 0;
+      o.max_bytes_per_second = 0;
+      o.foreground_busy = [this] { return busy_left_.fetch_sub(1) > 0; };
+      s->ae = std::make_unique<AntiEntropy>(s->store.get(), &transport_,
+                                            &s->executor,
+                                            [view] { return view; }, o);
+      s->ae->Start();
+    }
+  }
+  void TearDown() override {
+    for (Side* s : {&a_, &b_}) s->ae->Stop();
+  }
+
+  absl::StatusOr<std::vector<ExchangeReport>> RunNow(Side& s, NodeId peer) {
+    absl::Notification done;
+    absl::StatusOr<std::vector<ExchangeReport>> out;
+    s.ae->RunNow(peer, [&](absl::StatusOr<std::vector<ExchangeReport>> r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
+    return out;
+  }
+
+  void WaitReady() {
+    for (Side* s : {&a_, &b_}) {
+      absl::Time end = absl::Now() + absl::Seconds(10);
+      while (!s->ae->GetState().ready && absl::Now() < end) {
+        absl::SleepFor(absl::Milliseconds(5));
+      }
+      ASSERT_TRUE(s->ae->GetState().ready);
+    }
+  }
+
+  Side a_, b_;
+  DirectTransport transport_;
+  std::atomic<int> busy_left_{0};
+};
+
+TEST_F(AntiEntropyRunnerTest, RepairsBothWaysAndMergesSiblings) {
+  WaitReady();
+  for (int i = 0; i < 50; ++i) {
+    std::string key = "only-a-" + std::to_string(i);
+    ASSERT_TRUE(a_.store->Update(key, {}, Sibling::Value("a"), 0xa).ok());
+    key = "only-b-" + std::to_string(i);
+    ASSERT_TRUE(b_.store->Update(key, {}, Sibling::Value("b"), 0xb).ok());
+  }
+  ASSERT_TRUE(a_.store->Update("both", {}, Sibling::Value("from-a"), 0xa).ok());
+  ASSERT_TRUE(b_.store->Update("both", {}, Sibling::Value("from-b"), 0xb).ok());
+  auto reports = RunNow(a_, b_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  ASSERT_EQ(reports->size(), 1u);
+  const ExchangeReport& r = (*reports)[0];
+  EXPECT_TRUE(r.status.ok()) << r.status;
+  EXPECT_EQ(r.differing, 101u);
+  EXPECT_EQ(r.repaired_here, 51u);   // 50 only-b keys and "both"
+  EXPECT_EQ(r.repaired_peer, 51u);   // 50 only-a keys and "both"
+  for (Side* s : {&a_, &b_}) {
+    auto both = s->store->Get("both");
+    ASSERT_TRUE(both.ok());
+    std::vector<std::string> values = both->LiveValues();
+    std::sort(values.begin(), values.end());
+    EXPECT_EQ(values, (std::vector<std::string>{"from-a", "from-b"}));
+    for (int i = 0; i < 50; ++i) {
+      EXPECT_TRUE(s->store->Get("only-a-" + std::to_string(i))->HasLiveValue());
+      EXPECT_TRUE(s->store->Get("only-b-" + std::to_string(i))->HasLiveValue());
+    }
+  }
+  // Converged: the next exchange finds nothing.
+  reports = RunNow(b_, a_.id);
+  ASSERT_TRUE(reports.ok());
+  EXPECT_EQ((*reports)[0].differing, 0u);
+  EXPECT_EQ(a_.ae->GetState().counters.exchanges, 1u);
+  EXPECT_EQ(b_.ae->GetState().counters.exchanges, 1u);
+}
+
+TEST_F(AntiEntropyRunnerTest, BacksOffWhileClientsAreBusyThenFinishes) {
+  WaitReady();
+  ASSERT_TRUE(a_.store->Update("k", {}, Sibling::Value("v"), 0xa).ok());
+  busy_left_ = 3;  // busy for the next three checks
+  absl::Time start = absl::Now();
+  auto reports = RunNow(a_, b_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  EXPECT_EQ((*reports)[0].repaired_peer, 1u);
+  EXPECT_GE(a_.ae->GetState().counters.backoffs, 3u);
+  // Pauses of 50, 100 and 200 ms.
+  EXPECT_GE(absl::Now() - start, absl::Milliseconds(350));
+  EXPECT_TRUE(b_.store->Get("k")->HasLiveValue());
+}
+
+TEST_F(AntiEntropyRunnerTest, UnknownPeerIsRefusedNamingIt) {
+  WaitReady();
+  auto reports = RunNow(a_, 99);
+  EXPECT_EQ(reports.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_NE(reports.status().message().find("shares no ring range"),
+            std::string::npos)
+      << reports.status();
+}
+
+TEST(SharedRangesTest, EveryRangeBothReplicateAndNothingElse) {
+  // Three nodes, one token each, N=2: a key at p goes to the owners of the
+  // first two tokens at or after p.
+  Ring ring({{1, {100}}, {2, {200}}, {3, {300}}});
+  // (100, 200] -> 2, 3; (200, 300] -> 3, 1; (300, 100] wraps -> 1, 2.
+  auto r12 = SharedRanges(ring, 1, 2, 2);
+  ASSERT_EQ(r12.size(), 2u);
+  EXPECT_EQ(r12[0], (PositionRange{0, 100}));
+  EXPECT_EQ(r12[1], (PositionRange{301, ~uint64_t{0}}));
+  EXPECT_EQ(SharedRanges(ring, 2, 3, 2), (std::vector<PositionRange>{{101, 200}}));
+  EXPECT_EQ(SharedRanges(ring, 1, 3, 2), (std::vector<PositionRange>{{201, 300}}));
+  // With N=3 everyone shares the whole ring, as one range per side of 0.
+  auto all = SharedRanges(ring, 1, 2, 3);
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0], (PositionRange{0, ~uint64_t{0}}));
+  EXPECT_TRUE(SharedRanges(ring, 1, 1, 3).empty());
+  EXPECT_TRUE(SharedRanges(Ring(), 1, 2, 3).empty());
+}
+
+}  // namespace
+}  // namespace rumor::server
