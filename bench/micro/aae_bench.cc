@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "bench/micro/update_loop.h"
 #include "server/antientropy/hash_tree.h"
 #include "storage/mem_engine.h"
 #include "storage/object_store.h"
@@ -47,25 +48,8 @@ void BM_UpdateKeepingTree(benchmark::State& state, bool rocksdb, bool tree) {
       return;
     }
   }
-  constexpr int kKeys = 10000;
-  std::vector<std::string> keys;
-  for (int i = 0; i < kKeys; ++i) keys.push_back(absl::StrCat("user", i));
-  std::vector<VersionVector> contexts(keys.size());
-  const std::string value(100, 'v');
-  constexpr ActorId kActor = 0x5eed;
-  size_t i = 0;
-  for (auto _ : state) {
-    size_t k = i++ % keys.size();
-    auto object =
-        store.Update(keys[k], contexts[k], Sibling::Value(value), kActor);
-    if (!object.ok()) {
-      state.SkipWithError(std::string(object.status().message()).c_str());
-      break;
-    }
-    contexts[k] = object->Join();
-  }
+  bench::UpdateLoop(state, &store);
   store.SetObserver(nullptr);
-  state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK_CAPTURE(BM_UpdateKeepingTree, mem_no_tree, false, false);
 BENCHMARK_CAPTURE(BM_UpdateKeepingTree, mem_tree, false, true);

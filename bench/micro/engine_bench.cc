@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "bench/micro/update_loop.h"
 #include "storage/dvv.h"
 #include "storage/engine.h"
 #include "storage/mem_engine.h"
@@ -112,22 +113,7 @@ void BM_ObjectStoreUpdate(benchmark::State& state, EngineKind kind) {
   BenchEngine e = OpenEngine(kind, state);
   if (e.engine == nullptr) return;
   ObjectStore store(e.engine.get());
-  const std::vector<std::string> keys = Keys();
-  std::vector<VersionVector> contexts(keys.size());
-  const std::string value(kValueBytes, 'v');
-  constexpr ActorId kActor = 0x5eed;
-  size_t i = 0;
-  for (auto _ : state) {
-    size_t k = i++ % keys.size();
-    auto object =
-        store.Update(keys[k], contexts[k], Sibling::Value(value), kActor);
-    if (!object.ok()) {
-      state.SkipWithError(std::string(object.status().message()).c_str());
-      break;
-    }
-    contexts[k] = object->Join();
-  }
-  state.SetItemsProcessed(state.iterations());
+  bench::UpdateLoop(state, &store);
 }
 BENCHMARK_CAPTURE(BM_ObjectStoreUpdate, mem, EngineKind::kMem);
 BENCHMARK_CAPTURE(BM_ObjectStoreUpdate, rocksdb, EngineKind::kRocksDb);

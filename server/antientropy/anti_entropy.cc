@@ -90,14 +90,19 @@ void AntiEntropy::Stop() {
 }
 
 void AntiEntropy::RunNow(NodeId peer, RunDone done) {
+  absl::Status refused;
   {
     absl::MutexLock lock(&mu_);
-    if (!stopped_) {
+    if (!build_error_.ok()) {
+      refused = build_error_;
+    } else if (stopped_) {
+      refused = absl::CancelledError("anti-entropy stopped");
+    } else {
       queue_.push_back({peer, std::move(done)});
       return;
     }
   }
-  std::move(done)(absl::CancelledError("anti-entropy stopped"));
+  std::move(done)(refused);
 }
 
 AntiEntropy::State AntiEntropy::GetState() const {
@@ -109,6 +114,7 @@ AntiEntropy::State AntiEntropy::GetState() const {
   s.build_progress = build_progress_;
   s.build_keys = build_keys_;
   s.build_took = build_took_;
+  s.build_error = build_error_;
   s.counters = counters_;
   for (const auto& [id, report] : last_) s.last.push_back(report);
   return s;
@@ -137,12 +143,16 @@ void AntiEntropy::Loop() {
       &stop_);
   if (!built.ok()) {
     if (!stopping()) {
-      RUMOR_LOG(ERROR) << "anti-entropy disabled: " << built.message();
+      RUMOR_LOG(ERROR) << "anti-entropy disabled until a restart: "
+                       << built.message();
     }
-    // Answer whatever was asked meanwhile.
+    // Answer whatever was asked meanwhile, and refuse what comes later.
     std::deque<Request> waiting;
     {
       absl::MutexLock lock(&mu_);
+      build_error_ = absl::Status(
+          built.code(), absl::StrCat("anti-entropy is off until a restart: ",
+                                     built.message()));
       waiting.swap(queue_);
     }
     for (Request& r : waiting) std::move(r.done)(built);
@@ -371,15 +381,26 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
                                  const std::string& address, NodeId peer,
                                  const std::vector<std::string>& keys,
                                  ExchangeReport* report) {
+  (void)view;
+  // A key that cannot be repaired now (the peer refused it, an object that
+  // does not decode) is counted and skipped, so one bad key cannot hold
+  // back every key after it; the next exchange tries it again.
+  uint64_t failed = 0;
+  absl::Status first_failure;
+  auto fail = [&](const absl::Status& s) {
+    if (failed++ == 0) first_failure = s;
+  };
   for (size_t at = 0; at < keys.size(); at += options_.repair_batch) {
     if (stopping()) return absl::CancelledError("stopping");
     YieldToClients();
     size_t end = std::min(keys.size(), at + options_.repair_batch);
-    // Keys both still replicate (the ring may have moved meanwhile).
+    // Keys both still replicate, by the ring as it is now (it may have
+    // moved since the exchange started).
+    std::shared_ptr<const ClusterView> now = view_();
     std::vector<std::string> batch;
     for (size_t i = at; i < end; ++i) {
       std::vector<NodeId> pref =
-          view.ring->PreferenceList(RingPosition(keys[i]), options_.replicas);
+          now->ring->PreferenceList(RingPosition(keys[i]), options_.replicas);
       if (Holds(pref, options_.self) && Holds(pref, peer)) {
         batch.push_back(keys[i]);
       }
@@ -396,25 +417,33 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
     uint64_t bytes = 0;
     for (size_t i = 0; i < batch.size(); ++i) {
       if (!theirs[i].status.ok()) {
-        return absl::Status(theirs[i].status.code(),
-                            absl::StrCat(address, ": ", theirs[i].status.message()));
+        fail(absl::Status(theirs[i].status.code(),
+                          absl::StrCat(address, ": ", theirs[i].status.message())));
+        continue;
       }
       storage::DvvSet remote;
       if (theirs[i].found) {
         absl::StatusOr<storage::DvvSet> decoded =
             storage::DvvSet::Decode(theirs[i].object);
         if (!decoded.ok()) {
-          return absl::DataLossError(absl::StrCat(
+          fail(absl::DataLossError(absl::StrCat(
               address, " sent an object that does not decode: ",
-              decoded.status().message()));
+              decoded.status().message())));
+          continue;
         }
         remote = std::move(*decoded);
       }
       bytes += theirs[i].object.size();
       absl::StatusOr<storage::DvvSet> before = store_->Get(batch[i]);
-      if (!before.ok()) return before.status();
+      if (!before.ok()) {
+        fail(before.status());
+        continue;
+      }
       absl::StatusOr<storage::DvvSet> merged = store_->Merge(batch[i], remote);
-      if (!merged.ok()) return merged.status();
+      if (!merged.ok()) {
+        fail(merged.status());
+        continue;
+      }
       if (!(*merged == *before)) ++report->repaired_here;
       if (!(*merged == remote) && !merged->empty()) {
         ReplicaOp op;
@@ -425,19 +454,26 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
         stores.push_back(std::move(op));
       }
     }
-    size_t pushed = stores.size();
     if (!stores.empty()) {
       std::vector<ReplicaReply> acks = CallAll(address, std::move(stores));
       for (const ReplicaReply& a : acks) {
-        if (!a.status.ok()) {
-          return absl::Status(a.status.code(),
-                              absl::StrCat(address, ": ", a.status.message()));
+        if (a.status.ok()) {
+          ++report->repaired_peer;
+        } else {
+          fail(absl::Status(a.status.code(),
+                            absl::StrCat(address, ": ", a.status.message())));
         }
       }
     }
-    report->repaired_peer += pushed;
     report->bytes += bytes;
     Throttle(batch.size(), bytes);
+  }
+  if (failed > 0) {
+    return absl::Status(first_failure.code(),
+                        absl::StrCat(failed, " of ", keys.size(),
+                                     " differing keys could not be repaired "
+                                     "(the next exchange retries them); the "
+                                     "first: ", first_failure.message()));
   }
   return absl::OkStatus();
 }
@@ -490,7 +526,7 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
            absl::FailedPreconditionError(absl::StrCat(
                "hash trees differ: this node cuts the ring into 2^",
                tree_.segment_bits(), " segments, the asking node into 2^",
-               op.segment_bits, " (--aae-segment-bits must match)")));
+               op.segment_bits, " (the nodes run different versions?)")));
     return;
   }
   if (!tree_.ready()) {
@@ -510,8 +546,7 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
         if (op.list_keys) {
           std::vector<KeyDigest> keys;
           for (const auto& [first, last] : op.ranges) {
-            r.status = ListKeys(store_, {first, last},
-                                kMaxTreeKeys - keys.size(), &keys);
+            r.status = ListKeys(store_, {first, last}, kMaxTreeKeys, &keys);
             if (!r.status.ok()) break;
           }
           if (r.status.ok()) {

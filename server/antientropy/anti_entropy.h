@@ -120,6 +120,7 @@ class AntiEntropy {
     double build_progress = 0;
     uint64_t build_keys = 0;
     absl::Duration build_took = absl::ZeroDuration();
+    absl::Status build_error;  // the build failed: anti-entropy is off
     Counters counters;
     std::vector<ExchangeReport> last;  // the last exchange per peer
     size_t tree_bytes = 0;
@@ -165,6 +166,7 @@ class AntiEntropy {
   double build_progress_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t build_keys_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration build_took_ ABSL_GUARDED_BY(mu_) = absl::ZeroDuration();
+  absl::Status build_error_ ABSL_GUARDED_BY(mu_);
   Counters counters_ ABSL_GUARDED_BY(mu_);
   std::map<NodeId, ExchangeReport> last_ ABSL_GUARDED_BY(mu_);
   size_t next_peer_ ABSL_GUARDED_BY(mu_) = 0;

@@ -102,6 +102,8 @@ Exchange::Exchange(std::vector<PositionRange> shared, ExchangeOptions options)
   options_.leaf_segments = std::max<uint64_t>(options_.leaf_segments, 1);
   options_.max_ranges_per_request =
       std::max<size_t>(options_.max_ranges_per_request, 1);
+  options_.max_key_ranges_per_request =
+      std::max<size_t>(options_.max_key_ranges_per_request, 1);
 
   // Every shared range is hashed first, even one narrow enough to list:
   // identical replicas then settle with one hash per range, whatever the
@@ -122,7 +124,9 @@ std::optional<Exchange::Request> Exchange::Next() {
   // has reported as much as it can, and the listing queue stays short.
   const bool list = !to_list_.empty();
   std::deque<PositionRange>& queue = list ? to_list_ : to_hash_;
-  const size_t count = std::min(queue.size(), options_.max_ranges_per_request);
+  const size_t count =
+      std::min(queue.size(), list ? options_.max_key_ranges_per_request
+                                  : options_.max_ranges_per_request);
 
   Request request;
   request.kind = list ? Request::Kind::kKeys : Request::Kind::kHashes;

@@ -48,6 +48,9 @@ struct ExchangeOptions {
   uint64_t leaf_segments = 1;
   // Most ranges in one request (the rest wait for the next request).
   size_t max_ranges_per_request = 256;
+  // Most leaf ranges in one key listing: each lists every key of up to a
+  // segment, so fewer of them keep an answer small on large data sets.
+  size_t max_key_ranges_per_request = 16;
 };
 
 struct ExchangeStats {

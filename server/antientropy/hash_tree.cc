@@ -149,13 +149,19 @@ absl::StatusOr<uint64_t> RangeHash(const HashTree& tree,
 }
 
 absl::Status ListKeys(storage::ObjectStore* store, const PositionRange& r,
-                      size_t limit, std::vector<KeyDigest>* out) {
+                      size_t limit, std::vector<KeyDigest>* out,
+                      size_t max_key_bytes) {
   absl::Status over;
+  size_t bytes = 0;
+  for (const KeyDigest& k : *out) bytes += k.key.size();
   absl::Status s = store->ScanPositions(
       r.from, r.to, [&](std::string_view key, std::string_view object) {
-        if (out->size() >= limit) {
+        bytes += key.size();
+        if (out->size() >= limit || bytes > max_key_bytes) {
           over = absl::ResourceExhaustedError(absl::StrCat(
-              "more than ", limit, " keys in positions ", r.from, "..", r.to));
+              "more than ", limit, " keys or ", max_key_bytes,
+              " bytes of keys to list (positions ", r.from, "..", r.to,
+              ")"));
           return false;
         }
         out->push_back({std::string(key), HashTree::ObjectHash(key, object)});

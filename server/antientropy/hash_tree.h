@@ -91,11 +91,13 @@ absl::StatusOr<uint64_t> RangeHash(const HashTree& tree,
                                    storage::ObjectStore* store,
                                    const PositionRange& r);
 
-// Every key at positions r.from..r.to with its ObjectHash, in key order.
-// Fails with RESOURCE_EXHAUSTED past `limit` keys (a range that large
-// should have been split).
+// Every key at positions r.from..r.to with its ObjectHash, in key order,
+// appended to `out`. Fails with RESOURCE_EXHAUSTED once `out` would hold
+// more than `limit` keys or `max_key_bytes` bytes of keys (a range that
+// large should have been split).
 absl::Status ListKeys(storage::ObjectStore* store, const PositionRange& r,
-                      size_t limit, std::vector<KeyDigest>* out);
+                      size_t limit, std::vector<KeyDigest>* out,
+                      size_t max_key_bytes = 16 << 20);
 
 }  // namespace rumor::server
 

@@ -310,7 +310,12 @@ struct Node::State final : public AdminBackend {
       std::move(done)(Starting());
       return;
     }
-    if (!antientropy->GetState().ready) {
+    AntiEntropy::State ae = antientropy->GetState();
+    if (!ae.build_error.ok()) {
+      std::move(done)(ae.build_error);
+      return;
+    }
+    if (!ae.ready) {
       std::move(done)(absl::UnavailableError(
           "the anti-entropy hash tree is still being built (kvcli aae "
           "shows its progress); retry when it is ready"));

@@ -149,6 +149,7 @@ class ReplicaReceiver final
 
   void OnWriteDone(bool ok) override {
     Due due;
+    bool resume = false;
     {
       absl::MutexLock lock(&mu_);
       writing_ = false;
@@ -158,8 +159,16 @@ class ReplicaReceiver final
         queued_bytes_ = 0;
       }
       due = NextLocked();
+      // Replies drained by writing can be what lets reading go on (the
+      // last request may have been answered while the outbox was full);
+      // after a failed write, reading resumes so that it can end.
+      if (read_paused_ && (!ok || UnderHalfLimitLocked())) {
+        read_paused_ = false;
+        resume = true;
+      }
     }
     Run(due);
+    if (resume) StartRead(&in_);
   }
 
   void OnDone() override {

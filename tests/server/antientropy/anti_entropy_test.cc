@@ -117,14 +117,21 @@ class AntiEntropyRunnerTest : public ::testing::Test {
   }
 
   absl::StatusOr<std::vector<ExchangeReport>> RunNow(Side& s, NodeId peer) {
-    absl::Notification done;
-    absl::StatusOr<std::vector<ExchangeReport>> out;
-    s.ae->RunNow(peer, [&](absl::StatusOr<std::vector<ExchangeReport>> r) {
-      out = std::move(r);
-      done.Notify();
-    });
-    EXPECT_TRUE(done.WaitForNotificationWithTimeout(absl::Seconds(30)));
-    return out;
+    struct Result {
+      absl::Notification done;
+      absl::StatusOr<std::vector<ExchangeReport>> out;
+    };
+    auto result = std::make_shared<Result>();  // outlives a late answer
+    s.ae->RunNow(peer,
+                 [result](absl::StatusOr<std::vector<ExchangeReport>> r) {
+                   result->out = std::move(r);
+                   result->done.Notify();
+                 });
+    if (!result->done.WaitForNotificationWithTimeout(absl::Seconds(30))) {
+      ADD_FAILURE() << "no report within 30 s";
+      return absl::DeadlineExceededError("no report");
+    }
+    return result->out;
   }
 
   void WaitReady() {

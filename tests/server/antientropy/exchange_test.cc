@@ -330,6 +330,7 @@ TEST(ExchangeTest, InterruptedExchangeReportsASubsetAndARestartFindsAll) {
 
   ExchangeOptions options;
   options.max_ranges_per_request = 64;
+  options.max_key_ranges_per_request = 64;
   Exchange cut(kFullRing, options);
   // Stop as soon as anything has been reported.
   for (int i = 0; i < kMaxRequests && cut.differing().empty(); ++i) {
@@ -390,6 +391,7 @@ TEST(ExchangeTest, ChurnDuringTheExchangeTerminatesAndReportsOnlyRealDiffs) {
   std::mt19937_64 rng(99);
   ExchangeOptions options;
   options.max_ranges_per_request = 32;  // more rounds, so more churn
+  options.max_key_ranges_per_request = 32;
   Exchange ex(kFullRing, options);
   const int requests = Drive(
       ex, local, remote, kFullRing, options.max_ranges_per_request,
@@ -461,9 +463,10 @@ TEST(ExchangeTest, PeerWhoseHashesAlwaysDifferCannotStallIt) {
   EXPECT_FALSE(ex.failed());
   EXPECT_TRUE(ex.differing().empty());
   // The descent is bounded by the tree: 1 + 16 + 256 ranges hashed, the
-  // 256 segments listed once each.
+  // 256 segments listed once each, 16 to a key request.
   EXPECT_EQ(ex.stats().ranges_hashed, 1u + 16 + 256);
-  EXPECT_EQ(ex.stats().key_requests, 1u);
+  EXPECT_EQ(ex.stats().key_requests,
+            256u / ExchangeOptions().max_key_ranges_per_request);
 }
 
 TEST(ExchangeTest, EmptySharedRangesAreDoneAtOnce) {
@@ -481,6 +484,7 @@ TEST(ExchangeTest, RequestsCarryOneKindAndAtMostTheLimit) {
   Diverge(local, remote, kKeys, 300, /*seed=*/3);
   ExchangeOptions options;
   options.max_ranges_per_request = 10;
+  options.max_key_ranges_per_request = 10;
   Exchange ex(kFullRing, options);
   // Drive checks every request against the limit.
   Drive(ex, local, remote, kFullRing, 10);
@@ -583,6 +587,7 @@ TEST(ExchangeTest, AKeyNamedInTwoListingsIsReportedOnce) {
   // moved) must not make it appear twice.
   ExchangeOptions options;
   options.max_ranges_per_request = 1;
+  options.max_key_ranges_per_request = 1;
   Exchange ex({{1000, 2000}, {kTop - 100, kTop}}, options);
   int listings = 0;
   for (int i = 0; i < 10 && !ex.done(); ++i) {

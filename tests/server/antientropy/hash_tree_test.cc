@@ -145,16 +145,26 @@ TEST(HashTreeTest, BuildWhileWritingAndAcrossRestartsEqualsARebuild) {
     HashTree tree(kBits);
     store.SetObserver(&tree);
     std::atomic<bool> done{false};
+    std::atomic<int> batches{0};
     std::vector<std::thread> writers;
     for (int w = 0; w < 2; ++w) {
       writers.emplace_back([&, w] {
         std::mt19937_64 r(restart * 10 + w);
-        while (!done.load()) RandomWrites(&store, r, 50, 2000);
+        while (!done.load()) {
+          RandomWrites(&store, r, 50, 2000);
+          ++batches;
+        }
       });
     }
+    // Wait for the writers to be going, then count what they do while the
+    // tree is built: the race is only tested if they overlap it.
+    while (batches.load() == 0) std::this_thread::yield();
     int progress_calls = 0;
+    int before = batches.load();
     ASSERT_TRUE(tree.Build(&store, [&](double, uint64_t) { ++progress_calls; })
                     .ok());
+    EXPECT_GT(batches.load() - before, 1)
+        << "no write overlapped the build: the test proved nothing";
     EXPECT_EQ(progress_calls, 64);
     RandomWrites(&store, rng, 500, 2000);  // after the build, while ready
     done = true;

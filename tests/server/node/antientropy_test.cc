@@ -14,25 +14,9 @@ namespace rumor::server {
 namespace {
 
 using testing::Cluster;
+using testing::Ids;
 using testing::WaitFor;
-
-std::set<NodeId> Ids(Cluster& c, std::vector<int> which) {
-  std::set<NodeId> out;
-  for (int i : which) out.insert(c.id(i));
-  return out;
-}
-
-std::vector<std::string> WriteKeys(Cluster& c, int via, int n,
-                                   const std::string& prefix) {
-  std::vector<std::string> keys;
-  for (int k = 0; k < n; ++k) {
-    std::string key = prefix + std::to_string(k);
-    absl::Status s = c.client(via).Put(key, "value-" + key, "").status();
-    EXPECT_TRUE(s.ok()) << key << ": " << s;
-    keys.push_back(key);
-  }
-  return keys;
-}
+using testing::WriteKeys;
 
 // How many of `keys` node i holds a live value for (-1: it could not be
 // asked).

@@ -183,18 +183,30 @@ class Cluster {
   // Sends one replica op to node i, as a peer would, and waits for its
   // answer (10 s at most).
   ReplicaReply Call(int i, ReplicaOp op) {
-    absl::Mutex mu;
-    std::optional<ReplicaReply> result;
+    struct Wait {
+      absl::Mutex mu;
+      std::optional<ReplicaReply> result;
+    };
+    auto wait = std::make_shared<Wait>();  // outlives a late answer
     fetcher_->Call(address(i), std::move(op), absl::Now() + absl::Seconds(10),
-                   [&](ReplicaReply r) {
-                     absl::MutexLock lock(&mu);
-                     result = std::move(r);
+                   [wait](ReplicaReply r) {
+                     absl::MutexLock lock(&wait->mu);
+                     wait->result = std::move(r);
                    });
-    absl::MutexLock lock(&mu);
-    mu.Await(absl::Condition(
-        +[](std::optional<ReplicaReply>* r) { return r->has_value(); },
-        &result));
-    return std::move(*result);
+    absl::MutexLock lock(&wait->mu);
+    // The client answers every call by its deadline; the margin catches a
+    // client that would not (the test then fails instead of hanging).
+    if (!wait->mu.AwaitWithTimeout(
+            absl::Condition(
+                +[](std::optional<ReplicaReply>* r) { return r->has_value(); },
+                &wait->result),
+            absl::Seconds(20))) {
+      ADD_FAILURE() << "no answer from node " << i << " within 20 s";
+      ReplicaReply r;
+      r.status = absl::DeadlineExceededError("no answer");
+      return r;
+    }
+    return std::move(*wait->result);
   }
   // Merges `object` into node i's own copy of `key` (as a replica write
   // would), bypassing every coordinator: for planting divergent replicas.
@@ -244,6 +256,27 @@ class Cluster {
   std::unique_ptr<ReplicaClient> fetcher_;
   std::function<void(NodeOptions*)> tweak_;
 };
+
+// The ids of the cluster's nodes `which`.
+inline std::set<NodeId> Ids(Cluster& c, std::vector<int> which) {
+  std::set<NodeId> out;
+  for (int i : which) out.insert(c.id(i));
+  return out;
+}
+
+// Writes keys prefix0..prefix<n-1> through node `via`, each with the value
+// "value-" + key (no context); fails the test on any error.
+inline std::vector<std::string> WriteKeys(Cluster& c, int via, int n,
+                                          const std::string& prefix) {
+  std::vector<std::string> keys;
+  for (int k = 0; k < n; ++k) {
+    std::string key = prefix + std::to_string(k);
+    absl::Status s = c.client(via).Put(key, "value-" + key, "").status();
+    EXPECT_TRUE(s.ok()) << key << ": " << s;
+    keys.push_back(key);
+  }
+  return keys;
+}
 
 }  // namespace rumor::server::testing
 

@@ -23,13 +23,9 @@ namespace rumor::server {
 namespace {
 
 using testing::Cluster;
+using testing::Ids;
 using testing::WaitFor;
-
-std::set<NodeId> Ids(Cluster& c, std::vector<int> which) {
-  std::set<NodeId> out;
-  for (int i : which) out.insert(c.id(i));
-  return out;
-}
+using testing::WriteKeys;
 
 int IndexOf(Cluster& c, NodeId id) {
   for (int i = 0; i < c.size(); ++i) {
@@ -78,18 +74,6 @@ Placement CheckPlacement(Cluster& c, const Ring& ring,
     }
   }
   return p;
-}
-
-std::vector<std::string> WriteKeys(Cluster& c, int via, int n,
-                                   const std::string& prefix) {
-  std::vector<std::string> keys;
-  for (int k = 0; k < n; ++k) {
-    std::string key = prefix + std::to_string(k);
-    absl::Status s = c.client(via).Put(key, "value-" + key, "").status();
-    EXPECT_TRUE(s.ok()) << key << ": " << s;
-    keys.push_back(key);
-  }
-  return keys;
 }
 
 TEST(ReplicationTest, AnyNodeAnswersForAnyKeyAndEveryReplicaHoldsIt) {
