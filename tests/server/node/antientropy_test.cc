@@ -122,20 +122,9 @@ TEST(AntiEntropyTest, AWipedReplicaIsRestored) {
   std::vector<std::string> keys = WriteKeys(c, 0, 2000, "wiped");
   ASSERT_TRUE(WaitFor([&] { return Holding(c, 1, keys) == 2000; }));
   c.Stop(1);
-  {
-    auto engine = storage::OpenRocksDbEngine(
-        c.Options(1).data_dir + "/db", storage::RocksDbOptions{});
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    storage::WriteBatch wipe;
-    ASSERT_TRUE((*engine)
-                    ->Scan(storage::Column::kData, "", "",
-                           [&](std::string_view k, std::string_view) {
-                             wipe.Delete(storage::Column::kData, k);
-                             return true;
-                           })
-                    .ok());
-    ASSERT_TRUE((*engine)->Write(wipe).ok());
-  }
+  auto wiped = c.WipeData(1);
+  ASSERT_TRUE(wiped.ok()) << wiped.status();
+  ASSERT_GE(*wiped, 2000u);
   ASSERT_NE(c.Start(1), nullptr);
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
   int held = 0;

@@ -25,6 +25,7 @@
 #include "server/ring/ring.h"
 #include "server/rpc/replica_client.h"
 #include "storage/dvv.h"
+#include "storage/rocksdb_engine.h"
 #include "tests/support/temp_dir.h"
 
 namespace rumor::server::testing {
@@ -180,6 +181,26 @@ class Cluster {
     auto got = FetchMany(i, {key}, hint_for);
     return got[0];
   }
+  // Deletes everything in stopped node i's data column, keeping its meta
+  // column (its id, tokens and epochs): a lost or replaced data disk.
+  // Returns how many entries it deleted.
+  absl::StatusOr<size_t> WipeData(int i) {
+    auto engine = storage::OpenRocksDbEngine(Options(i).data_dir + "/db",
+                                             storage::RocksDbOptions{});
+    if (!engine.ok()) return engine.status();
+    storage::WriteBatch wipe;
+    absl::Status s = (*engine)->Scan(
+        storage::Column::kData, "", "",
+        [&](std::string_view k, std::string_view) {
+          wipe.Delete(storage::Column::kData, k);
+          return true;
+        });
+    if (!s.ok()) return s;
+    s = (*engine)->Write(wipe);
+    if (!s.ok()) return s;
+    return wipe.ops().size();
+  }
+
   // Sends one replica op to node i, as a peer would, and waits for its
   // answer (10 s at most).
   ReplicaReply Call(int i, ReplicaOp op) {

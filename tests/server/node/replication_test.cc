@@ -532,21 +532,9 @@ TEST(ReplicationTest, ACoordinatorThatLostItsDataNeverReusesADot) {
   }
   // Node 0 loses its data column but keeps its id (its meta column).
   c.Stop(0);
-  {
-    auto engine = storage::OpenRocksDbEngine(
-        c.Options(0).data_dir + "/db", storage::RocksDbOptions{});
-    ASSERT_TRUE(engine.ok()) << engine.status();
-    storage::WriteBatch wipe;
-    ASSERT_TRUE((*engine)
-                    ->Scan(storage::Column::kData, "", "",
-                           [&](std::string_view k, std::string_view) {
-                             wipe.Delete(storage::Column::kData, k);
-                             return true;
-                           })
-                    .ok());
-    ASSERT_FALSE(wipe.empty());
-    ASSERT_TRUE((*engine)->Write(wipe).ok());
-  }
+  auto wiped = c.WipeData(0);
+  ASSERT_TRUE(wiped.ok()) << wiped.status();
+  ASSERT_GT(*wiped, 0u);
   ASSERT_NE(c.Start(0), nullptr);
   EXPECT_GT(c.Value(0, "actor_epoch"), epoch) << "data loss must bump the epoch";
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
