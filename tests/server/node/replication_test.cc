@@ -249,6 +249,22 @@ void WaitDown(Cluster& c, int observer, int down) {
   })) << "node " << down << " was never seen down by " << observer;
 }
 
+// Stops node `victim`, waits until `via` declares it dead, and removes it
+// from the ring through `via`.
+void StopAndRemove(Cluster& c, int via, int victim) {
+  c.Stop(victim);
+  ASSERT_NO_FATAL_FAILURE(WaitDown(c, via, victim));
+  ASSERT_TRUE(WaitFor([&] {
+    auto m = c.client(via).Members();
+    if (!m.ok()) return false;
+    for (const auto& mm : *m) {
+      if (mm.id == c.id(victim)) return mm.status == "dead";
+    }
+    return false;
+  })) << "node " << victim << " never declared dead";
+  ASSERT_TRUE(c.client(via).Remove(c.id(victim)).ok());
+}
+
 class HintTest : public ::testing::TestWithParam<bool> {};
 INSTANTIATE_TEST_SUITE_P(FallbackRestarts, HintTest, ::testing::Bool());
 
@@ -446,16 +462,7 @@ TEST(ReplicationTest, LeaveAndRemoveKeepNCopiesOfEveryKey) {
       << "after the leave: " << p.misplaced << " misplaced, e.g. " << p.example;
   EXPECT_EQ(p.lost, 0);
   // Node 3 dies and is removed: the survivors re-replicate its ranges.
-  c.Stop(3);
-  WaitDown(c, 0, 3);
-  ASSERT_TRUE(WaitFor([&] {
-    auto m = c.client(0).Members();
-    for (const auto& mm : *m) {
-      if (mm.id == c.id(3)) return mm.status == "dead";
-    }
-    return false;
-  })) << "node 3 never declared dead";
-  ASSERT_TRUE(c.client(0).Remove(c.id(3)).ok());
+  ASSERT_NO_FATAL_FAILURE(StopAndRemove(c, 0, 3));
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
   auto ring3 = c.RingAt(0);
   ASSERT_TRUE(WaitFor(
@@ -601,16 +608,7 @@ TEST(ReplicationTest, ANodeThatDroppedKeysByHandoffNeverReusesADot) {
   EXPECT_GT(c.Value(0, "actor_epoch"), epoch)
       << "dropping keys must move the actor epoch on";
   // The joiner dies and is removed: node 0 owns those keys again.
-  c.Stop(3);
-  WaitDown(c, 0, 3);
-  ASSERT_TRUE(WaitFor([&] {
-    auto m = c.client(0).Members();
-    for (const auto& mm : *m) {
-      if (mm.id == c.id(3)) return mm.status == "dead";
-    }
-    return false;
-  })) << "node 3 never declared dead";
-  ASSERT_TRUE(c.client(0).Remove(c.id(3)).ok());
+  ASSERT_NO_FATAL_FAILURE(StopAndRemove(c, 0, 3));
   ASSERT_TRUE(WaitFor([&] { return c.RingIs(Ids(c, {0, 1, 2})); }));
   // Before the ranges come back (the handoff settle is 2 s), blind writes
   // coordinated by node 0, which holds nothing for these keys.
