@@ -265,6 +265,34 @@ std::string DvvSet::Encode() const {
   return out;
 }
 
+bool DvvSet::EncodedOnlyTombstones(std::string_view bytes) {
+  if (bytes.empty() || static_cast<uint8_t>(bytes[0]) != kObjectFormat) {
+    return false;
+  }
+  bytes.remove_prefix(1);
+  uint64_t n;
+  if (!GetVarint64(&bytes, &n)) return false;
+  uint64_t siblings = 0;
+  for (uint64_t i = 0; i < n; ++i) {
+    uint64_t actor, counter, nvalues;
+    if (!GetFixed64BE(&bytes, &actor) || !GetVarint64(&bytes, &counter) ||
+        !GetVarint64(&bytes, &nvalues)) {
+      return false;
+    }
+    for (uint64_t j = 0; j < nvalues; ++j) {
+      if (bytes.empty()) return false;
+      uint8_t kind = static_cast<uint8_t>(bytes[0]);
+      bytes.remove_prefix(1);
+      std::string_view data;
+      if (kind != kKindTombstone || !GetLengthPrefixed(&bytes, &data)) {
+        return false;
+      }
+      ++siblings;
+    }
+  }
+  return siblings > 0 && bytes.empty();
+}
+
 absl::StatusOr<DvvSet> DvvSet::Decode(std::string_view bytes) {
   DvvSet set;
   if (bytes.empty()) return Corrupt("empty");

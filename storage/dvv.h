@@ -123,6 +123,10 @@ class DvvSet {
   std::string Encode() const;
   // DATA_LOSS on anything Encode could not have produced.
   static absl::StatusOr<DvvSet> Decode(std::string_view bytes);
+  // Whether `encoded` (an Encode result) holds siblings and all of them are
+  // tombstones: a deleted key. Walks the bytes without allocating (it runs
+  // on every write); false for anything malformed.
+  static bool EncodedOnlyTombstones(std::string_view encoded);
 
   bool operator==(const DvvSet&) const = default;
 

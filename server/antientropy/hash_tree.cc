@@ -9,7 +9,8 @@
 namespace rumor::server {
 
 namespace {
-// How finely Build cuts the ring: each piece's scan holds writes off.
+// How finely Build and Verify cut the ring (at most): each piece's scan
+// holds writes off.
 constexpr int kBuildPieceBits = 12;
 // Seed of ObjectHash: unrelated to the ring position's hash.
 constexpr uint64_t kObjectSeed = 0x616165747265650aULL;
@@ -67,29 +68,33 @@ uint64_t HashTree::SegmentsHash(uint64_t first, uint64_t last) const {
   return h;
 }
 
+int HashTree::PieceBits() const { return std::min(kBuildPieceBits, bits_); }
+
 absl::Status HashTree::Build(
     storage::ObjectStore* store,
     absl::FunctionRef<void(double, uint64_t)> progress,
-    const std::atomic<bool>* stop) {
-  constexpr uint64_t kPieces = uint64_t{1} << kBuildPieceBits;
-  constexpr int kPieceShift = 64 - kBuildPieceBits;
+    const std::atomic<bool>* stop, const EachObject& each) {
+  const int piece_bits = PieceBits();
+  const uint64_t pieces = uint64_t{1} << piece_bits;
+  const int piece_shift = 64 - piece_bits;
   uint64_t keys = 0;
-  for (uint64_t piece = 0; piece < kPieces; ++piece) {
+  for (uint64_t piece = 0; piece < pieces; ++piece) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
       return absl::CancelledError("hash tree build stopped");
     }
-    uint64_t from = piece << kPieceShift;
-    uint64_t to = piece + 1 == kPieces ? ~uint64_t{0}
-                                       : ((piece + 1) << kPieceShift) - 1;
+    uint64_t from = piece << piece_shift;
+    uint64_t to = piece + 1 == pieces ? ~uint64_t{0}
+                                      : ((piece + 1) << piece_shift) - 1;
     absl::Status s = store->ScanPositionsExclusive(
         from, to,
         [&](std::string_view key, std::string_view object) {
           Apply(RingPosition(key), ObjectHash(key, object));
+          if (each) each(key, object);
           ++keys;
           return true;
         },
         [&] {
-          if (piece + 1 == kPieces) {
+          if (piece + 1 == pieces) {
             ready_.store(true, std::memory_order_release);
           } else {
             built_below_.store(to + 1, std::memory_order_release);
@@ -99,11 +104,57 @@ absl::Status HashTree::Build(
       return absl::Status(s.code(), absl::StrCat("building the hash tree: ",
                                                  s.message()));
     }
-    if ((piece + 1) % (kPieces / 64) == 0) {
-      progress(static_cast<double>(piece + 1) / kPieces, keys);
+    if (pieces < 64 || (piece + 1) % (pieces / 64) == 0) {
+      progress(static_cast<double>(piece + 1) / pieces, keys);
     }
   }
   return absl::OkStatus();
+}
+
+absl::StatusOr<HashTree::VerifyResult> HashTree::Verify(
+    storage::ObjectStore* store, uint64_t first_piece, uint64_t count,
+    const EachObject& each) {
+  if (!ready()) {
+    return absl::FailedPreconditionError("the hash tree is not built yet");
+  }
+  const int piece_bits = PieceBits();
+  const uint64_t pieces = uint64_t{1} << piece_bits;
+  const int piece_shift = 64 - piece_bits;
+  const uint64_t per_piece = uint64_t{1} << (bits_ - piece_bits);
+  std::vector<uint64_t> fresh(per_piece);
+  VerifyResult result;
+  for (uint64_t piece = first_piece;
+       piece < pieces && piece - first_piece < count; ++piece) {
+    uint64_t from = piece << piece_shift;
+    uint64_t to = piece + 1 == pieces ? ~uint64_t{0}
+                                      : ((piece + 1) << piece_shift) - 1;
+    const uint64_t first = SegmentOf(from);
+    std::fill(fresh.begin(), fresh.end(), 0);
+    absl::Status s = store->ScanPositionsExclusive(
+        from, to,
+        [&](std::string_view key, std::string_view object) {
+          fresh[SegmentOf(RingPosition(key)) - first] ^=
+              ObjectHash(key, object);
+          if (each) each(key, object);
+          ++result.keys;
+          return true;
+        },
+        [&] {
+          // Writes are held off: the tree and the scan saw the same data.
+          for (uint64_t i = 0; i < per_piece; ++i) {
+            uint64_t live = SegmentsHash(first + i, first + i);
+            if (live != fresh[i]) {
+              ++result.differing;
+              Apply(SegmentStart(first + i), live ^ fresh[i]);
+            }
+          }
+        });
+    if (!s.ok()) {
+      return absl::Status(s.code(), absl::StrCat("checking the hash tree: ",
+                                                 s.message()));
+    }
+  }
+  return result;
 }
 
 absl::StatusOr<uint64_t> RangeHash(const HashTree& tree,

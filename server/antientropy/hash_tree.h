@@ -17,6 +17,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -49,11 +50,29 @@ class HashTree final : public storage::ObjectObserver {
   // the build's position. The tree must be the store's observer (or
   // receive its changes) before this starts. `progress(fraction, keys)` is
   // called about every 1/64 of the ring; `stop` (if set) ends the build
-  // early with CANCELLED.
+  // early with CANCELLED. `each`, if set, sees every object scanned.
+  using EachObject =
+      std::function<void(std::string_view key, std::string_view object)>;
   absl::Status Build(storage::ObjectStore* store,
                      absl::FunctionRef<void(double fraction, uint64_t keys)>
                          progress,
-                     const std::atomic<bool>* stop = nullptr);
+                     const std::atomic<bool>* stop = nullptr,
+                     const EachObject& each = nullptr);
+
+  // The slow check that catches drift (a bug, a disk that changed under
+  // the store), run a step at a time: the ring is cut into VerifyPieces()
+  // pieces; for pieces first..first+count-1 it rebuilds every segment's
+  // hash from a scan of the data, with writes held off for one piece's
+  // scan at a time (as Build), compares it with the tree's, and corrects
+  // the tree where they differ. Only on a ready tree.
+  struct VerifyResult {
+    uint64_t keys = 0;       // objects scanned
+    uint64_t differing = 0;  // segments found wrong (and corrected)
+  };
+  uint64_t VerifyPieces() const { return uint64_t{1} << PieceBits(); }
+  absl::StatusOr<VerifyResult> Verify(storage::ObjectStore* store,
+                                      uint64_t first, uint64_t count,
+                                      const EachObject& each = nullptr);
 
   // True once Build finished: every hash reflects every object.
   bool ready() const { return ready_.load(std::memory_order_acquire); }
@@ -73,6 +92,9 @@ class HashTree final : public storage::ObjectObserver {
 
  private:
   uint64_t Prefix(uint64_t segment) const;  // XOR of segments 0..segment
+  // Build's and Verify's unit of work: the ring cut into 2^PieceBits()
+  // pieces, each a whole number of segments.
+  int PieceBits() const;
 
   const int bits_;
   const int shift_;

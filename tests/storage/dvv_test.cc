@@ -269,5 +269,37 @@ TEST(DvvSetTest, InterleavedStaleWritersNeverExplode) {
   }
 }
 
+// Tombstone reaping finds deleted keys from their encoding on every write:
+// only sets whose every sibling is a tombstone qualify.
+TEST(DvvSetTest, EncodedOnlyTombstonesMatchesTheDecodedSet) {
+  DvvSet s;
+  EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(""));
+  EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(s.Encode()));  // no siblings
+  ASSERT_TRUE(s.Update({}, Sibling::Value("v"), kA).ok());
+  EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(s.Encode()));
+  DvvSet concurrent = s;
+  ASSERT_TRUE(s.Update(s.Join(), Sibling::Tombstone(), kA).ok());
+  EXPECT_TRUE(DvvSet::EncodedOnlyTombstones(s.Encode()));
+  // A tombstone beside a concurrent live value is not a deleted key.
+  ASSERT_TRUE(concurrent.Update({}, Sibling::Value("w"), kB).ok());
+  DvvSet mixed = s;
+  mixed.Merge(concurrent);
+  ASSERT_TRUE(mixed.HasLiveValue());
+  EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(mixed.Encode()));
+  // Two concurrent tombstones are.
+  DvvSet other;
+  ASSERT_TRUE(other.Update({}, Sibling::Tombstone(), kB).ok());
+  DvvSet both = s;
+  both.Merge(other);
+  EXPECT_EQ(both.SiblingCount(), 2u);
+  EXPECT_TRUE(DvvSet::EncodedOnlyTombstones(both.Encode()));
+  // Truncated or extended encodings are not.
+  std::string enc = both.Encode();
+  for (size_t cut = 0; cut < enc.size(); ++cut) {
+    EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(enc.substr(0, cut))) << cut;
+  }
+  EXPECT_FALSE(DvvSet::EncodedOnlyTombstones(enc + "x"));
+}
+
 }  // namespace
 }  // namespace rumor::storage
