@@ -4,7 +4,9 @@
 #include <limits>
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "server/replication/placement.h"
@@ -13,10 +15,36 @@
 namespace rumor::server {
 
 namespace {
+// How often deleted keys are looked at: a quarter of their grace, within
+// 100 ms..1 min.
+absl::Duration ReapInterval(absl::Duration grace) {
+  return std::clamp(grace / 4, absl::Milliseconds(100), absl::Minutes(1));
+}
+
 constexpr uint64_t kMaxPosition = std::numeric_limits<uint64_t>::max();
 
 bool Holds(const std::vector<NodeId>& pref, NodeId id) {
   return std::find(pref.begin(), pref.end(), id) != pref.end();
+}
+
+absl::Time SteadyNow() { return SteadyClock::Get()->Now(); }
+
+// Keys checked (and removed) per reap request, and at most per pass.
+constexpr size_t kReapBatch = 256;
+constexpr size_t kReapPerPass = 16 * kReapBatch;
+// Pieces of the tree check per step between two loop turns.
+constexpr uint64_t kVerifyPiecesPerStep = 16;
+
+// The index of the range of `ranges` (sorted, disjoint) holding `position`,
+// or ranges.size().
+size_t RangeOf(const std::vector<RangeReport>& ranges, uint64_t position) {
+  auto it = std::upper_bound(
+      ranges.begin(), ranges.end(), position,
+      [](uint64_t p, const RangeReport& r) { return p < r.range.from; });
+  if (it == ranges.begin()) return ranges.size();
+  --it;
+  return position <= it->range.to ? static_cast<size_t>(it - ranges.begin())
+                                   : ranges.size();
 }
 }  // namespace
 
@@ -60,7 +88,7 @@ AntiEntropy::AntiEntropy(storage::ObjectStore* store,
       view_(std::move(view)),
       options_(options),
       tree_(options.segment_bits) {
-  store_->SetObserver(&tree_);
+  store_->SetObserver(this);
 }
 
 AntiEntropy::~AntiEntropy() {
@@ -117,7 +145,45 @@ AntiEntropy::State AntiEntropy::GetState() const {
   s.build_error = build_error_;
   s.counters = counters_;
   for (const auto& [id, report] : last_) s.last.push_back(report);
+  s.reaping = reaping_;
+  s.reaping.grace = options_.tombstone_grace;
+  s.verify = verify_;
+  s.verify.interval = options_.verify_interval;
+  absl::MutexLock reap_lock(&reap_mu_);
+  s.reaping.pending = deleted_.size();
+  s.reaping.forgotten = forgotten_;
   return s;
+}
+
+void AntiEntropy::ObjectChanged(uint64_t position, std::string_view key,
+                                std::string_view before,
+                                std::string_view after) {
+  tree_.ObjectChanged(position, key, before, after);
+  if (options_.tombstone_grace <= absl::ZeroDuration()) return;
+  if (storage::DvvSet::EncodedOnlyTombstones(after)) {
+    Track(key);
+  } else if (storage::DvvSet::EncodedOnlyTombstones(before)) {
+    // Written again, or removed.
+    absl::MutexLock lock(&reap_mu_);
+    deleted_.erase(absl::string_view(key.data(), key.size()));
+  }
+}
+
+void AntiEntropy::Track(std::string_view key) {
+  absl::MutexLock lock(&reap_mu_);
+  if (deleted_.contains(absl::string_view(key.data(), key.size()))) return;
+  if (deleted_.size() >= options_.max_reap_candidates) {
+    ++forgotten_;
+    return;
+  }
+  deleted_.emplace(std::string(key), SteadyNow());
+}
+
+void AntiEntropy::Scanned(std::string_view key, std::string_view object) {
+  if (options_.tombstone_grace > absl::ZeroDuration() &&
+      storage::DvvSet::EncodedOnlyTombstones(object)) {
+    Track(key);
+  }
 }
 
 void AntiEntropy::Loop() {
@@ -140,7 +206,10 @@ void AntiEntropy::Loop() {
                           << keys << " keys)";
         }
       },
-      &stop_);
+      &stop_,
+      [this](std::string_view key, std::string_view object) {
+        Scanned(key, object);
+      });
   if (!built.ok()) {
     if (!stopping()) {
       RUMOR_LOG(ERROR) << "anti-entropy disabled until a restart: "
@@ -168,6 +237,12 @@ void AntiEntropy::Loop() {
   absl::Time next = options_.interval > absl::ZeroDuration()
                         ? absl::Now() + options_.interval
                         : absl::InfiniteFuture();
+  if (options_.tombstone_grace > absl::ZeroDuration()) {
+    next_reap_ = absl::Now() + ReapInterval(options_.tombstone_grace);
+  }
+  if (options_.verify_interval > absl::ZeroDuration()) {
+    next_verify_ = absl::Now() + options_.verify_interval;
+  }
   while (true) {
     std::optional<Request> asked;
     {
@@ -175,12 +250,23 @@ void AntiEntropy::Loop() {
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return stopped_ || !queue_.empty();
       };
-      mu_.AwaitWithDeadline(absl::Condition(&ready), next);
+      // A tree check in progress goes on between requests at its own pace.
+      absl::Time wake = std::min({next, next_reap_, next_verify_});
+      if (verify_.running) wake = absl::Now();
+      mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
       if (stopped_) return;
       if (!queue_.empty()) {
         asked.emplace(std::move(queue_.front()));
         queue_.pop_front();
       }
+    }
+    if (!asked.has_value()) {
+      if (absl::Now() >= next_reap_) {
+        ReapPass();
+        next_reap_ = absl::Now() + ReapInterval(options_.tombstone_grace);
+      }
+      VerifyStep();
+      if (absl::Now() < next) continue;
     }
     std::shared_ptr<const ClusterView> view = view_();
     std::vector<NodeId> peers;
@@ -225,6 +311,7 @@ void AntiEntropy::Loop() {
       next = absl::InfiniteFuture();
       continue;
     }
+    if (absl::Now() < next) continue;
     next = absl::Now() + options_.interval;
     if (peers.empty()) continue;
     NodeId peer;
@@ -258,6 +345,14 @@ std::vector<NodeId> AntiEntropy::PeersSharingRanges(
 
 std::vector<ReplicaReply> AntiEntropy::CallAll(const std::string& address,
                                                std::vector<ReplicaOp> ops) {
+  std::vector<std::pair<std::string, ReplicaOp>> calls;
+  calls.reserve(ops.size());
+  for (ReplicaOp& op : ops) calls.emplace_back(address, std::move(op));
+  return CallMany(std::move(calls));
+}
+
+std::vector<ReplicaReply> AntiEntropy::CallMany(
+    std::vector<std::pair<std::string, ReplicaOp>> calls) {
   struct Wait {
     absl::Mutex mu;
     size_t left ABSL_GUARDED_BY(mu);
@@ -266,12 +361,12 @@ std::vector<ReplicaReply> AntiEntropy::CallAll(const std::string& address,
   auto wait = std::make_shared<Wait>();
   {
     absl::MutexLock lock(&wait->mu);
-    wait->left = ops.size();
-    wait->replies.resize(ops.size());
+    wait->left = calls.size();
+    wait->replies.resize(calls.size());
   }
   absl::Time deadline = absl::Now() + options_.request_timeout;
-  for (size_t i = 0; i < ops.size(); ++i) {
-    transport_->Call(address, std::move(ops[i]), deadline,
+  for (size_t i = 0; i < calls.size(); ++i) {
+    transport_->Call(calls[i].first, std::move(calls[i].second), deadline,
                      [wait, i](ReplicaReply reply) {
                        absl::MutexLock lock(&wait->mu);
                        wait->replies[i] = std::move(reply);
@@ -317,6 +412,7 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
   std::vector<PositionRange> shared =
       SharedRanges(*view.ring, options_.self, peer, options_.replicas);
   report.ranges = shared.size();
+  for (const PositionRange& r : shared) report.per_range.push_back({r});
   ExchangeOptions eo;
   eo.segment_bits = tree_.segment_bits();
   Exchange exchange(std::move(shared), eo);
@@ -355,6 +451,15 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
       for (auto& [key, hash] : remote.keys) {
         theirs.push_back({std::move(key), hash});
       }
+      // Distinct keys per shared range, for the report.
+      absl::flat_hash_set<std::string_view> seen;
+      for (const auto* side : {&local, &theirs}) {
+        for (const KeyDigest& k : *side) {
+          if (!seen.insert(k.key).second) continue;
+          size_t i = RangeOf(report.per_range, RingPosition(k.key));
+          if (i < report.per_range.size()) ++report.per_range[i].keys_compared;
+        }
+      }
       exchange.OnKeys(local, theirs);
     } else {
       std::vector<uint64_t> local;
@@ -373,6 +478,10 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
   report.keys_compared = exchange.stats().keys_compared;
   report.bytes = exchange.stats().bytes;
   report.differing = exchange.differing().size();
+  for (const std::string& key : exchange.differing()) {
+    size_t i = RangeOf(report.per_range, RingPosition(key));
+    if (i < report.per_range.size()) ++report.per_range[i].differing;
+  }
   return finish(
       Repair(view, report.address, peer, exchange.differing(), &report));
 }
@@ -444,7 +553,13 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
         fail(merged.status());
         continue;
       }
-      if (!(*merged == *before)) ++report->repaired_here;
+      size_t range = RangeOf(report->per_range, RingPosition(batch[i]));
+      if (!(*merged == *before)) {
+        ++report->repaired_here;
+        if (range < report->per_range.size()) {
+          ++report->per_range[range].repaired;
+        }
+      }
       if (!(*merged == remote) && !merged->empty()) {
         ReplicaOp op;
         op.kind = ReplicaOp::Kind::kStore;
@@ -455,10 +570,18 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
       }
     }
     if (!stores.empty()) {
+      std::vector<size_t> ranges;
+      for (const ReplicaOp& op : stores) {
+        ranges.push_back(RangeOf(report->per_range, RingPosition(op.key)));
+      }
       std::vector<ReplicaReply> acks = CallAll(address, std::move(stores));
-      for (const ReplicaReply& a : acks) {
+      for (size_t j = 0; j < acks.size(); ++j) {
+        const ReplicaReply& a = acks[j];
         if (a.status.ok()) {
           ++report->repaired_peer;
+          if (ranges[j] < report->per_range.size()) {
+            ++report->per_range[ranges[j]].repaired;
+          }
         } else {
           fail(absl::Status(a.status.code(),
                             absl::StrCat(address, ": ", a.status.message())));
@@ -516,6 +639,26 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
     r.status = std::move(s);
     std::move(done)(std::move(r));
   };
+  if (op.kind == ReplicaOp::Kind::kReap) {
+    if (op.keys.empty() || op.keys.size() > kMaxReapKeys ||
+        (op.reap_remove && op.expected.size() != op.keys.size())) {
+      refuse(std::move(done), absl::InvalidArgumentError("malformed reap query"));
+      return;
+    }
+    auto shared = std::make_shared<ReplyCallback>(std::move(done));
+    storage_executor_->SubmitOrRefuse(
+        [this, op = std::move(op), shared, refuse](bool admitted) mutable {
+          if (!admitted) {
+            refuse(std::move(*shared),
+                   absl::ResourceExhaustedError("storage queue full"));
+            return;
+          }
+          ReplicaReply r;
+          ServeReap(op, &r);
+          std::move(*shared)(std::move(r));
+        });
+    return;
+  }
   if (op.kind != ReplicaOp::Kind::kTree || op.ranges.empty() ||
       op.ranges.size() > kMaxTreeRanges) {
     refuse(std::move(done), absl::InvalidArgumentError("malformed tree query"));
@@ -566,6 +709,296 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
         }
         std::move(*shared)(std::move(r));
       });
+}
+
+namespace {
+// The hash a reap check compares: the encoding's, never 0 for an object
+// (0 stands for "absent").
+uint64_t ReapHash(const storage::DvvSet& object) {
+  if (object.empty()) return 0;
+  uint64_t h = storage::ObjectStore::EncodingHash(object.Encode());
+  return h == 0 ? 1 : h;
+}
+}  // namespace
+
+void AntiEntropy::ServeReap(const ReplicaOp& op, ReplicaReply* r) {
+  if (options_.tombstone_grace <= absl::ZeroDuration()) {
+    // Agreeing would let the asking node remove what this node keeps for
+    // good, and repair would bring it back after every pass.
+    r->status = absl::FailedPreconditionError(
+        "tombstone reaping is off on this node (--tombstone-grace=0)");
+    return;
+  }
+  auto holds_hint = [this](std::string_view key) {
+    return options_.holds_hint && options_.holds_hint(key);
+  };
+  for (size_t i = 0; i < op.keys.size(); ++i) {
+    const std::string& key = op.keys[i];
+    absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
+    if (!obj.ok()) {
+      r->status = obj.status();
+      r->hashes.clear();
+      r->flags.clear();
+      return;
+    }
+    if (!op.reap_remove) {
+      r->hashes.push_back(ReapHash(*obj));
+      r->flags.push_back(holds_hint(key));
+      continue;
+    }
+    // Only a deleted key, still as the asking node saw it everywhere:
+    // never a live value, whatever a peer asks.
+    bool removed = false;
+    if (!obj->empty() && !obj->HasLiveValue() && !holds_hint(key) &&
+        ReapHash(*obj) == op.expected[i]) {
+      absl::StatusOr<bool> d =
+          store_->DeleteIfUnchangedHash(key, storage::ObjectStore::EncodingHash(
+                                                 obj->Encode()));
+      if (!d.ok()) {
+        r->status = d.status();
+        r->flags.clear();
+        return;
+      }
+      removed = *d;
+    }
+    r->flags.push_back(removed);
+  }
+}
+
+std::string AntiEntropy::ReapBlocker(const ClusterView& view) const {
+  if (!view.joined) return "this node has not joined its cluster yet";
+  std::vector<std::pair<NodeId, const ClusterView::Node*>> nodes;
+  for (const auto& [id, n] : view.nodes) nodes.emplace_back(id, &n);
+  std::sort(nodes.begin(), nodes.end());
+  for (const auto& [id, n] : nodes) {
+    if (id == options_.self) continue;
+    if (n->status == MemberStatus::kSuspect ||
+        n->status == MemberStatus::kDead) {
+      return absl::StrCat(
+          "node ", NodeIdToString(id), " (", n->address, ") is ",
+          MemberStatusName(n->status),
+          ": it may hold old copies or hints of deleted keys (kvcli remove "
+          "it if it is gone for good)");
+    }
+    if (n->joining) {
+      return absl::StrCat("node ", NodeIdToString(id), " (", n->address,
+                          ") is joining");
+    }
+  }
+  if (!view.joiner_rings.empty()) return "a node is joining";
+  return "";
+}
+
+void AntiEntropy::ReapPass() {
+  std::shared_ptr<const ClusterView> view = view_();
+  std::string blocker = ReapBlocker(*view);
+  {
+    absl::MutexLock lock(&mu_);
+    ++reaping_.passes;
+    reaping_.paused = blocker;
+  }
+  if (!blocker.empty()) return;
+  // Deleted keys past their grace: the first replica of a key reaps it;
+  // the others only if it is still here after twice the grace (the first
+  // may have restarted, which starts its clock again).
+  absl::Time now = SteadyNow();
+  std::vector<std::pair<std::string, absl::Duration>> old;
+  {
+    absl::MutexLock lock(&reap_mu_);
+    for (const auto& [key, since] : deleted_) {
+      if (now - since < options_.tombstone_grace) continue;
+      old.emplace_back(key, now - since);
+      if (old.size() >= 4 * kReapPerPass) break;
+    }
+  }
+  std::vector<std::string> due;
+  for (auto& [key, age] : old) {
+    std::vector<NodeId> pref =
+        view->ring->PreferenceList(RingPosition(key), options_.replicas);
+    bool first = pref.empty() || pref[0] == options_.self;
+    if (first || age >= 2 * options_.tombstone_grace) {
+      due.push_back(std::move(key));
+      if (due.size() >= kReapPerPass) break;
+    }
+  }
+  for (size_t at = 0; at < due.size(); at += kReapBatch) {
+    if (stopping()) return;
+    YieldToClients();
+    size_t end = std::min(due.size(), at + kReapBatch);
+    std::vector<std::string> batch(std::make_move_iterator(due.begin() + at),
+                                   std::make_move_iterator(due.begin() + end));
+    uint64_t bytes = 0;
+    for (const std::string& k : batch) bytes += k.size();
+    // The ring may have moved since the pass started.
+    std::shared_ptr<const ClusterView> now_view = view_();
+    if (!ReapBlocker(*now_view).empty()) return;
+    ReapBatch(*now_view, std::move(batch));
+    Throttle(end - at, bytes);
+  }
+}
+
+void AntiEntropy::ReapBatch(const ClusterView& view,
+                            std::vector<std::string> keys) {
+  uint64_t kept = 0;
+  // This node's copies: still deleted, and no hint held here.
+  std::vector<std::string> ask;
+  std::vector<uint64_t> mine;
+  for (std::string& key : keys) {
+    absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
+    if (!obj.ok() || (options_.holds_hint && options_.holds_hint(key))) {
+      ++kept;
+      continue;
+    }
+    // Written again (or removed) meanwhile: the observer forgot it.
+    if (obj->empty() || obj->HasLiveValue()) continue;
+    mine.push_back(ReapHash(*obj));
+    ask.push_back(std::move(key));
+  }
+  if (!ask.empty()) {
+    // Every other alive member: replicas must hold the same tombstone;
+    // anyone else the same or nothing; nobody a hint.
+    std::vector<std::pair<NodeId, std::string>> members;
+    for (const auto& [id, n] : view.nodes) {
+      if (id != options_.self && n.status == MemberStatus::kAlive) {
+        members.emplace_back(id, n.address);
+      }
+    }
+    std::vector<std::vector<NodeId>> replicas;
+    std::vector<bool> agree(ask.size(), true);
+    for (size_t i = 0; i < ask.size(); ++i) {
+      replicas.push_back(
+          view.ring->PreferenceList(RingPosition(ask[i]), options_.replicas));
+      for (NodeId r : replicas.back()) {
+        if (r != options_.self && !view.Alive(r)) agree[i] = false;
+      }
+    }
+    std::vector<std::pair<std::string, ReplicaOp>> checks;
+    for (const auto& [id, address] : members) {
+      ReplicaOp op;
+      op.kind = ReplicaOp::Kind::kReap;
+      op.keys = ask;
+      checks.emplace_back(address, std::move(op));
+    }
+    std::vector<ReplicaReply> answers = CallMany(std::move(checks));
+    std::vector<std::vector<bool>> holds(members.size(),
+                                         std::vector<bool>(ask.size()));
+    for (size_t m = 0; m < members.size(); ++m) {
+      const ReplicaReply& a = answers[m];
+      if (!a.status.ok() || a.hashes.size() != ask.size() ||
+          a.flags.size() != ask.size()) {
+        agree.assign(ask.size(), false);
+        break;
+      }
+      for (size_t i = 0; i < ask.size(); ++i) {
+        if (a.flags[i]) {
+          agree[i] = false;  // a hint may carry an older value
+        } else if (a.hashes[i] == mine[i]) {
+          holds[m][i] = true;
+        } else if (a.hashes[i] != 0 || Holds(replicas[i], members[m].first)) {
+          agree[i] = false;
+        }
+      }
+    }
+    // Removed everywhere it is held, then here. A removal that fails
+    // somewhere leaves a tombstone there, which repair brings back here:
+    // the next pass tries again. Never a value.
+    std::vector<std::pair<std::string, ReplicaOp>> removals;
+    for (size_t m = 0; m < members.size(); ++m) {
+      ReplicaOp op;
+      op.kind = ReplicaOp::Kind::kReap;
+      op.reap_remove = true;
+      for (size_t i = 0; i < ask.size(); ++i) {
+        if (agree[i] && holds[m][i]) {
+          op.keys.push_back(ask[i]);
+          op.expected.push_back(mine[i]);
+        }
+      }
+      if (!op.keys.empty()) removals.emplace_back(members[m].second, std::move(op));
+    }
+    if (!removals.empty()) CallMany(std::move(removals));
+    uint64_t reaped = 0;
+    for (size_t i = 0; i < ask.size(); ++i) {
+      if (!agree[i]) {
+        ++kept;
+        continue;
+      }
+      absl::StatusOr<storage::DvvSet> obj = store_->Get(ask[i]);
+      absl::StatusOr<bool> removed = false;
+      if (obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
+          ReapHash(*obj) == mine[i]) {
+        removed = store_->DeleteIfUnchangedHash(
+            ask[i], storage::ObjectStore::EncodingHash(obj->Encode()));
+      }
+      if (removed.ok() && *removed) {
+        ++reaped;
+      } else {
+        ++kept;
+      }
+    }
+    absl::MutexLock lock(&mu_);
+    reaping_.reaped += reaped;
+    reaping_.kept += kept;
+    return;
+  }
+  absl::MutexLock lock(&mu_);
+  reaping_.kept += kept;
+}
+
+void AntiEntropy::VerifyStep() {
+  bool running;
+  {
+    absl::MutexLock lock(&mu_);
+    running = verify_.running;
+  }
+  if (!running) {
+    if (absl::Now() < next_verify_ || !tree_.ready()) return;
+    RUMOR_LOG(INFO) << "anti-entropy: checking the hash tree against the data";
+    verify_piece_ = 0;
+    verify_corrected_ = 0;
+    absl::MutexLock lock(&mu_);
+    verify_.running = true;
+    verify_.progress = 0;
+  }
+  absl::StatusOr<HashTree::VerifyResult> step = tree_.Verify(
+      store_, verify_piece_, kVerifyPiecesPerStep,
+      [this](std::string_view key, std::string_view object) {
+        Scanned(key, object);
+      });
+  if (!step.ok()) {
+    RUMOR_LOG(WARNING) << "anti-entropy: the hash tree check failed (the "
+                          "next one starts in "
+                       << options_.verify_interval << "): " << step.status();
+    next_verify_ = absl::Now() + options_.verify_interval;
+    absl::MutexLock lock(&mu_);
+    verify_.running = false;
+    return;
+  }
+  verify_piece_ += kVerifyPiecesPerStep;
+  verify_corrected_ += step->differing;
+  bool done = verify_piece_ >= tree_.VerifyPieces();
+  {
+    absl::MutexLock lock(&mu_);
+    verify_.progress = std::min(
+        1.0, static_cast<double>(verify_piece_) / tree_.VerifyPieces());
+    if (done) {
+      verify_.running = false;
+      ++verify_.runs;
+      verify_.segments_corrected += verify_corrected_;
+      verify_.last_finished = absl::Now();
+    }
+  }
+  if (done) {
+    next_verify_ = absl::Now() + options_.verify_interval;
+    if (verify_corrected_ > 0) {
+      RUMOR_LOG(WARNING) << "anti-entropy: the hash tree check corrected "
+                         << verify_corrected_
+                         << " segment(s) that had drifted from the data; "
+                            "exchanges repair what that hid";
+    } else {
+      RUMOR_LOG(INFO) << "anti-entropy: the hash tree matches the data";
+    }
+  }
+  Throttle(step->keys, 0);
 }
 
 }  // namespace rumor::server

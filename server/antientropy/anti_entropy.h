@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/functional/any_invocable.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
@@ -57,6 +58,30 @@ struct AntiEntropyOptions {
   // queue is a quarter full or more). Repair then backs off, doubling its
   // pause from 50 ms up to 1 s, until it clears. Null: never.
   std::function<bool()> foreground_busy;
+
+  // Tombstone reaping. A deleted key (every sibling a tombstone) is
+  // removed from disk once it has been deleted here for this long AND
+  // every alive member holding the key holds the same tombstone, every
+  // current replica among them, no member holds a hint for it, and no
+  // member is suspect, dead or joining. Zero: tombstones are kept.
+  absl::Duration tombstone_grace = absl::Hours(1);
+  // Whether this node holds a hint (for any owner) for `key`. Null: never.
+  std::function<bool(std::string_view key)> holds_hint;
+  // Deleted keys remembered for reaping at most; past this a deleted key
+  // waits for the next restart or tree check to be found again.
+  size_t max_reap_candidates = size_t{1} << 20;
+  // The slow rebuild-and-compare of the tree against the data (drift,
+  // disk corruption): how often it starts; zero: never. It runs a piece
+  // at a time between exchanges, at the repair key rate.
+  absl::Duration verify_interval = absl::Hours(24 * 7);
+};
+
+// What one exchange found in one shared range.
+struct RangeReport {
+  PositionRange range;
+  uint64_t keys_compared = 0;  // keys listed on either side
+  uint64_t differing = 0;
+  uint64_t repaired = 0;  // either way
 };
 
 // What one exchange with one peer compared and repaired.
@@ -73,6 +98,7 @@ struct ExchangeReport {
   uint64_t repaired_here = 0;  // keys this node took from the peer
   uint64_t repaired_peer = 0;  // keys the peer took from this node
   uint64_t bytes = 0;          // tree traffic plus repaired objects
+  std::vector<RangeReport> per_range;  // in ring order
 };
 
 // The ranges of ring positions both `a` and `b` replicate on `ring` with
@@ -80,7 +106,7 @@ struct ExchangeReport {
 std::vector<PositionRange> SharedRanges(const Ring& ring, NodeId a, NodeId b,
                                         size_t n);
 
-class AntiEntropy {
+class AntiEntropy final : private storage::ObjectObserver {
  public:
   // Becomes `store`'s observer (see ObjectStore::SetObserver): construct
   // it before the store takes writes. Everything passed must outlive it.
@@ -115,6 +141,24 @@ class AntiEntropy {
     uint64_t bytes = 0;
     uint64_t backoffs = 0;  // pauses for client traffic
   };
+  struct Reaping {
+    absl::Duration grace = absl::ZeroDuration();  // zero: off
+    uint64_t pending = 0;  // deleted keys waiting for their grace or peers
+    uint64_t reaped = 0;   // removed from this node's disk
+    uint64_t kept = 0;     // past their grace, but not every node agreed
+    uint64_t passes = 0;
+    uint64_t forgotten = 0;  // not remembered: over max_reap_candidates
+    // Why the last pass removed nothing at all, if a member held it up.
+    std::string paused;
+  };
+  struct Verification {
+    absl::Duration interval = absl::ZeroDuration();  // zero: off
+    uint64_t runs = 0;  // finished
+    bool running = false;
+    double progress = 0;
+    uint64_t segments_corrected = 0;  // over every run
+    absl::Time last_finished = absl::InfinitePast();
+  };
   struct State {
     bool ready = false;  // the tree reflects every object
     double build_progress = 0;
@@ -125,6 +169,8 @@ class AntiEntropy {
     std::vector<ExchangeReport> last;  // the last exchange per peer
     size_t tree_bytes = 0;
     absl::Duration interval = absl::ZeroDuration();
+    Reaping reaping;
+    Verification verify;
   };
   State GetState() const;
 
@@ -135,11 +181,30 @@ class AntiEntropy {
     NodeId peer;
     RunDone done;
   };
+  // storage::ObjectObserver: the tree, then the reaping candidates.
+  void ObjectChanged(uint64_t position, std::string_view key,
+                     std::string_view before, std::string_view after) override;
+  // Remembers `key` as deleted (if it is not already).
+  void Track(std::string_view key);
+  // Sees every object a build or check scans: deleted ones are tracked.
+  void Scanned(std::string_view key, std::string_view object);
+  // Answers a peer's kReap (see ReplicaOp), on the storage executor.
+  void ServeReap(const ReplicaOp& op, ReplicaReply* reply);
+  // One pass over the deleted keys past their grace.
+  void ReapPass();
+  // Why no key can be reaped now ("" when keys can be).
+  std::string ReapBlocker(const ClusterView& view) const;
+  void ReapBatch(const ClusterView& view, std::vector<std::string> keys);
+  // A step of the tree check, if one is due or running.
+  void VerifyStep();
   void Loop();
   ExchangeReport RunExchange(const ClusterView& view, NodeId peer);
   // Sends `ops` to `address` and waits for every reply (or the deadline).
   std::vector<ReplicaReply> CallAll(const std::string& address,
                                     std::vector<ReplicaOp> ops);
+  // Sends each op to its address, all at once, and waits for every reply.
+  std::vector<ReplicaReply> CallMany(
+      std::vector<std::pair<std::string, ReplicaOp>> calls);
   absl::Status Repair(const ClusterView& view, const std::string& address,
                       NodeId peer, const std::vector<std::string>& keys,
                       ExchangeReport* report);
@@ -170,6 +235,21 @@ class AntiEntropy {
   Counters counters_ ABSL_GUARDED_BY(mu_);
   std::map<NodeId, ExchangeReport> last_ ABSL_GUARDED_BY(mu_);
   size_t next_peer_ ABSL_GUARDED_BY(mu_) = 0;
+  Reaping reaping_ ABSL_GUARDED_BY(mu_);
+  Verification verify_ ABSL_GUARDED_BY(mu_);
+
+  // Deleted keys and when this node first saw each deleted. Taken inside
+  // a store stripe (ObjectChanged): never call the store with it held.
+  mutable absl::Mutex reap_mu_ ABSL_ACQUIRED_AFTER(mu_);
+  absl::flat_hash_map<std::string, absl::Time> deleted_
+      ABSL_GUARDED_BY(reap_mu_);
+  uint64_t forgotten_ ABSL_GUARDED_BY(reap_mu_) = 0;
+
+  // Only the loop thread touches these.
+  absl::Time next_reap_ = absl::InfiniteFuture();
+  absl::Time next_verify_ = absl::InfiniteFuture();
+  uint64_t verify_piece_ = 0;
+  uint64_t verify_corrected_ = 0;
 };
 
 }  // namespace rumor::server

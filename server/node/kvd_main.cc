@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <utility>
 
 #include "CLI/CLI.hpp"
@@ -57,7 +58,8 @@ int main(int argc, char** argv) {
   std::string forget_departed_after = "24h";
   std::string request_timeout = "4s", handoff_interval = "1s",
               handoff_settle = "3s", leave_timeout = "10m",
-              aae_interval = "10s";
+              aae_interval = "10s", tombstone_grace = "1h",
+              aae_verify_interval = "168h";
   bool lifeguard = true;
 
   CLI::App app{
@@ -222,6 +224,18 @@ int main(int argc, char** argv) {
                  "repairs (0: no limit)")
       ->envname("RUMOR_AAE_BYTES_PER_SECOND")
       ->capture_default_str();
+  app.add_option("--tombstone-grace", tombstone_grace,
+                 "keep a deleted key's tombstone at least this long; it is "
+                 "removed only once every node holding the key holds the "
+                 "same tombstone and no node is down (0: keep tombstones "
+                 "for good)")
+      ->envname("RUMOR_TOMBSTONE_GRACE")
+      ->capture_default_str();
+  app.add_option("--aae-verify-interval", aae_verify_interval,
+                 "anti-entropy: how often to check the hash tree against a "
+                 "slow scan of the data, correcting drift (0: never)")
+      ->envname("RUMOR_AAE_VERIFY_INTERVAL")
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "debug, info, warning or error")
       ->envname("RUMOR_LOG_LEVEL")
       ->capture_default_str();
@@ -295,6 +309,19 @@ int main(int argc, char** argv) {
                  "got '%s'\n",
                  aae_interval.c_str());
     return 2;
+  }
+  for (auto [name, text, out] :
+       {std::tuple{"--tombstone-grace", &tombstone_grace,
+                   &options.tombstone_grace},
+        std::tuple{"--aae-verify-interval", &aae_verify_interval,
+                   &options.aae_verify_interval}}) {
+    if (!ParseDurationFlag(*text, out) || *out < absl::ZeroDuration()) {
+      std::fprintf(stderr,
+                   "kvd: %s must be a duration like 1h or 30m, or 0 (off), "
+                   "got '%s'\n",
+                   name, text->c_str());
+      return 2;
+    }
   }
   // Debian builds abseil with deadlock detection on every Mutex lock; it
   // costs a few percent of a node's CPU for nothing in production.

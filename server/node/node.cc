@@ -171,6 +171,12 @@ struct Node::State final : public AdminBackend {
       out.push_back({"aae_keys_repaired", ae.counters.keys_repaired});
       out.push_back({"aae_bytes", ae.counters.bytes});
       out.push_back({"aae_backoffs", ae.counters.backoffs});
+      out.push_back({"aae_tree_checks", ae.verify.runs});
+      out.push_back({"aae_tree_segments_corrected",
+                     ae.verify.segments_corrected});
+      out.push_back({"tombstones_pending", ae.reaping.pending});
+      out.push_back({"tombstones_reaped", ae.reaping.reaped});
+      out.push_back({"tombstones_kept", ae.reaping.kept});
     }
     out.push_back({"actor_epoch", actor_epoch.load()});
     MembershipRunner* r = Runner();
@@ -610,6 +616,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   aeo.interval = options.aae_interval;
   aeo.max_keys_per_second = options.aae_keys_per_second;
   aeo.max_bytes_per_second = options.aae_bytes_per_second;
+  aeo.tombstone_grace = options.tombstone_grace;
+  aeo.verify_interval = options.aae_verify_interval;
+  {
+    HintStore* hints = st->hints.get();
+    aeo.holds_hint = [hints](std::string_view key) {
+      return hints->HoldsAny(key);
+    };
+  }
   if (st->storage_pool != nullptr && options.storage_queue > 0) {
     // Client requests waiting for the disk: repair waits for them.
     ThreadPool* pool = st->storage_pool;
@@ -644,7 +658,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   builder.RegisterService(st->peer_service->service());
   st->replica_service = std::make_unique<ReplicaService>(
       options.cluster, [raw](ReplicaOp op, ReplyCallback done) {
-        if (op.kind == ReplicaOp::Kind::kTree) {
+        if (op.kind == ReplicaOp::Kind::kTree ||
+            op.kind == ReplicaOp::Kind::kReap) {
           raw->antientropy->Serve(std::move(op), std::move(done));
           return;
         }

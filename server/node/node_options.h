@@ -89,6 +89,12 @@ struct NodeOptions {
   absl::Duration aae_interval = absl::Seconds(10);
   uint64_t aae_keys_per_second = 2000;
   uint64_t aae_bytes_per_second = 8 << 20;
+  // How long a deleted key's tombstone is kept at least; it goes only once
+  // every node holding the key agrees (zero: tombstones are kept for good).
+  absl::Duration tombstone_grace = absl::Hours(1);
+  // How often the anti-entropy tree is checked against a scan of the data
+  // (zero: never).
+  absl::Duration aae_verify_interval = absl::Hours(24 * 7);
 };
 
 // OK when every option is in range and every address, tag and cluster name

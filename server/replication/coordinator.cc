@@ -820,6 +820,7 @@ void Coordinator::Serve(ReplicaOp op, ReplyCallback done) {
       return;
     }
     case ReplicaOp::Kind::kTree:
+    case ReplicaOp::Kind::kReap:
       // Anti-entropy answers these (the node routes them there).
       reply_status(std::move(done),
                    absl::UnimplementedError("no anti-entropy on this node"));

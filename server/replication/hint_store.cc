@@ -155,6 +155,14 @@ absl::StatusOr<bool> HintStore::DeleteIfUnchanged(NodeId owner,
   return true;
 }
 
+bool HintStore::HoldsAny(std::string_view key) {
+  for (const auto& [owner, count] : Counts()) {
+    absl::StatusOr<std::optional<storage::DvvSet>> h = Get(owner, key);
+    if (!h.ok() || h->has_value()) return true;
+  }
+  return false;
+}
+
 std::map<NodeId, uint64_t> HintStore::Counts() const {
   absl::MutexLock lock(&counts_mu_);
   return counts_;

@@ -62,6 +62,10 @@ class HintStore {
   absl::StatusOr<bool> DeleteIfUnchanged(NodeId owner, std::string_view key,
                                          std::string_view expected);
 
+  // Whether a hint for `key` is held for any owner (true as well when one
+  // cannot be read: callers use it to decide that nothing is held).
+  bool HoldsAny(std::string_view key);
+
   // Hints held per owner (owners with none are absent).
   std::map<NodeId, uint64_t> Counts() const;
   uint64_t dropped() const;  // refused because an owner's queue was full

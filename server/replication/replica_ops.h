@@ -44,6 +44,7 @@ struct ReplicaOp {
     kForward,    // coordinate a client request here
     kScan,       // a page of the objects at positions scan_first..scan_last
     kTree,       // anti-entropy: hashes (or keys) of ranges of positions
+    kReap,       // tombstone reaping: check, or remove, deleted keys
   };
   enum class Forwarded : uint8_t { kGet, kPut, kDelete };
 
@@ -68,6 +69,11 @@ struct ReplicaOp {
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   bool list_keys = false;
   uint32_t segment_bits = 0;
+  // kReap only: the keys; with reap_remove, also the encoding hash
+  // (ObjectStore::EncodingHash) each must still have to be removed.
+  std::vector<std::string> keys;
+  std::vector<uint64_t> expected;
+  bool reap_remove = false;
 };
 
 // Most objects a scan page may ask for.
@@ -75,6 +81,8 @@ inline constexpr uint32_t kMaxScanLimit = 4096;
 // Most ranges one tree query may carry, and most keys its answer may list.
 inline constexpr size_t kMaxTreeRanges = 4096;
 inline constexpr size_t kMaxTreeKeys = 65536;
+// Most keys one reap request may carry.
+inline constexpr size_t kMaxReapKeys = 1024;
 
 struct ReplicaReply {
   absl::Status status;
@@ -89,6 +97,10 @@ struct ReplicaReply {
   // kTree: one hash per range, or (key, object hash) of every key in them.
   std::vector<uint64_t> hashes;
   std::vector<std::pair<std::string, uint64_t>> keys;
+  // kReap: per key, a check's answer is in `hashes` (the key's encoding
+  // hash, 0 when absent) and `flags` (whether a hint for it is held);
+  // a removal's in `flags` (whether it was removed).
+  std::vector<bool> flags;
 };
 
 using ReplyCallback = absl::AnyInvocable<void(ReplicaReply) &&>;

@@ -61,6 +61,13 @@ void ToProto(const ReplicaOp& op, uint64_t id, v1::ReplicaRequest* out) {
       t->set_segment_bits(op.segment_bits);
       break;
     }
+    case ReplicaOp::Kind::kReap: {
+      auto* r = out->mutable_reap();
+      for (const std::string& k : op.keys) r->add_keys(k);
+      for (uint64_t h : op.expected) r->add_expected(h);
+      r->set_remove(op.reap_remove);
+      break;
+    }
   }
 }
 
@@ -149,6 +156,28 @@ absl::StatusOr<ReplicaOp> FromProto(const v1::ReplicaRequest& in) {
       op.segment_bits = t.segment_bits();
       return op;  // (no key)
     }
+    case v1::ReplicaRequest::kReap: {
+      const v1::ReapQuery& r = in.reap();
+      if (r.keys_size() == 0 ||
+          static_cast<size_t>(r.keys_size()) > kMaxReapKeys) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("reap query needs 1..", kMaxReapKeys, " keys"));
+      }
+      if (r.remove() ? r.expected_size() != r.keys_size()
+                     : r.expected_size() != 0) {
+        return absl::InvalidArgumentError(
+            "reap query: a removal needs one expected hash per key, a check "
+            "none");
+      }
+      op.kind = ReplicaOp::Kind::kReap;
+      for (const std::string& k : r.keys()) {
+        RUMOR_RETURN_IF_ERROR(check_key(k));
+        op.keys.push_back(k);
+      }
+      op.expected.assign(r.expected().begin(), r.expected().end());
+      op.reap_remove = r.remove();
+      return op;  // (no key)
+    }
     case v1::ReplicaRequest::OP_NOT_SET:
       return absl::InvalidArgumentError("replica request without an op");
   }
@@ -176,6 +205,7 @@ void ToProto(const ReplicaReply& reply, uint64_t id, v1::ReplicaResponse* out) {
     k->set_key(key);
     k->set_hash(hash);
   }
+  for (bool f : reply.flags) out->add_flags(f);
 }
 
 ReplicaReply FromProto(const v1::ReplicaResponse& in) {
@@ -220,6 +250,13 @@ ReplicaReply FromProto(const v1::ReplicaResponse& in) {
     }
     reply.keys.emplace_back(k.key(), k.hash());
   }
+  if (static_cast<size_t>(in.flags_size()) > kMaxReapKeys) {
+    reply.status = absl::InternalError("peer sent too many reap flags");
+    reply.hashes.clear();
+    reply.keys.clear();
+    return reply;
+  }
+  reply.flags.assign(in.flags().begin(), in.flags().end());
   return reply;
 }
 

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <map>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -55,6 +56,7 @@ void DirectTransport::Call(const std::string& address, ReplicaOp op,
   Side* side = it->second;
   switch (op.kind) {
     case ReplicaOp::Kind::kTree:
+    case ReplicaOp::Kind::kReap:
       side->ae->Serve(std::move(op), std::move(done));
       return;
     case ReplicaOp::Kind::kFetch: {
@@ -106,6 +108,7 @@ class AntiEntropyRunnerTest : public ::testing::Test {
       o.max_keys_per_second = 0;
       o.max_bytes_per_second = 0;
       o.foreground_busy = [this] { return busy_left_.fetch_sub(1) > 0; };
+      Tweak(*s, &o);
       s->ae = std::make_unique<AntiEntropy>(s->store.get(), &transport_,
                                             &s->executor,
                                             [view] { return view; }, o);
@@ -115,6 +118,7 @@ class AntiEntropyRunnerTest : public ::testing::Test {
   void TearDown() override {
     for (Side* s : {&a_, &b_}) s->ae->Stop();
   }
+  virtual void Tweak(Side&, AntiEntropyOptions*) {}
 
   absl::StatusOr<std::vector<ExchangeReport>> RunNow(Side& s, NodeId peer) {
     struct Result {
@@ -207,6 +211,162 @@ TEST_F(AntiEntropyRunnerTest, UnknownPeerIsRefusedNamingIt) {
   EXPECT_NE(reports.status().message().find("shares no ring range"),
             std::string::npos)
       << reports.status();
+}
+
+// Tombstone reaping between the two sides (both replicate every key):
+// deleted keys go from both disks only once both hold the same tombstone
+// and neither holds a hint for them.
+class AntiEntropyReapTest : public AntiEntropyRunnerTest {
+ protected:
+  void Tweak(Side& s, AntiEntropyOptions* o) override {
+    o->tombstone_grace = absl::Milliseconds(50);
+    NodeId id = s.id;
+    o->holds_hint = [this, id](std::string_view key) {
+      absl::MutexLock lock(&hints_mu_);
+      return hinted_.contains({id, std::string(key)});
+    };
+  }
+  static DvvSet Written(const std::string& value) {
+    DvvSet obj;
+    EXPECT_TRUE(obj.Update({}, Sibling::Value(value), 0xa).ok());
+    return obj;
+  }
+  static DvvSet Deleted(DvvSet obj) {
+    EXPECT_TRUE(obj.Update(obj.Join(), Sibling::Tombstone(), 0xa).ok());
+    return obj;
+  }
+  static bool Gone(Side& s, const std::string& key) {
+    auto got = s.store->Get(key);
+    return got.ok() && got->empty();
+  }
+  static bool IsTombstone(Side& s, const std::string& key) {
+    auto got = s.store->Get(key);
+    return got.ok() && !got->empty() && !got->HasLiveValue();
+  }
+  // Polls `cond` for up to 10 s.
+  static bool Eventually(const std::function<bool()>& cond) {
+    absl::Time end = absl::Now() + absl::Seconds(10);
+    while (!cond()) {
+      if (absl::Now() > end) return false;
+      absl::SleepFor(absl::Milliseconds(5));
+    }
+    return true;
+  }
+  ReplicaReply Ask(Side& s, ReplicaOp op) {
+    ReplicaReply out;
+    transport_.Call(s.address, std::move(op), absl::InfiniteFuture(),
+                    [&out](ReplicaReply r) { out = std::move(r); });
+    return out;
+  }
+
+  absl::Mutex hints_mu_;
+  std::set<std::pair<NodeId, std::string>> hinted_ ABSL_GUARDED_BY(hints_mu_);
+};
+
+TEST_F(AntiEntropyReapTest, ATombstoneBothHoldIsReapedFromBoth) {
+  WaitReady();
+  DvvSet gone = Deleted(Written("v"));
+  ASSERT_TRUE(a_.store->Merge("x", gone).ok());
+  ASSERT_TRUE(b_.store->Merge("x", gone).ok());
+  ASSERT_TRUE(a_.store->Merge("kept", Written("live")).ok());
+  ASSERT_TRUE(Eventually([&] { return Gone(a_, "x") && Gone(b_, "x"); }));
+  EXPECT_GE(a_.ae->GetState().reaping.reaped +
+                b_.ae->GetState().reaping.reaped,
+            1u);
+  EXPECT_TRUE(a_.store->Get("kept")->HasLiveValue()) << "live keys stay";
+  EXPECT_TRUE(Eventually([&] {
+    return a_.ae->GetState().reaping.pending == 0 &&
+           b_.ae->GetState().reaping.pending == 0;
+  }));
+}
+
+// One replica still holds the value the tombstone deleted: reaping waits
+// (reaping would let repair bring the value back), until an exchange
+// gives it the tombstone; then both go, and the value never returns.
+TEST_F(AntiEntropyReapTest, NotReapedUntilEveryReplicaHoldsTheTombstone) {
+  WaitReady();
+  DvvSet written = Written("old");
+  ASSERT_TRUE(a_.store->Merge("x", Deleted(written)).ok());
+  ASSERT_TRUE(b_.store->Merge("x", written).ok());
+  ASSERT_TRUE(Eventually([&] { return a_.ae->GetState().reaping.kept >= 2; }))
+      << "a never checked its tombstone against b";
+  EXPECT_TRUE(IsTombstone(a_, "x"));
+  EXPECT_TRUE(b_.store->Get("x")->HasLiveValue());
+  auto reports = RunNow(a_, b_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  ASSERT_TRUE(Eventually([&] { return Gone(a_, "x") && Gone(b_, "x"); }));
+  reports = RunNow(b_, a_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  EXPECT_EQ((*reports)[0].differing, 0u);
+  EXPECT_TRUE(Gone(a_, "x"));
+  EXPECT_TRUE(Gone(b_, "x"));
+}
+
+// A hint may carry an older value of the key (hinted handoff would bring
+// it back): while either side holds one, the tombstone stays.
+TEST_F(AntiEntropyReapTest, AHeldHintKeepsTheTombstone) {
+  WaitReady();
+  {
+    absl::MutexLock lock(&hints_mu_);
+    hinted_.insert({b_.id, "x"});
+  }
+  DvvSet gone = Deleted(Written("v"));
+  ASSERT_TRUE(a_.store->Merge("x", gone).ok());
+  ASSERT_TRUE(b_.store->Merge("x", gone).ok());
+  ASSERT_TRUE(Eventually([&] {
+    return a_.ae->GetState().reaping.kept >= 2 &&
+           b_.ae->GetState().reaping.kept >= 2;
+  }));
+  EXPECT_TRUE(IsTombstone(a_, "x"));
+  EXPECT_TRUE(IsTombstone(b_, "x"));
+  {
+    absl::MutexLock lock(&hints_mu_);
+    hinted_.clear();
+  }
+  EXPECT_TRUE(Eventually([&] { return Gone(a_, "x") && Gone(b_, "x"); }));
+}
+
+// Whatever a peer asks, a removal takes only a tombstone still encoded as
+// the asker saw it: never a live value, never a changed tombstone.
+TEST_F(AntiEntropyReapTest, ARemovalNeverTakesALiveValue) {
+  WaitReady();
+  DvvSet live = Written("live");
+  ASSERT_TRUE(b_.store->Merge("live", live).ok());
+  ReplicaOp check;
+  check.kind = ReplicaOp::Kind::kReap;
+  check.keys = {"live", "absent"};
+  ReplicaReply r = Ask(b_, check);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.hashes.size(), 2u);
+  ASSERT_EQ(r.flags.size(), 2u);
+  EXPECT_NE(r.hashes[0], 0u);
+  EXPECT_EQ(r.hashes[1], 0u) << "absent keys hash to 0";
+  EXPECT_FALSE(r.flags[0]);
+
+  ReplicaOp remove = check;
+  remove.reap_remove = true;
+  remove.keys = {"live"};
+  remove.expected = {r.hashes[0]};
+  r = Ask(b_, remove);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.flags.size(), 1u);
+  EXPECT_FALSE(r.flags[0]);
+  EXPECT_TRUE(b_.store->Get("live")->HasLiveValue());
+
+  // A tombstone that changed since the check stays too.
+  ASSERT_TRUE(b_.store->Merge("t", Deleted(Written("v"))).ok());
+  ReplicaOp stale = remove;
+  stale.keys = {"t"};
+  stale.expected = {12345};
+  r = Ask(b_, stale);
+  ASSERT_TRUE(r.status.ok()) << r.status;
+  ASSERT_EQ(r.flags.size(), 1u);
+  EXPECT_FALSE(r.flags[0]);
+  EXPECT_TRUE(IsTombstone(b_, "t"));
+
+  remove.expected.clear();
+  EXPECT_EQ(Ask(b_, remove).status.code(), absl::StatusCode::kInvalidArgument)
+      << "a removal without hashes is malformed";
 }
 
 TEST(SharedRangesTest, EveryRangeBothReplicateAndNothingElse) {

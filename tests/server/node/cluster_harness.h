@@ -299,6 +299,55 @@ inline std::vector<std::string> WriteKeys(Cluster& c, int via, int n,
   return keys;
 }
 
+// The same through PutAsync, `window` writes in flight at a time: for
+// tests that need many keys. Fails the test (and stops) on a write that
+// fails or does not finish within 60 s.
+inline std::vector<std::string> WriteKeysConcurrently(
+    Cluster& c, int via, int n, const std::string& prefix, int window = 64) {
+  struct Flight {
+    absl::Mutex mu;
+    int in_flight ABSL_GUARDED_BY(mu) = 0;
+    int failed ABSL_GUARDED_BY(mu) = 0;
+    absl::Status first ABSL_GUARDED_BY(mu);
+  };
+  auto flight = std::make_shared<Flight>();  // outlives a late answer
+  std::vector<std::string> keys;
+  client::CallOptions opts;
+  opts.timeout = absl::Seconds(10);
+  auto drained_to = [&](int most) {
+    absl::MutexLock lock(&flight->mu);
+    auto below = [&]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(flight->mu) {
+      return flight->in_flight <= most;
+    };
+    return flight->mu.AwaitWithTimeout(absl::Condition(&below),
+                                       absl::Seconds(60)) &&
+           flight->failed == 0;
+  };
+  for (int k = 0; k < n; ++k) {
+    if (!drained_to(window - 1)) break;
+    std::string key = prefix + std::to_string(k);
+    {
+      absl::MutexLock lock(&flight->mu);
+      ++flight->in_flight;
+    }
+    c.client(via).PutAsync(key, "value-" + key, "", opts, false,
+                           [flight](absl::StatusOr<client::Object> r) {
+                             absl::MutexLock lock(&flight->mu);
+                             --flight->in_flight;
+                             if (!r.ok() && flight->failed++ == 0) {
+                               flight->first = r.status();
+                             }
+                           });
+    keys.push_back(std::move(key));
+  }
+  bool done = drained_to(0);
+  absl::MutexLock lock(&flight->mu);
+  EXPECT_TRUE(done && flight->failed == 0)
+      << flight->failed << " writes failed, the first: " << flight->first
+      << "; " << flight->in_flight << " unfinished";
+  return keys;
+}
+
 }  // namespace rumor::server::testing
 
 #endif  // RUMOR_TESTS_SERVER_NODE_CLUSTER_HARNESS_H_

@@ -85,6 +85,20 @@ TEST(ReplicaCodecTest, EveryOpRoundTrips) {
   EXPECT_EQ(back.limit, 100u);
   scan.key.clear();  // from the start of the range
   EXPECT_TRUE(RoundTrip(scan).key.empty());
+
+  ReplicaOp reap;
+  reap.kind = Kind::kReap;
+  reap.keys = {"a", "b"};
+  back = RoundTrip(reap);
+  EXPECT_EQ(back.kind, Kind::kReap);
+  EXPECT_EQ(back.keys, reap.keys);
+  EXPECT_FALSE(back.reap_remove);
+  EXPECT_TRUE(back.expected.empty());
+  reap.reap_remove = true;
+  reap.expected = {7, ~uint64_t{0}};
+  back = RoundTrip(reap);
+  EXPECT_TRUE(back.reap_remove);
+  EXPECT_EQ(back.expected, reap.expected);
 }
 
 TEST(ReplicaCodecTest, RepliesRoundTrip) {
@@ -95,6 +109,7 @@ TEST(ReplicaCodecTest, RepliesRoundTrip) {
   reply.view.context = "c";
   reply.entries = {{"k1", "o1"}, {"k2", "o2"}};
   reply.more = true;
+  reply.flags = {true, false, true};
   v1::ReplicaResponse proto;
   ToProto(reply, 9, &proto);
   ReplicaReply back = FromProto(proto);
@@ -105,6 +120,7 @@ TEST(ReplicaCodecTest, RepliesRoundTrip) {
   EXPECT_TRUE(back.view.found);
   EXPECT_EQ(back.entries, reply.entries);
   EXPECT_TRUE(back.more);
+  EXPECT_EQ(back.flags, reply.flags);
 
   ReplicaReply failed;
   failed.status = absl::ResourceExhaustedError("queue full");
@@ -151,6 +167,23 @@ TEST(ReplicaCodecTest, MalformedRequestsAreRefused) {
          r->mutable_scan()->set_limit(1);
          r->mutable_scan()->set_after(std::string(kHardMaxKeyBytes + 1, 'a'));
        }, "bad key"},
+      {"reap without keys", [](v1::ReplicaRequest* r) {
+         r->mutable_reap();
+       }, "1..1024 keys"},
+      {"reap with an empty key", [](v1::ReplicaRequest* r) {
+         r->mutable_reap()->add_keys("");
+       }, "bad key"},
+      {"reap removal without hashes", [](v1::ReplicaRequest* r) {
+         r->mutable_reap()->add_keys("k");
+         r->mutable_reap()->set_remove(true);
+       }, "one expected hash per key"},
+      {"reap check with hashes", [](v1::ReplicaRequest* r) {
+         r->mutable_reap()->add_keys("k");
+         r->mutable_reap()->add_expected(1);
+       }, "one expected hash per key"},
+      {"reap too many keys", [](v1::ReplicaRequest* r) {
+         for (size_t i = 0; i <= kMaxReapKeys; ++i) r->mutable_reap()->add_keys("k");
+       }, "1..1024 keys"},
   };
   for (const Case& c : cases) {
     v1::ReplicaRequest proto;
