@@ -301,25 +301,31 @@ for name in n1 n2 n3 n4 n5; do [[ -n ${PID[$name]:-} ]] && stop "$name"; done
 fi
 
 if [[ " $PHASES " == *" aae "* ]]; then
-# --- anti-entropy: a replica that missed KEYS keys (down while they were
-# written, hinted handoff off, so only anti-entropy can repair it) is
-# repaired by `kvcli repair` while kvbench writes through the cluster;
-# the same kvbench run without a repair first, for the ratio. Twice: at
-# the default repair rate limit, and without one.
-echo "cluster_compare.sh: anti-entropy repair of $KEYS missed keys" >&2
-AE_FLAGS=(--hinted-handoff=false --aae-interval=0)
+# --- anti-entropy: a replica whose data column was wiped (its identity
+# kept: a replaced data disk) is restored by `kvcli repair` on it while
+# kvbench runs through the cluster; the same kvbench run without a repair
+# first, for the ratio. Twice: at the default repair rate limit, and
+# without one.
+WIPE=$BUILD/bench/wipe_data
+if [[ ! -x $WIPE ]]; then
+  echo "cluster_compare.sh: $WIPE not found; build first (make build)" >&2
+  exit 2
+fi
+echo "cluster_compare.sh: anti-entropy restoring a wiped replica of $KEYS keys" >&2
+AE_FLAGS=(--aae-interval=0)
 start a1 "${AE_FLAGS[@]}"
 start a2 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
 start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
 wait_for 30 "a ring of 3" ring_is a1 3
 AE_ALL="$(addr a1),$(addr a2),$(addr a3)"
 aae_ready() { [[ $(value "$1" aae_tree_ready) == 1 && $(value "$1" cluster_joined) == 1 ]]; }
-declare -A AE_RESULT AE_REPAIR
+declare -A AE_RESULT AE_REPAIR AE_WIPED
 for limit in default none; do
-  stop a3
-  "$KVBENCH" --servers="$(addr a1),$(addr a2)" --workload=c --records="$KEYS" \
+  "$KVBENCH" --servers="$AE_ALL" --workload=c --records="$KEYS" \
     --duration=0.001 --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
     --key-prefix="aae-$limit-" --json >/dev/null
+  stop a3
+  AE_WIPED[$limit]=$("$WIPE" --data-dir="$WORK/a3" | grep -o 'deleted [0-9]*' | cut -d' ' -f2)
   if [[ $limit == none ]]; then
     start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-keys-per-second=0 \
       --aae-bytes-per-second=0
@@ -349,22 +355,23 @@ for limit in default none; do
   AE_REPAIR[$limit]=$(cat "$WORK/repair-$limit.json")
 done
 echo
-echo "Anti-entropy repair of a replica that missed $KEYS keys (written while it"
-echo "was down, hinted handoff off), by \`kvcli repair\` on that replica, while"
-echo "kvbench runs workload b (95% reads, 5% updates; ${DURATION}s, concurrency"
-echo "$CONCURRENCY, $RECORDS records of its own) through all three nodes; each"
-echo "row's foreground figure against the same kvbench run just before, without"
-echo "a repair:"
+echo "Anti-entropy restoring a replica whose data column was wiped (its"
+echo "identity kept), holding $KEYS keys of the run plus those of earlier runs, by"
+echo "\`kvcli repair\` on that replica, while kvbench runs workload b (95% reads,"
+echo "5% updates; ${DURATION}s, concurrency $CONCURRENCY, $RECORDS records of its"
+echo "own) through all three nodes; each row's foreground figure against the"
+echo "same kvbench run just before, without a repair:"
 echo
-echo "| repair rate limit | keys repaired | repair seconds | repair keys/s | ops/s without | ops/s during | ratio | p99 µs without | p99 µs during |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| repair rate limit | entries wiped | keys repaired | repair seconds | repair keys/s | ops/s without | ops/s during | ratio | p99 µs without | p99 µs during |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for limit in default none; do
   r=${AE_REPAIR[$limit]}
   repaired=$(grep -o '"repaired_here":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   took=$(grep -o '"took_ms":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]}
   label=$([[ $limit == default ]] && echo "2000 keys/s (default)" || echo "none")
-  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" "$repaired" \
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
+    "${AE_WIPED[$limit]}" "$repaired" \
     "$(awk -v t="$took" 'BEGIN { printf "%.2f", t / 1000 }')" \
     "$(awk -v k="$repaired" -v t="$took" 'BEGIN { if (t > 0) printf "%.0f", k * 1000 / t; else print "n/a" }')" \
     "$(field "$wo" ops_per_sec)" "$(field "$wi" ops_per_sec)" \

@@ -848,6 +848,10 @@ AaeExchange FromProto(const v1::AaeExchange& e) {
   out.repaired_here = e.repaired_here();
   out.repaired_peer = e.repaired_peer();
   out.bytes = e.bytes();
+  for (const auto& r : e.per_range()) {
+    out.per_range.push_back({r.first(), r.last(), r.keys_compared(),
+                             r.differing(), r.repaired()});
+  }
   return out;
 }
 }  // namespace
@@ -866,6 +870,17 @@ absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {
   out.exchanges_total = resp.exchanges_total();
   out.exchange_failures = resp.exchange_failures();
   out.keys_repaired = resp.keys_repaired();
+  out.tombstone_grace_ms = resp.tombstone_grace_ms();
+  out.tombstones_pending = resp.tombstones_pending();
+  out.tombstones_reaped = resp.tombstones_reaped();
+  out.tombstones_kept = resp.tombstones_kept();
+  out.reaping_paused = resp.reaping_paused();
+  out.verify_interval_ms = resp.verify_interval_ms();
+  out.verify_runs = resp.verify_runs();
+  out.verify_running = resp.verify_running();
+  out.verify_progress = resp.verify_progress();
+  out.verify_segments_corrected = resp.verify_segments_corrected();
+  out.verify_finished_unix_ms = resp.verify_finished_unix_ms();
   for (const auto& e : resp.exchanges()) out.exchanges.push_back(FromProto(e));
   return out;
 }

@@ -204,6 +204,15 @@ struct AaeExchange {
   uint64_t repaired_here = 0;  // keys the asked node took from the peer
   uint64_t repaired_peer = 0;  // keys the peer took from the asked node
   uint64_t bytes = 0;
+  // What the exchange found in each shared range, in ring order.
+  struct Range {
+    uint64_t first = 0;  // ring positions first..last, inclusive
+    uint64_t last = 0;
+    uint64_t keys_compared = 0;
+    uint64_t differing = 0;
+    uint64_t repaired = 0;  // either way
+  };
+  std::vector<Range> per_range;
 };
 
 // A node's anti-entropy state (Admin.Aae).
@@ -218,6 +227,19 @@ struct AaeStatus {
   uint64_t exchange_failures = 0;
   uint64_t keys_repaired = 0;
   std::vector<AaeExchange> exchanges;  // the last per peer
+  // Tombstone reaping (grace 0: tombstones are kept for good).
+  uint64_t tombstone_grace_ms = 0;
+  uint64_t tombstones_pending = 0;
+  uint64_t tombstones_reaped = 0;
+  uint64_t tombstones_kept = 0;
+  std::string reaping_paused;  // why the last pass reaped nothing
+  // The periodic check of the tree against the data (interval 0: never).
+  uint64_t verify_interval_ms = 0;
+  uint64_t verify_runs = 0;
+  bool verify_running = false;
+  double verify_progress = 0;
+  uint64_t verify_segments_corrected = 0;
+  int64_t verify_finished_unix_ms = 0;
 };
 
 class Client {

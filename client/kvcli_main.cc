@@ -19,6 +19,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -433,15 +434,26 @@ std::string ExchangeJson(const rumor::client::AaeExchange& e) {
       ",\"ranges\":", e.ranges, ",\"requests\":", e.requests,
       ",\"keys_compared\":", e.keys_compared, ",\"differing\":", e.differing,
       ",\"repaired_here\":", e.repaired_here,
-      ",\"repaired_peer\":", e.repaired_peer, ",\"bytes\":", e.bytes, "}");
+      ",\"repaired_peer\":", e.repaired_peer, ",\"bytes\":", e.bytes,
+      ",\"per_range\":[", absl::StrJoin(e.per_range, ",", [](std::string* out,
+                                                         const auto& r) {
+        absl::StrAppend(
+            out, "{\"first\":", JsonQuote(absl::StrFormat("%016x", r.first)),
+            ",\"last\":", JsonQuote(absl::StrFormat("%016x", r.last)),
+            ",\"keys_compared\":", r.keys_compared,
+            ",\"differing\":", r.differing, ",\"repaired\":", r.repaired,
+            "}");
+      }), "]}");
 }
 
-// One line per exchange: the peer, when, and what it found and repaired.
-std::string ExchangeTable(const std::vector<rumor::client::AaeExchange>& all) {
-  std::string out = absl::StrFormat("%-17s %-22s %-9s %6s %9s %9s %8s %8s %10s\n",
-                                    "PEER", "ADDRESS", "FINISHED", "RANGES",
-                                    "COMPARED", "DIFFERING", "TOOK", "GAINED",
-                                    "GAVE");
+// One line per exchange: the peer, when, and what it found and repaired;
+// under it one line per shared range (at most `max_ranges` of them).
+std::string ExchangeTable(const std::vector<rumor::client::AaeExchange>& all,
+                          size_t max_ranges) {
+  std::string out = absl::StrFormat(
+      "%-17s %-22s %-9s %6s %9s %9s %8s %8s %8s %10s\n", "PEER", "ADDRESS",
+      "FINISHED", "RANGES", "COMPARED", "DIFFERING", "TOOK", "GAINED", "GAVE",
+      "BYTES");
   absl::Time now = absl::Now();
   for (const auto& e : all) {
     absl::Duration ago = now - absl::FromUnixMillis(e.finished_unix_ms);
@@ -449,16 +461,28 @@ std::string ExchangeTable(const std::vector<rumor::client::AaeExchange>& all) {
         absl::StrCat(absl::ToInt64Seconds(std::max(ago, absl::ZeroDuration())),
                      "s ago");
     absl::StrAppend(
-        &out, absl::StrFormat("%-17s %-22s %-9s %6d %9d %9d %6dms %8d %10d\n",
-                              rumor::NodeIdToString(e.peer), e.address, when,
-                              e.ranges, e.keys_compared, e.differing,
-                              e.took_ms, e.repaired_here, e.repaired_peer));
+        &out,
+        absl::StrFormat("%-17s %-22s %-9s %6d %9d %9d %6dms %8d %8d %10d\n",
+                        rumor::NodeIdToString(e.peer), e.address, when,
+                        e.ranges, e.keys_compared, e.differing, e.took_ms,
+                        e.repaired_here, e.repaired_peer, e.bytes));
     if (!e.ok) absl::StrAppend(&out, "  failed: ", e.error, "\n");
+    for (size_t i = 0; i < e.per_range.size() && i < max_ranges; ++i) {
+      const auto& r = e.per_range[i];
+      absl::StrAppend(
+          &out, absl::StrFormat("  range %016x..%016x %9d %9d %8d repaired\n",
+                                r.first, r.last, r.keys_compared, r.differing,
+                                r.repaired));
+    }
+    if (e.per_range.size() > max_ranges) {
+      absl::StrAppend(&out, "  ... ", e.per_range.size() - max_ranges,
+                      " more ranges (kvcli aae --ranges lists all)\n");
+    }
   }
   return out;
 }
 
-int RunAae(Client& client, const Globals& g) {
+int RunAae(Client& client, const Globals& g, bool all_ranges) {
   auto st = client.Aae();
   if (!st.ok()) return FailStatus(st.status());
   std::string out;
@@ -470,7 +494,19 @@ int RunAae(Client& client, const Globals& g) {
         ",\"tree_bytes\":", st->tree_bytes, ",\"interval_ms\":", st->interval_ms,
         ",\"exchanges_total\":", st->exchanges_total,
         ",\"exchange_failures\":", st->exchange_failures,
-        ",\"keys_repaired\":", st->keys_repaired, ",\"exchanges\":[");
+        ",\"keys_repaired\":", st->keys_repaired,
+        ",\"tombstone_grace_ms\":", st->tombstone_grace_ms,
+        ",\"tombstones_pending\":", st->tombstones_pending,
+        ",\"tombstones_reaped\":", st->tombstones_reaped,
+        ",\"tombstones_kept\":", st->tombstones_kept,
+        ",\"reaping_paused\":", JsonQuote(st->reaping_paused),
+        ",\"verify_interval_ms\":", st->verify_interval_ms,
+        ",\"verify_runs\":", st->verify_runs,
+        ",\"verify_running\":", st->verify_running ? "true" : "false",
+        ",\"verify_progress\":", absl::StrFormat("%.3f", st->verify_progress),
+        ",\"verify_segments_corrected\":", st->verify_segments_corrected,
+        ",\"verify_finished_unix_ms\":", st->verify_finished_unix_ms,
+        ",\"exchanges\":[");
     for (size_t i = 0; i < st->exchanges.size(); ++i) {
       absl::StrAppend(&out, i ? "," : "", ExchangeJson(st->exchanges[i]));
     }
@@ -492,10 +528,42 @@ int RunAae(Client& client, const Globals& g) {
         absl::StrFormat("; %d so far, %d failed, %d keys repaired\n",
                         st->exchanges_total, st->exchange_failures,
                         st->keys_repaired));
+    if (st->verify_interval_ms == 0) {
+      out += "tree check: off\n";
+    } else if (st->verify_running) {
+      absl::StrAppend(&out, absl::StrFormat("tree check: running, %.0f%%\n",
+                                            100 * st->verify_progress));
+    } else {
+      absl::StrAppend(
+          &out,
+          absl::StrFormat("tree check: every %s; %d run(s), %d segment(s) "
+                          "corrected so far\n",
+                          absl::FormatDuration(
+                              absl::Milliseconds(st->verify_interval_ms)),
+                          st->verify_runs, st->verify_segments_corrected));
+    }
+    if (st->tombstone_grace_ms == 0) {
+      absl::StrAppend(&out, absl::StrFormat(
+                                "tombstones: kept for good (--tombstone-grace=0)"
+                                "; %d pending\n",
+                                st->tombstones_pending));
+    } else {
+      absl::StrAppend(
+          &out,
+          absl::StrFormat("tombstones: reaped after %s once every holder "
+                          "agrees; %d pending, %d reaped, %d kept back\n",
+                          absl::FormatDuration(
+                              absl::Milliseconds(st->tombstone_grace_ms)),
+                          st->tombstones_pending, st->tombstones_reaped,
+                          st->tombstones_kept));
+      if (!st->reaping_paused.empty()) {
+        absl::StrAppend(&out, "  paused: ", st->reaping_paused, "\n");
+      }
+    }
     if (st->exchanges.empty()) {
       out += "no exchange yet\n";
     } else {
-      out += ExchangeTable(st->exchanges);
+      out += ExchangeTable(st->exchanges, all_ranges ? SIZE_MAX : 8);
     }
   }
   std::fwrite(out.data(), 1, out.size(), stdout);
@@ -547,7 +615,7 @@ int RunRepair(Client& client, const Globals& g, const std::string& peer) {
       here += e.repaired_here;
       there += e.repaired_peer;
     }
-    out = ExchangeTable(*reports);
+    out = ExchangeTable(*reports, 8);
     absl::StrAppend(&out, absl::StrFormat(
                               "repaired %d key(s) here and %d on the peers\n",
                               here, there));
@@ -729,7 +797,12 @@ int main(int argc, char** argv) {
       "and the hints held for it");
   replicas->add_option("key", key, "the key")->required();
   auto* aae = app.add_subcommand(
-      "aae", "anti-entropy: the hash tree and the last exchange with each peer");
+      "aae",
+      "anti-entropy: the hash tree, tombstone reaping, and the last "
+      "exchange with each peer, range by range");
+  bool all_ranges = false;
+  aae->add_flag("--ranges", all_ranges,
+                "list every shared range (default: the first 8 per peer)");
   std::string peer_arg;
   auto* repair = app.add_subcommand(
       "repair",
@@ -811,7 +884,7 @@ int main(int argc, char** argv) {
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
   if (leave->parsed()) return RunLeave(**client, g);
   if (remove->parsed()) return RunRemove(**client, g, node_arg);
-  if (aae->parsed()) return RunAae(**client, g);
+  if (aae->parsed()) return RunAae(**client, g, all_ranges);
   if (repair->parsed()) return RunRepair(**client, g, peer_arg);
   return Fail(kExitUsage, "no command given (see kvcli --help)");
 }

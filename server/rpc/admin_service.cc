@@ -186,6 +186,14 @@ class AdminService final : public v1::Admin::CallbackService {
     out->set_repaired_here(r.repaired_here);
     out->set_repaired_peer(r.repaired_peer);
     out->set_bytes(r.bytes);
+    for (const RangeReport& rr : r.per_range) {
+      v1::AaeRange* pr = out->add_per_range();
+      pr->set_first(rr.range.from);
+      pr->set_last(rr.range.to);
+      pr->set_keys_compared(rr.keys_compared);
+      pr->set_differing(rr.differing);
+      pr->set_repaired(rr.repaired);
+    }
   }
 
   grpc::ServerUnaryReactor* Aae(grpc::CallbackServerContext* ctx,
@@ -204,6 +212,23 @@ class AdminService final : public v1::Admin::CallbackService {
     resp->set_exchanges_total(st->counters.exchanges);
     resp->set_exchange_failures(st->counters.exchange_failures);
     resp->set_keys_repaired(st->counters.keys_repaired);
+    auto ms = [](absl::Duration d) {
+      return static_cast<uint64_t>(absl::ToInt64Milliseconds(d));
+    };
+    resp->set_tombstone_grace_ms(ms(st->reaping.grace));
+    resp->set_tombstones_pending(st->reaping.pending);
+    resp->set_tombstones_reaped(st->reaping.reaped);
+    resp->set_tombstones_kept(st->reaping.kept);
+    resp->set_reaping_paused(st->reaping.paused);
+    resp->set_verify_interval_ms(ms(st->verify.interval));
+    resp->set_verify_runs(st->verify.runs);
+    resp->set_verify_running(st->verify.running);
+    resp->set_verify_progress(st->verify.progress);
+    resp->set_verify_segments_corrected(st->verify.segments_corrected);
+    if (st->verify.last_finished != absl::InfinitePast()) {
+      resp->set_verify_finished_unix_ms(
+          absl::ToUnixMillis(st->verify.last_finished));
+    }
     for (const ExchangeReport& r : st->last) ToProto(r, resp->add_exchanges());
     return Done(ctx, absl::OkStatus());
   }
