@@ -100,8 +100,8 @@ absl::StatusOr<DvvSet> ObjectStore::Update(
   absl::MutexLock lock(&StripeFor(dk));
   std::string before;
   RUMOR_ASSIGN_OR_RETURN(DvvSet object, ReadLocked(dk, false, &before));
-  RUMOR_RETURN_IF_ERROR(
-      object.Update(context, std::move(value), actor()).status());
+  RUMOR_RETURN_IF_ERROR(UpdateObject(&object, context, std::move(value),
+                                     actor(), /*no_wait=*/false));
   std::string encoded = object.Encode();
   RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
   WriteBatch batch;
@@ -109,6 +109,25 @@ absl::StatusOr<DvvSet> ObjectStore::Update(
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
   Changed(dk, before, encoded);
   return object;
+}
+
+absl::Status ObjectStore::UpdateObject(DvvSet* object,
+                                       const VersionVector& context,
+                                       Sibling value, ActorId actor,
+                                       bool no_wait) {
+  if (object->empty()) {
+    // The key may have been reaped: start above every counter it had.
+    if (no_wait && !floor_loaded_.load(std::memory_order_acquire)) {
+      return WouldBlockError();
+    }
+    RUMOR_ASSIGN_OR_RETURN(uint64_t floor, DotFloor());
+    if (floor > 0) {
+      VersionVector above;
+      above.Set(actor, floor);
+      object->Discard(above);
+    }
+  }
+  return object->Update(context, std::move(value), actor).status();
 }
 
 absl::StatusOr<DvvSet> ObjectStore::TryGetNow(std::string_view key) {
@@ -125,7 +144,8 @@ absl::StatusOr<DvvSet> ObjectStore::TryUpdateNow(
     std::string before;
     RUMOR_ASSIGN_OR_RETURN(DvvSet object,
                            ReadLocked(dk, /*cached_only=*/true, &before));
-    RUMOR_RETURN_IF_ERROR(object.Update(context, value, actor()).status());
+    RUMOR_RETURN_IF_ERROR(
+        UpdateObject(&object, context, value, actor(), /*no_wait=*/true));
     std::string encoded = object.Encode();
     RUMOR_RETURN_IF_ERROR(CheckLimits(key, object, encoded));
     WriteBatch batch;
@@ -247,6 +267,68 @@ absl::Status ObjectStore::ScanPositionsExclusive(
 // The empty key: every data key is a ring position (8 bytes) followed by a
 // non-empty user key, so no user key can collide with it.
 constexpr char kDataIdentityKey[] = "";
+// The dot floor (8 bytes, big-endian), under a key shorter than any data
+// key too; it sorts before every data key, so scans never see it.
+constexpr std::string_view kDotFloorKey("\0", 1);
+
+absl::StatusOr<uint64_t> ObjectStore::DotFloor() {
+  if (floor_loaded_.load(std::memory_order_acquire)) {
+    return floor_.load(std::memory_order_acquire);
+  }
+  absl::MutexLock lock(&floor_mu_);
+  if (!floor_loaded_.load(std::memory_order_acquire)) {
+    std::string bytes;
+    absl::Status s = engine_->Get(Column::kData, kDotFloorKey, &bytes);
+    uint64_t floor = 0;
+    if (s.ok()) {
+      std::string_view in = bytes;
+      if (!GetFixed64BE(&in, &floor) || !in.empty()) {
+        return absl::DataLossError("the stored dot floor is not 8 bytes");
+      }
+    } else if (!absl::IsNotFound(s)) {
+      return s;
+    }
+    floor_.store(floor, std::memory_order_release);
+    floor_loaded_.store(true, std::memory_order_release);
+  }
+  return floor_.load(std::memory_order_acquire);
+}
+
+absl::StatusOr<bool> ObjectStore::ReapIfUnchanged(std::string_view key,
+                                                  uint64_t expected_hash) {
+  RUMOR_ASSIGN_OR_RETURN(uint64_t floor, DotFloor());
+  (void)floor;
+  std::string dk = DataKey(key);
+  absl::MutexLock lock(&StripeFor(dk));
+  std::string bytes;
+  absl::Status s = engine_->Get(Column::kData, dk, &bytes);
+  if (absl::IsNotFound(s)) return false;
+  RUMOR_RETURN_IF_ERROR(s);
+  if (EncodingHash(bytes) != expected_hash ||
+      !DvvSet::EncodedOnlyTombstones(bytes)) {
+    return false;
+  }
+  RUMOR_ASSIGN_OR_RETURN(DvvSet object, DvvSet::Decode(bytes));
+  uint64_t highest = 0;
+  for (const DvvSet::Entry& e : object.entries()) {
+    highest = std::max(highest, e.counter);
+  }
+  // Raised (and written) under floor_mu_, so two stripes reaping at once
+  // cannot write the lower floor last.
+  absl::MutexLock floor_lock(&floor_mu_);
+  WriteBatch batch;
+  batch.Delete(Column::kData, dk);
+  bool raise = highest > floor_.load(std::memory_order_acquire);
+  if (raise) {
+    std::string encoded;
+    PutFixed64BE(&encoded, highest);
+    batch.Put(Column::kData, kDotFloorKey, encoded);
+  }
+  RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
+  if (raise) floor_.store(highest, std::memory_order_release);
+  Changed(dk, bytes, "");
+  return true;
+}
 
 absl::StatusOr<std::string> ObjectStore::DataIdentity() {
   std::string bytes;

@@ -62,8 +62,12 @@ class ObjectObserver {
 class ObjectStore {
  public:
   // `engine` must outlive the store.
+  // Reads the dot floor (see ReapIfUnchanged) at once; if that fails, the
+  // first write that needs it reads it again and reports the error.
   explicit ObjectStore(Engine* engine, ObjectLimits limits = {})
-      : engine_(engine), limits_(limits) {}
+      : engine_(engine), limits_(limits) {
+    (void)DotFloor();
+  }
   ObjectStore(const ObjectStore&) = delete;
   ObjectStore& operator=(const ObjectStore&) = delete;
 
@@ -135,6 +139,19 @@ class ObjectStore {
                                              uint64_t expected_hash);
   static uint64_t EncodingHash(std::string_view encoded);
 
+  // Tombstone reaping: removes the key's object if it is a deleted key
+  // (every sibling a tombstone) whose encoding still hashes to
+  // `expected_hash`. Returns whether it removed it. The highest counter in
+  // the removed object raises the store's dot floor, in the same engine
+  // write: every later client write of a key the store does not hold
+  // starts its actor's counter above the floor, so no dot issued before a
+  // removal is issued again (a client still holding a context from before
+  // the delete would otherwise discard a newer value).
+  absl::StatusOr<bool> ReapIfUnchanged(std::string_view key,
+                                       uint64_t expected_hash);
+  // The current dot floor (0 until a reap); loaded from the engine once.
+  absl::StatusOr<uint64_t> DotFloor();
+
   // A random identity of the data column, kept inside it (under a key no
   // user key can produce): it vanishes with the data, which is how a node
   // notices that its data was wiped while its id survived. Empty when the
@@ -178,11 +195,18 @@ class ObjectStore {
   // The read-merge-write of Merge and TryMergeNow, with the stripe held.
   absl::StatusOr<DvvSet> MergeLocked(std::string_view data_key,
                                      const DvvSet& remote, bool no_wait);
+  // A client write into `object` (read with the stripe held) by `actor`:
+  // above the dot floor when the key is not held.
+  absl::Status UpdateObject(DvvSet* object, const VersionVector& context,
+                            Sibling value, ActorId actor, bool no_wait);
 
   Engine* const engine_;
   const ObjectLimits limits_;
   std::array<absl::Mutex, kStripes> stripes_;
   std::atomic<ObjectObserver*> observer_{nullptr};
+  absl::Mutex floor_mu_;  // loading and raising the dot floor
+  std::atomic<bool> floor_loaded_{false};
+  std::atomic<uint64_t> floor_{0};
 };
 
 }  // namespace rumor::storage

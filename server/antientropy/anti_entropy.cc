@@ -751,9 +751,8 @@ void AntiEntropy::ServeReap(const ReplicaOp& op, ReplicaReply* r) {
     bool removed = false;
     if (!obj->empty() && !obj->HasLiveValue() && !holds_hint(key) &&
         ReapHash(*obj) == op.expected[i]) {
-      absl::StatusOr<bool> d =
-          store_->DeleteIfUnchangedHash(key, storage::ObjectStore::EncodingHash(
-                                                 obj->Encode()));
+      absl::StatusOr<bool> d = store_->ReapIfUnchanged(
+          key, storage::ObjectStore::EncodingHash(obj->Encode()));
       if (!d.ok()) {
         r->status = d.status();
         r->flags.clear();
@@ -926,7 +925,7 @@ void AntiEntropy::ReapBatch(const ClusterView& view,
       absl::StatusOr<bool> removed = false;
       if (obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
           ReapHash(*obj) == mine[i]) {
-        removed = store_->DeleteIfUnchangedHash(
+        removed = store_->ReapIfUnchanged(
             ask[i], storage::ObjectStore::EncodingHash(obj->Encode()));
       }
       if (removed.ok() && *removed) {

@@ -1,5 +1,6 @@
 #include "storage/object_store.h"
 
+#include <algorithm>
 #include <atomic>
 #include <set>
 #include <string>
@@ -214,6 +215,60 @@ TEST(ObjectStoreTest, BusyStripeDefersInsteadOfWaiting) {
   auto after = gated_store.TryUpdateNow("k", {}, Sibling::Value("fast"), 1);
   ASSERT_TRUE(after.ok()) << after.status();
   EXPECT_EQ(after->SiblingCount(), 2u);
+}
+
+// Reaping removes only a deleted key still as the reaper saw it, and a
+// key written again afterwards gets dots above every counter it had: a
+// client holding a context from before the delete cannot discard the new
+// value (kv679's dot reuse). The floor survives a new store on the same
+// engine (a restart).
+TEST(ObjectStoreTest, ReapRemovesOnlyUnchangedTombstonesAndNeverReusesADot) {
+  rumor::testing::TempDir dir;
+  auto engine = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
+  ASSERT_TRUE(engine.ok()) << engine.status();
+  const ActorId kActor = 7;
+  VersionVector old_context;
+  {
+    ObjectStore store(engine->get());
+    for (int i = 0; i < 5; ++i) {
+      auto o = store.Update("k", old_context, Sibling::Value("v"), kActor);
+      ASSERT_TRUE(o.ok());
+      old_context = o->Join();
+    }
+    ASSERT_EQ(old_context.Get(kActor), 5u);
+    auto live = store.Get("k");
+    uint64_t live_hash = ObjectStore::EncodingHash(live->Encode());
+    EXPECT_FALSE(*store.ReapIfUnchanged("k", live_hash)) << "a live value";
+    auto deleted =
+        store.Update("k", old_context, Sibling::Tombstone(), kActor);
+    ASSERT_TRUE(deleted.ok());
+    uint64_t hash = ObjectStore::EncodingHash(deleted->Encode());
+    EXPECT_FALSE(*store.ReapIfUnchanged("k", hash + 1)) << "changed since";
+    EXPECT_FALSE(*store.ReapIfUnchanged("absent", hash));
+    EXPECT_TRUE(*store.ReapIfUnchanged("k", hash));
+    EXPECT_TRUE(store.Get("k")->empty());
+    EXPECT_EQ(*store.DotFloor(), 6u);
+    // The floor is not a data key: scans do not see it.
+    int seen = 0;
+    ASSERT_TRUE(store
+                    .ScanPositions(0, ~uint64_t{0},
+                                   [&](std::string_view, std::string_view) {
+                                     ++seen;
+                                     return true;
+                                   })
+                    .ok());
+    EXPECT_EQ(seen, 0);
+  }
+  ObjectStore store(engine->get());  // as after a restart
+  auto fresh = store.Update("k", {}, Sibling::Value("new"), kActor);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GT(fresh->Join().Get(kActor), 6u);
+  // The stale writer's context covers dots up to 5 only.
+  auto stale = store.Update("k", old_context, Sibling::Value("stale"), kActor);
+  ASSERT_TRUE(stale.ok());
+  std::vector<std::string> values = stale->LiveValues();
+  std::sort(values.begin(), values.end());
+  EXPECT_EQ(values, (std::vector<std::string>{"new", "stale"}));
 }
 
 }  // namespace
