@@ -115,8 +115,15 @@ absl::Status ObjectStore::UpdateObject(DvvSet* object,
                                        const VersionVector& context,
                                        Sibling value, ActorId actor,
                                        bool no_wait) {
-  if (object->empty()) {
-    // The key may have been reaped: start above every counter it had.
+  // The actor holds no value of the key: its counter here may be below
+  // dots it issued before the key was reaped. Raising it drops nothing
+  // (no value of this actor to drop) and keeps the actor's dots
+  // contiguous, as a DVV entry needs.
+  bool holds_value = false;
+  for (const DvvSet::Entry& e : object->entries()) {
+    if (e.actor == actor) holds_value = !e.values.empty();
+  }
+  if (!holds_value) {
     if (no_wait && !floor_loaded_.load(std::memory_order_acquire)) {
       return WouldBlockError();
     }
@@ -295,7 +302,8 @@ absl::StatusOr<uint64_t> ObjectStore::DotFloor() {
 }
 
 absl::StatusOr<bool> ObjectStore::ReapIfUnchanged(std::string_view key,
-                                                  uint64_t expected_hash) {
+                                                  uint64_t expected_hash,
+                                                  ActorId actor) {
   RUMOR_ASSIGN_OR_RETURN(uint64_t floor, DotFloor());
   (void)floor;
   std::string dk = DataKey(key);
@@ -311,7 +319,8 @@ absl::StatusOr<bool> ObjectStore::ReapIfUnchanged(std::string_view key,
   RUMOR_ASSIGN_OR_RETURN(DvvSet object, DvvSet::Decode(bytes));
   uint64_t highest = 0;
   for (const DvvSet::Entry& e : object.entries()) {
-    highest = std::max(highest, e.counter);
+    if (e.counter > kMaxReapCounter) return false;
+    if (e.actor == actor) highest = e.counter;
   }
   // Raised (and written) under floor_mu_, so two stripes reaping at once
   // cannot write the lower floor last.

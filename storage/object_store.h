@@ -141,14 +141,19 @@ class ObjectStore {
 
   // Tombstone reaping: removes the key's object if it is a deleted key
   // (every sibling a tombstone) whose encoding still hashes to
-  // `expected_hash`. Returns whether it removed it. The highest counter in
-  // the removed object raises the store's dot floor, in the same engine
-  // write: every later client write of a key the store does not hold
-  // starts its actor's counter above the floor, so no dot issued before a
-  // removal is issued again (a client still holding a context from before
-  // the delete would otherwise discard a newer value).
+  // `expected_hash`, and no counter in it exceeds kMaxReapCounter. Returns
+  // whether it removed it. The counter of `actor` (the node's current
+  // actor) in the removed object raises the store's dot floor, in the same
+  // engine write; a client write by an actor that holds no value of the
+  // key (a key the store does not hold, or re-created by a merge) starts
+  // that actor's counter above the floor, so no dot issued before a
+  // removal is issued again for the key (a client still holding a context
+  // from before the delete would otherwise discard the newer value).
   absl::StatusOr<bool> ReapIfUnchanged(std::string_view key,
-                                       uint64_t expected_hash);
+                                       uint64_t expected_hash, ActorId actor);
+  // Counters above this are left alone by reaping: only a forged context
+  // gets there, and it must not raise the floor near overflow.
+  static constexpr uint64_t kMaxReapCounter = uint64_t{1} << 48;
   // The current dot floor (0 until a reap); loaded from the engine once.
   absl::StatusOr<uint64_t> DotFloor();
 

@@ -165,18 +165,30 @@ void AntiEntropy::ObjectChanged(uint64_t position, std::string_view key,
   } else if (storage::DvvSet::EncodedOnlyTombstones(before)) {
     // Written again, or removed.
     absl::MutexLock lock(&reap_mu_);
-    deleted_.erase(absl::string_view(key.data(), key.size()));
+    if (deleted_.erase(absl::string_view(key.data(), key.size())) > 0) {
+      deleted_bytes_ -= key.size();
+    }
   }
 }
 
 void AntiEntropy::Track(std::string_view key) {
   absl::MutexLock lock(&reap_mu_);
   if (deleted_.contains(absl::string_view(key.data(), key.size()))) return;
-  if (deleted_.size() >= options_.max_reap_candidates) {
+  if (deleted_.size() >= options_.max_reap_candidates ||
+      deleted_bytes_ + key.size() > options_.max_reap_candidate_bytes) {
     ++forgotten_;
     return;
   }
-  deleted_.emplace(std::string(key), SteadyNow());
+  absl::Time now = SteadyNow();
+  deleted_.emplace(std::string(key),
+                   Deleted{now, now + options_.tombstone_grace});
+  deleted_bytes_ += key.size();
+}
+
+void AntiEntropy::Retry(const std::string& key, absl::Duration wait) {
+  absl::MutexLock lock(&reap_mu_);
+  auto it = deleted_.find(key);
+  if (it != deleted_.end()) it->second.next_try = SteadyNow() + wait;
 }
 
 void AntiEntropy::Scanned(std::string_view key, std::string_view object) {
@@ -262,8 +274,8 @@ void AntiEntropy::Loop() {
     }
     if (!asked.has_value()) {
       if (absl::Now() >= next_reap_) {
-        ReapPass();
         next_reap_ = absl::Now() + ReapInterval(options_.tombstone_grace);
+        ReapPass();  // (may bring the next pass forward)
       }
       VerifyStep();
       if (absl::Now() < next) continue;
@@ -712,11 +724,14 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
 }
 
 namespace {
+// A reap check's answer for a key that could not be read.
+constexpr uint64_t kUnknownReapHash = ~uint64_t{0};
 // The hash a reap check compares: the encoding's, never 0 for an object
-// (0 stands for "absent").
+// (0 stands for "absent") nor kUnknownReapHash.
 uint64_t ReapHash(const storage::DvvSet& object) {
   if (object.empty()) return 0;
   uint64_t h = storage::ObjectStore::EncodingHash(object.Encode());
+  if (h == kUnknownReapHash) return h - 1;
   return h == 0 ? 1 : h;
 }
 }  // namespace
@@ -732,33 +747,37 @@ void AntiEntropy::ServeReap(const ReplicaOp& op, ReplicaReply* r) {
   auto holds_hint = [this](std::string_view key) {
     return options_.holds_hint && options_.holds_hint(key);
   };
+  // A removal is this node's decision too, not only the asker's: the key
+  // must have been deleted here for the grace, and this node must see no
+  // member that could hold an old copy (its view may differ).
+  bool may_remove = false;
+  if (op.reap_remove) may_remove = ReapBlocker(*view_()).empty();
+  absl::Time now = SteadyNow();
   for (size_t i = 0; i < op.keys.size(); ++i) {
     const std::string& key = op.keys[i];
     absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
-    if (!obj.ok()) {
-      r->status = obj.status();
-      r->hashes.clear();
-      r->flags.clear();
-      return;
-    }
     if (!op.reap_remove) {
-      r->hashes.push_back(ReapHash(*obj));
+      // A key that cannot be read is "unknown": it keeps that key only.
+      r->hashes.push_back(obj.ok() ? ReapHash(*obj) : kUnknownReapHash);
       r->flags.push_back(holds_hint(key));
       continue;
+    }
+    bool due = false;
+    if (may_remove) {
+      absl::MutexLock lock(&reap_mu_);
+      auto it = deleted_.find(key);
+      due = it != deleted_.end() &&
+            now - it->second.since >= options_.tombstone_grace;
     }
     // Only a deleted key, still as the asking node saw it everywhere:
     // never a live value, whatever a peer asks.
     bool removed = false;
-    if (!obj->empty() && !obj->HasLiveValue() && !holds_hint(key) &&
-        ReapHash(*obj) == op.expected[i]) {
+    if (due && obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
+        !holds_hint(key) && ReapHash(*obj) == op.expected[i]) {
       absl::StatusOr<bool> d = store_->ReapIfUnchanged(
-          key, storage::ObjectStore::EncodingHash(obj->Encode()));
-      if (!d.ok()) {
-        r->status = d.status();
-        r->flags.clear();
-        return;
-      }
-      removed = *d;
+          key, storage::ObjectStore::EncodingHash(obj->Encode()),
+          options_.actor ? options_.actor() : storage::ActorId{0});
+      removed = d.ok() && *d;
     }
     r->flags.push_back(removed);
   }
@@ -797,17 +816,21 @@ void AntiEntropy::ReapPass() {
     reaping_.paused = blocker;
   }
   if (!blocker.empty()) return;
-  // Deleted keys past their grace: the first replica of a key reaps it;
-  // the others only if it is still here after twice the grace (the first
-  // may have restarted, which starts its clock again).
+  // Deleted keys past their grace and due for a look: the first replica
+  // of a key reaps it; the others only once it is still here after twice
+  // the grace (the first may have restarted, which starts its clock
+  // again). A key kept back is looked at again only after a while, so the
+  // same keys cannot fill every pass.
   absl::Time now = SteadyNow();
   std::vector<std::pair<std::string, absl::Duration>> old;
   {
     absl::MutexLock lock(&reap_mu_);
-    for (const auto& [key, since] : deleted_) {
-      if (now - since < options_.tombstone_grace) continue;
-      old.emplace_back(key, now - since);
-      if (old.size() >= 4 * kReapPerPass) break;
+    for (const auto& [key, d] : deleted_) {
+      if (now < d.next_try || now - d.since < options_.tombstone_grace) {
+        continue;
+      }
+      old.emplace_back(key, now - d.since);
+      if (old.size() >= kReapPerPass) break;
     }
   }
   std::vector<std::string> due;
@@ -817,7 +840,8 @@ void AntiEntropy::ReapPass() {
     bool first = pref.empty() || pref[0] == options_.self;
     if (first || age >= 2 * options_.tombstone_grace) {
       due.push_back(std::move(key));
-      if (due.size() >= kReapPerPass) break;
+    } else {
+      Retry(key, 2 * options_.tombstone_grace - age);
     }
   }
   for (size_t at = 0; at < due.size(); at += kReapBatch) {
@@ -831,14 +855,23 @@ void AntiEntropy::ReapPass() {
     // The ring may have moved since the pass started.
     std::shared_ptr<const ClusterView> now_view = view_();
     if (!ReapBlocker(*now_view).empty()) return;
-    ReapBatch(*now_view, std::move(batch));
+    bool answered = ReapBatch(*now_view, std::move(batch));
     Throttle(end - at, bytes);
+    // A member that does not answer would hold every batch up for the
+    // request timeout: the next pass tries again.
+    if (!answered) return;
   }
+  // A full pass: more may be due, so the next one comes at once (each
+  // batch is throttled at the repair key rate).
+  if (old.size() >= kReapPerPass) next_reap_ = absl::Now();
 }
 
-void AntiEntropy::ReapBatch(const ClusterView& view,
+bool AntiEntropy::ReapBatch(const ClusterView& view,
                             std::vector<std::string> keys) {
-  uint64_t kept = 0;
+  // A key kept back is looked at again after a quarter of its grace.
+  const absl::Duration later = ReapInterval(options_.tombstone_grace);
+  uint64_t kept = 0, reaped = 0;
+  bool answered = true;
   // This node's copies: still deleted, and no hint held here.
   std::vector<std::string> ask;
   std::vector<uint64_t> mine;
@@ -846,6 +879,7 @@ void AntiEntropy::ReapBatch(const ClusterView& view,
     absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
     if (!obj.ok() || (options_.holds_hint && options_.holds_hint(key))) {
       ++kept;
+      Retry(key, later);
       continue;
     }
     // Written again (or removed) meanwhile: the observer forgot it.
@@ -886,6 +920,7 @@ void AntiEntropy::ReapBatch(const ClusterView& view,
       if (!a.status.ok() || a.hashes.size() != ask.size() ||
           a.flags.size() != ask.size()) {
         agree.assign(ask.size(), false);
+        answered = false;
         break;
       }
       for (size_t i = 0; i < ask.size(); ++i) {
@@ -894,53 +929,70 @@ void AntiEntropy::ReapBatch(const ClusterView& view,
         } else if (a.hashes[i] == mine[i]) {
           holds[m][i] = true;
         } else if (a.hashes[i] != 0 || Holds(replicas[i], members[m].first)) {
+          // A different copy (or one that could not be read), or a
+          // replica without the tombstone: repair must come first.
           agree[i] = false;
         }
       }
     }
-    // Removed everywhere it is held, then here. A removal that fails
-    // somewhere leaves a tombstone there, which repair brings back here:
-    // the next pass tries again. Never a value.
+    // Removed everywhere it is held, then here if every holder removed
+    // it. A holder may refuse (its own grace has not passed, it sees a
+    // member down); the tombstone it keeps is repaired back to those that
+    // removed theirs, and a later pass tries again. Never a value.
     std::vector<std::pair<std::string, ReplicaOp>> removals;
+    std::vector<std::vector<size_t>> asked;  // per removal: indexes in ask
     for (size_t m = 0; m < members.size(); ++m) {
       ReplicaOp op;
       op.kind = ReplicaOp::Kind::kReap;
       op.reap_remove = true;
+      std::vector<size_t> which;
       for (size_t i = 0; i < ask.size(); ++i) {
         if (agree[i] && holds[m][i]) {
           op.keys.push_back(ask[i]);
           op.expected.push_back(mine[i]);
+          which.push_back(i);
         }
       }
-      if (!op.keys.empty()) removals.emplace_back(members[m].second, std::move(op));
+      if (!op.keys.empty()) {
+        removals.emplace_back(members[m].second, std::move(op));
+        asked.push_back(std::move(which));
+      }
     }
-    if (!removals.empty()) CallMany(std::move(removals));
-    uint64_t reaped = 0;
+    if (!removals.empty()) {
+      std::vector<ReplicaReply> done = CallMany(std::move(removals));
+      for (size_t r = 0; r < done.size(); ++r) {
+        bool ok = done[r].status.ok() && done[r].flags.size() == asked[r].size();
+        for (size_t j = 0; j < asked[r].size(); ++j) {
+          if (!ok || !done[r].flags[j]) agree[asked[r][j]] = false;
+        }
+      }
+    }
+    const storage::ActorId actor =
+        options_.actor ? options_.actor() : storage::ActorId{0};
     for (size_t i = 0; i < ask.size(); ++i) {
-      if (!agree[i]) {
-        ++kept;
-        continue;
+      bool removed = false;
+      if (agree[i]) {
+        absl::StatusOr<storage::DvvSet> obj = store_->Get(ask[i]);
+        if (obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
+            ReapHash(*obj) == mine[i]) {
+          absl::StatusOr<bool> d = store_->ReapIfUnchanged(
+              ask[i], storage::ObjectStore::EncodingHash(obj->Encode()),
+              actor);
+          removed = d.ok() && *d;
+        }
       }
-      absl::StatusOr<storage::DvvSet> obj = store_->Get(ask[i]);
-      absl::StatusOr<bool> removed = false;
-      if (obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
-          ReapHash(*obj) == mine[i]) {
-        removed = store_->ReapIfUnchanged(
-            ask[i], storage::ObjectStore::EncodingHash(obj->Encode()));
-      }
-      if (removed.ok() && *removed) {
+      if (removed) {
         ++reaped;
       } else {
         ++kept;
+        Retry(ask[i], later);
       }
     }
-    absl::MutexLock lock(&mu_);
-    reaping_.reaped += reaped;
-    reaping_.kept += kept;
-    return;
   }
   absl::MutexLock lock(&mu_);
+  reaping_.reaped += reaped;
   reaping_.kept += kept;
+  return answered;
 }
 
 void AntiEntropy::VerifyStep() {

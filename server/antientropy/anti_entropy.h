@@ -67,9 +67,14 @@ struct AntiEntropyOptions {
   absl::Duration tombstone_grace = absl::Hours(1);
   // Whether this node holds a hint (for any owner) for `key`. Null: never.
   std::function<bool(std::string_view key)> holds_hint;
-  // Deleted keys remembered for reaping at most; past this a deleted key
-  // waits for the next restart or tree check to be found again.
+  // Deleted keys remembered for reaping at most, and bytes of such keys;
+  // past either a deleted key waits for the next restart or tree check to
+  // be found again.
   size_t max_reap_candidates = size_t{1} << 20;
+  size_t max_reap_candidate_bytes = size_t{64} << 20;
+  // The node's current actor (ObjectStore::ReapIfUnchanged raises the dot
+  // floor from its counter). Null: none (the floor never moves).
+  std::function<storage::ActorId()> actor;
   // The slow rebuild-and-compare of the tree against the data (drift,
   // disk corruption): how often it starts; zero: never. It runs a piece
   // at a time between exchanges, at the repair key rate.
@@ -123,7 +128,8 @@ class AntiEntropy final : private storage::ObjectObserver {
   // queued RunNow requests are answered CANCELLED. Idempotent.
   void Stop();
 
-  // Answers a peer's kTree query from this node's tree and data.
+  // Answers a peer's kTree query from this node's tree and data, or its
+  // kReap check or removal from this node's data and hints.
   void Serve(ReplicaOp op, ReplyCallback done);
 
   using RunDone =
@@ -194,7 +200,11 @@ class AntiEntropy final : private storage::ObjectObserver {
   void ReapPass();
   // Why no key can be reaped now ("" when keys can be).
   std::string ReapBlocker(const ClusterView& view) const;
-  void ReapBatch(const ClusterView& view, std::vector<std::string> keys);
+  // False when a member did not answer (the pass stops there).
+  bool ReapBatch(const ClusterView& view, std::vector<std::string> keys);
+  // The key stays deleted here, but was not reaped: looked at again after
+  // `wait`, not on every pass.
+  void Retry(const std::string& key, absl::Duration wait);
   // A step of the tree check, if one is due or running.
   void VerifyStep();
   void Loop();
@@ -241,8 +251,12 @@ class AntiEntropy final : private storage::ObjectObserver {
   // Deleted keys and when this node first saw each deleted. Taken inside
   // a store stripe (ObjectChanged): never call the store with it held.
   mutable absl::Mutex reap_mu_ ABSL_ACQUIRED_AFTER(mu_);
-  absl::flat_hash_map<std::string, absl::Time> deleted_
-      ABSL_GUARDED_BY(reap_mu_);
+  struct Deleted {
+    absl::Time since;     // first seen deleted (monotonic clock)
+    absl::Time next_try;  // not looked at again before
+  };
+  absl::flat_hash_map<std::string, Deleted> deleted_ ABSL_GUARDED_BY(reap_mu_);
+  size_t deleted_bytes_ ABSL_GUARDED_BY(reap_mu_) = 0;
   uint64_t forgotten_ ABSL_GUARDED_BY(reap_mu_) = 0;
 
   // Only the loop thread touches these.

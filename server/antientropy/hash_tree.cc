@@ -130,25 +130,38 @@ absl::StatusOr<HashTree::VerifyResult> HashTree::Verify(
                                       : ((piece + 1) << piece_shift) - 1;
     const uint64_t first = SegmentOf(from);
     std::fill(fresh.begin(), fresh.end(), 0);
-    absl::Status s = store->ScanPositionsExclusive(
-        from, to,
-        [&](std::string_view key, std::string_view object) {
+    // First without holding writes off: on a snapshot, compared with the
+    // tree as it is now. A segment written meanwhile may look different;
+    // only those are compared again, each with its writes held off.
+    absl::Status s = store->ScanPositions(
+        from, to, [&](std::string_view key, std::string_view object) {
           fresh[SegmentOf(RingPosition(key)) - first] ^=
               ObjectHash(key, object);
           if (each) each(key, object);
           ++result.keys;
           return true;
-        },
-        [&] {
-          // Writes are held off: the tree and the scan saw the same data.
-          for (uint64_t i = 0; i < per_piece; ++i) {
-            uint64_t live = SegmentsHash(first + i, first + i);
-            if (live != fresh[i]) {
-              ++result.differing;
-              Apply(SegmentStart(first + i), live ^ fresh[i]);
-            }
-          }
         });
+    for (uint64_t i = 0; s.ok() && i < per_piece; ++i) {
+      if (SegmentsHash(first + i, first + i) == fresh[i]) continue;
+      uint64_t seg_from = SegmentStart(first + i);
+      uint64_t seg_to = first + i + 1 == segments()
+                            ? ~uint64_t{0}
+                            : SegmentStart(first + i + 1) - 1;
+      uint64_t exact = 0;
+      s = store->ScanPositionsExclusive(
+          seg_from, seg_to,
+          [&](std::string_view key, std::string_view object) {
+            exact ^= ObjectHash(key, object);
+            return true;
+          },
+          [&] {
+            uint64_t live = SegmentsHash(first + i, first + i);
+            if (live != exact) {
+              ++result.differing;
+              Apply(seg_from, live ^ exact);
+            }
+          });
+    }
     if (!s.ok()) {
       return absl::Status(s.code(), absl::StrCat("checking the hash tree: ",
                                                  s.message()));

@@ -62,9 +62,11 @@ class HashTree final : public storage::ObjectObserver {
   // The slow check that catches drift (a bug, a disk that changed under
   // the store), run a step at a time: the ring is cut into VerifyPieces()
   // pieces; for pieces first..first+count-1 it rebuilds every segment's
-  // hash from a scan of the data, with writes held off for one piece's
-  // scan at a time (as Build), compares it with the tree's, and corrects
-  // the tree where they differ. Only on a ready tree.
+  // hash from a scan of the data (a snapshot, writes going on), compares
+  // it with the tree's, and scans each segment that differs again with its
+  // writes held off, correcting the tree if it still differs: in steady
+  // state writes wait only for the segments written during the check.
+  // Only on a ready tree.
   struct VerifyResult {
     uint64_t keys = 0;       // objects scanned
     uint64_t differing = 0;  // segments found wrong (and corrected)

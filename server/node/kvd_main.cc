@@ -323,6 +323,15 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (options.tombstone_grace > absl::ZeroDuration() &&
+      options.tombstone_grace < absl::Minutes(1)) {
+    // Safe by the confirmation, but the grace is what covers a replica
+    // write still in flight from before a delete.
+    std::fprintf(stderr,
+                 "kvd: warning: --tombstone-grace=%s is short; keep it well "
+                 "above --request-timeout (a minute or more) outside tests\n",
+                 tombstone_grace.c_str());
+  }
   // Debian builds abseil with deadlock detection on every Mutex lock; it
   // costs a few percent of a node's CPU for nothing in production.
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);

@@ -617,6 +617,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   aeo.max_keys_per_second = options.aae_keys_per_second;
   aeo.max_bytes_per_second = options.aae_bytes_per_second;
   aeo.tombstone_grace = options.tombstone_grace;
+  aeo.actor = [raw] { return ActorOf(raw->id, raw->actor_epoch.load()); };
   aeo.verify_interval = options.aae_verify_interval;
   {
     HintStore* hints = st->hints.get();

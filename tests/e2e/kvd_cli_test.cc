@@ -226,6 +226,39 @@ TEST_F(KvdTest, UnusableDataDirAndBadFlagsAreClearErrors) {
   EXPECT_NE(r.out.find("--data-dir"), std::string::npos);
 }
 
+// A user's view of tombstone reaping on one node: a delete with the
+// context leaves a tombstone, which is gone from disk after the grace;
+// kvcli aae and status say so; a bad grace is refused at start.
+TEST_F(KvdTest, KvcliAaeShowsTombstonesReapedAfterTheirGrace) {
+  RunResult bad = testing::Run(
+      {KVD_BIN, "--listen=127.0.0.1:0", "--data-dir=" + dir_.Sub("bad"),
+       "--tombstone-grace=-1s"},
+      dir_.path(), "", 20s);
+  EXPECT_EQ(bad.exit_code, 2);
+  EXPECT_NE(bad.err.find("--tombstone-grace"), std::string::npos) << bad.err;
+
+  ASSERT_NE(StartKvd(dir_.Sub("data"), {"--tombstone-grace=300ms"}), "");
+  ASSERT_EQ(Kvcli({"put", "doomed", "v"}).exit_code, 0);
+  GetJson j = GetJsonOrDie("doomed");
+  ASSERT_EQ(Kvcli({"delete", "doomed", "--context=" + j.context}).exit_code, 0);
+  RunResult r;
+  bool reaped = testing::WaitUntil(
+      [&] {
+        r = Kvcli({"status", "--json"});
+        return r.out.find("\"tombstones_reaped\":1") != std::string::npos;
+      },
+      30s);
+  ASSERT_TRUE(reaped) << r.out << r.err;
+  r = Kvcli({"aae"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("tombstones: reaped after 300ms"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("0 pending, 1 reaped"), std::string::npos) << r.out;
+  r = Kvcli({"aae", "--json"});
+  EXPECT_NE(r.out.find("\"tombstones_reaped\":1"), std::string::npos) << r.out;
+  EXPECT_FALSE(GetJsonOrDie("doomed").found);
+}
+
 // Writes `n` keys through the client library; every write acknowledged.
 void WriteKeys(const std::string& address, int n) {
   client::ClientOptions o;

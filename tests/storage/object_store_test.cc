@@ -238,14 +238,14 @@ TEST(ObjectStoreTest, ReapRemovesOnlyUnchangedTombstonesAndNeverReusesADot) {
     ASSERT_EQ(old_context.Get(kActor), 5u);
     auto live = store.Get("k");
     uint64_t live_hash = ObjectStore::EncodingHash(live->Encode());
-    EXPECT_FALSE(*store.ReapIfUnchanged("k", live_hash)) << "a live value";
+    EXPECT_FALSE(*store.ReapIfUnchanged("k", live_hash, kActor)) << "a live value";
     auto deleted =
         store.Update("k", old_context, Sibling::Tombstone(), kActor);
     ASSERT_TRUE(deleted.ok());
     uint64_t hash = ObjectStore::EncodingHash(deleted->Encode());
-    EXPECT_FALSE(*store.ReapIfUnchanged("k", hash + 1)) << "changed since";
-    EXPECT_FALSE(*store.ReapIfUnchanged("absent", hash));
-    EXPECT_TRUE(*store.ReapIfUnchanged("k", hash));
+    EXPECT_FALSE(*store.ReapIfUnchanged("k", hash + 1, kActor)) << "changed since";
+    EXPECT_FALSE(*store.ReapIfUnchanged("absent", hash, kActor));
+    EXPECT_TRUE(*store.ReapIfUnchanged("k", hash, kActor));
     EXPECT_TRUE(store.Get("k")->empty());
     EXPECT_EQ(*store.DotFloor(), 6u);
     // The floor is not a data key: scans do not see it.
@@ -269,6 +269,45 @@ TEST(ObjectStoreTest, ReapRemovesOnlyUnchangedTombstonesAndNeverReusesADot) {
   std::vector<std::string> values = stale->LiveValues();
   std::sort(values.begin(), values.end());
   EXPECT_EQ(values, (std::vector<std::string>{"new", "stale"}));
+}
+
+// A reaped key can come back by a merge (another coordinator's write, a
+// repair) carrying none of this actor's values, or only a stale context
+// entry of it: the actor's next dot still starts above the floor. An
+// object whose counters only a forged context could reach is not reaped
+// (the floor must not climb near overflow).
+TEST(ObjectStoreTest, TheDotFloorHoldsForKeysRecreatedByAMerge) {
+  auto engine = NewMemEngine();
+  ObjectStore store(engine.get());
+  const ActorId kActor = 7, kOther = 8;
+  VersionVector ctx;
+  for (int i = 0; i < 4; ++i) {
+    ctx = store.Update("k", ctx, Sibling::Value("v"), kActor)->Join();
+  }
+  auto deleted = store.Update("k", ctx, Sibling::Tombstone(), kActor);
+  ASSERT_TRUE(deleted.ok());
+  ASSERT_TRUE(*store.ReapIfUnchanged(
+      "k", ObjectStore::EncodingHash(deleted->Encode()), kActor));
+  ASSERT_EQ(*store.DotFloor(), 5u);
+  // Another coordinator's write, made with a stale context {kActor: 2}.
+  DvvSet theirs;
+  VersionVector stale;
+  stale.Set(kActor, 2);
+  ASSERT_TRUE(theirs.Update(stale, Sibling::Value("theirs"), kOther).ok());
+  ASSERT_TRUE(store.Merge("k", theirs).ok());
+  auto mine = store.Update("k", {}, Sibling::Value("mine"), kActor);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_GT(mine->Join().Get(kActor), 5u);
+  EXPECT_EQ(mine->LiveValues().size(), 2u) << "the merged value stays";
+
+  // Forged: a counter far past anything real.
+  VersionVector forged;
+  forged.Set(kActor, ObjectStore::kMaxReapCounter + 1);
+  auto f = store.Update("f", forged, Sibling::Tombstone(), kOther);
+  ASSERT_TRUE(f.ok());
+  EXPECT_FALSE(*store.ReapIfUnchanged(
+      "f", ObjectStore::EncodingHash(f->Encode()), kActor));
+  EXPECT_EQ(*store.DotFloor(), 5u);
 }
 
 }  // namespace

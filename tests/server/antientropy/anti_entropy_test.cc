@@ -266,10 +266,13 @@ class AntiEntropyReapTest : public AntiEntropyRunnerTest {
 TEST_F(AntiEntropyReapTest, ATombstoneBothHoldIsReapedFromBoth) {
   WaitReady();
   DvvSet gone = Deleted(Written("v"));
+  absl::Time deleted = absl::Now();
   ASSERT_TRUE(a_.store->Merge("x", gone).ok());
   ASSERT_TRUE(b_.store->Merge("x", gone).ok());
   ASSERT_TRUE(a_.store->Merge("kept", Written("live")).ok());
   ASSERT_TRUE(Eventually([&] { return Gone(a_, "x") && Gone(b_, "x"); }));
+  // Not before its grace (50 ms here), on either side.
+  EXPECT_GE(absl::Now() - deleted, absl::Milliseconds(50));
   EXPECT_GE(a_.ae->GetState().reaping.reaped +
                 b_.ae->GetState().reaping.reaped,
             1u);
@@ -300,6 +303,18 @@ TEST_F(AntiEntropyReapTest, NotReapedUntilEveryReplicaHoldsTheTombstone) {
   EXPECT_EQ((*reports)[0].differing, 0u);
   EXPECT_TRUE(Gone(a_, "x"));
   EXPECT_TRUE(Gone(b_, "x"));
+}
+
+// A replica that holds nothing for the key (it missed the write and the
+// delete) is not "agreeing": the tombstone stays until repair gives it one.
+TEST_F(AntiEntropyReapTest, AReplicaWithoutTheTombstoneKeepsItEverywhere) {
+  WaitReady();
+  ASSERT_TRUE(a_.store->Merge("x", Deleted(Written("v"))).ok());
+  ASSERT_TRUE(Eventually([&] { return a_.ae->GetState().reaping.kept >= 2; }));
+  EXPECT_TRUE(IsTombstone(a_, "x"));
+  EXPECT_TRUE(Gone(b_, "x"));
+  ASSERT_TRUE(RunNow(a_, b_.id).ok());
+  EXPECT_TRUE(Eventually([&] { return Gone(a_, "x") && Gone(b_, "x"); }));
 }
 
 // A hint may carry an older value of the key (hinted handoff would bring
@@ -367,6 +382,36 @@ TEST_F(AntiEntropyReapTest, ARemovalNeverTakesALiveValue) {
   remove.expected.clear();
   EXPECT_EQ(Ask(b_, remove).status.code(), absl::StatusCode::kInvalidArgument)
       << "a removal without hashes is malformed";
+}
+
+// The runner's periodic tree check: it finds a segment that drifted from
+// the data, corrects it, counts it, and the next run finds nothing.
+class AntiEntropyVerifyTest : public AntiEntropyRunnerTest {
+ protected:
+  void Tweak(Side&, AntiEntropyOptions* o) override {
+    o->verify_interval = absl::Milliseconds(50);
+  }
+};
+
+TEST_F(AntiEntropyVerifyTest, ThePeriodicCheckCorrectsDrift) {
+  WaitReady();
+  ASSERT_TRUE(a_.store->Update("k", {}, Sibling::Value("v"), 0xa).ok());
+  a_.ae->tree().Apply(a_.ae->tree().SegmentStart(3), 0xbad);
+  absl::Time end = absl::Now() + absl::Seconds(30);
+  AntiEntropy::State st = a_.ae->GetState();
+  while (st.verify.segments_corrected == 0 && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(10));
+    st = a_.ae->GetState();
+  }
+  ASSERT_EQ(st.verify.segments_corrected, 1u);
+  uint64_t runs = st.verify.runs;
+  while (a_.ae->GetState().verify.runs < runs + 2 && absl::Now() < end) {
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  st = a_.ae->GetState();
+  EXPECT_GE(st.verify.runs, runs + 2) << "the check stopped running";
+  EXPECT_EQ(st.verify.segments_corrected, 1u) << "it found drift twice";
+  EXPECT_EQ(a_.ae->tree().SegmentsHash(3, 3), 0u);
 }
 
 TEST(SharedRangesTest, EveryRangeBothReplicateAndNothingElse) {

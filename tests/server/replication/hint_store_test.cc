@@ -96,6 +96,17 @@ TEST_F(HintStoreTest, StoredHintIsReturnedForItsOwnerOnly) {
   EXPECT_EQ(hints_->Counts(), (std::map<NodeId, uint64_t>{{2, 1}}));
 }
 
+// Tombstone reaping asks whether a key is hinted for anyone: a hint may
+// carry an older value that hint replay would bring back.
+TEST_F(HintStoreTest, HoldsAnyNamesKeysHintedForAnyOwner) {
+  EXPECT_FALSE(hints_->HoldsAny("k"));
+  ASSERT_TRUE(hints_->Store(2, "k", Written("v", 9)).ok());
+  ASSERT_TRUE(hints_->Store(5, "j", Written("w", 9)).ok());
+  EXPECT_TRUE(hints_->HoldsAny("k"));
+  EXPECT_TRUE(hints_->HoldsAny("j"));
+  EXPECT_FALSE(hints_->HoldsAny("other"));
+}
+
 // A long outage costs one object per key, not one per write: a second
 // write merges (DVV sync) into the hint already held.
 TEST_F(HintStoreTest, SecondStoreForTheSameKeyMergesAndDoesNotCountTwice) {
