@@ -749,26 +749,29 @@ void AntiEntropy::ServeReap(const ReplicaOp& op, ReplicaReply* r) {
   };
   // A removal is this node's decision too, not only the asker's: the key
   // must have been deleted here for the grace, and this node must see no
-  // member that could hold an old copy (its view may differ).
-  bool may_remove = false;
-  if (op.reap_remove) may_remove = ReapBlocker(*view_()).empty();
+  // member that could hold an old copy (its view may differ). A check
+  // says so up front, so the asker sends removals only when every holder
+  // will take them.
+  const bool may_remove = ReapBlocker(*view_()).empty();
   absl::Time now = SteadyNow();
+  auto due_here = [&](const std::string& key) {
+    if (!may_remove) return false;
+    absl::MutexLock lock(&reap_mu_);
+    auto it = deleted_.find(key);
+    return it != deleted_.end() &&
+           now - it->second.since >= options_.tombstone_grace;
+  };
   for (size_t i = 0; i < op.keys.size(); ++i) {
     const std::string& key = op.keys[i];
     absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
     if (!op.reap_remove) {
       // A key that cannot be read is "unknown": it keeps that key only.
-      r->hashes.push_back(obj.ok() ? ReapHash(*obj) : kUnknownReapHash);
-      r->flags.push_back(holds_hint(key));
+      uint64_t hash = obj.ok() ? ReapHash(*obj) : kUnknownReapHash;
+      r->hashes.push_back(hash);
+      r->flags.push_back(holds_hint(key) || (hash != 0 && !due_here(key)));
       continue;
     }
-    bool due = false;
-    if (may_remove) {
-      absl::MutexLock lock(&reap_mu_);
-      auto it = deleted_.find(key);
-      due = it != deleted_.end() &&
-            now - it->second.since >= options_.tombstone_grace;
-    }
+    bool due = due_here(key);
     // Only a deleted key, still as the asking node saw it everywhere:
     // never a live value, whatever a peer asks.
     bool removed = false;
@@ -925,7 +928,9 @@ bool AntiEntropy::ReapBatch(const ClusterView& view,
       }
       for (size_t i = 0; i < ask.size(); ++i) {
         if (a.flags[i]) {
-          agree[i] = false;  // a hint may carry an older value
+          // A hint there may carry an older value, or it would not remove
+          // its copy yet (its own grace, its own view of the members).
+          agree[i] = false;
         } else if (a.hashes[i] == mine[i]) {
           holds[m][i] = true;
         } else if (a.hashes[i] != 0 || Holds(replicas[i], members[m].first)) {

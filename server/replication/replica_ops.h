@@ -98,8 +98,9 @@ struct ReplicaReply {
   std::vector<uint64_t> hashes;
   std::vector<std::pair<std::string, uint64_t>> keys;
   // kReap: per key, a check's answer is in `hashes` (the key's encoding
-  // hash, 0 when absent) and `flags` (whether a hint for it is held);
-  // a removal's in `flags` (whether it was removed).
+  // hash, 0 when absent) and `flags` (keep it: a hint for it is held, or
+  // the node would not remove its copy yet); a removal's in `flags`
+  // (whether it was removed).
   std::vector<bool> flags;
 };
 

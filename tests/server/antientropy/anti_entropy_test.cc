@@ -356,7 +356,8 @@ TEST_F(AntiEntropyReapTest, ARemovalNeverTakesALiveValue) {
   ASSERT_EQ(r.flags.size(), 2u);
   EXPECT_NE(r.hashes[0], 0u);
   EXPECT_EQ(r.hashes[1], 0u) << "absent keys hash to 0";
-  EXPECT_FALSE(r.flags[0]);
+  EXPECT_TRUE(r.flags[0]) << "a live key is never one to remove";
+  EXPECT_FALSE(r.flags[1]) << "nothing held, no hint: no objection";
 
   ReplicaOp remove = check;
   remove.reap_remove = true;

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "gtest/gtest.h"
 #include "storage/rocksdb_engine.h"
 #include "tests/server/node/cluster_harness.h"
@@ -103,7 +104,9 @@ TEST(AntiEntropyTest, RepairOnRequestReportsWhatItRepaired) {
   for (size_t i = 0; i < e.per_range.size(); ++i) {
     const auto& r = e.per_range[i];
     EXPECT_LE(r.first, r.last);
-    if (i > 0) EXPECT_GT(r.first, e.per_range[i - 1].last);
+    if (i > 0) {
+      EXPECT_GT(r.first, e.per_range[i - 1].last);
+    }
     differing += r.differing;
     repaired += r.repaired;
     compared += r.keys_compared;
@@ -253,6 +256,15 @@ std::pair<int, int> Deleted(Cluster& c, int i,
   return {tombstones, absent};
 }
 
+// What node i's reaper says, for failure messages.
+std::string ReapState(Cluster& c, int i) {
+  auto aae = c.client(i).Aae();
+  if (!aae.ok()) return aae.status().ToString();
+  return absl::StrCat("pending ", aae->tombstones_pending, ", reaped ",
+                      aae->tombstones_reaped, ", kept ", aae->tombstones_kept,
+                      ", paused '", aae->reaping_paused, "'");
+}
+
 // Tombstones go from disk only after their grace and once every replica
 // holds them: not while a replica is down, not while a replica that came
 // back still holds the deleted values; then from every replica, and the
@@ -320,7 +332,13 @@ TEST(AntiEntropyTest, TombstonesAreReapedOnlyOnceEveryReplicaHoldsThem) {
           return left.second == 200;
         },
         absl::Seconds(30)))
-        << "node " << i << " still holds " << left.first << " tombstones";
+        << "node " << i << " still holds " << left.first << " tombstones; "
+        << "node 0: " << ReapState(c, 0) << "; node 1: " << ReapState(c, 1)
+        << "; node 2: " << ReapState(c, 2) << "; tombstones/absent: "
+        << Deleted(c, 0, keys).first << "/" << Deleted(c, 0, keys).second
+        << " " << Deleted(c, 1, keys).first << "/"
+        << Deleted(c, 1, keys).second << " " << Deleted(c, 2, keys).first
+        << "/" << Deleted(c, 2, keys).second;
   }
   EXPECT_GT(c.Value(0, "tombstones_reaped") + c.Value(1, "tombstones_reaped") +
                 c.Value(2, "tombstones_reaped"),
