@@ -12,7 +12,9 @@
 #
 # Environment: DURATION (seconds per kvbench run, default 10), CONCURRENCY
 # (64), VALUE_SIZE (100), RECORDS (10000, zipfian), KEYS (keys written for
-# the hint and handoff measurements, 100000), BUILD (default build).
+# the hint and handoff measurements, 100000), BUILD (default build),
+# AAE_KEYS_PER_SECOND (the repair limit of the first anti-entropy row;
+# default: kvd's).
 # Starts every process on free ports with fresh data directories and
 # stops them (by PID) on exit, whatever happens. Prints markdown tables.
 set -euo pipefail
@@ -330,7 +332,7 @@ for limit in default none; do
     start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-keys-per-second=0 \
       --aae-bytes-per-second=0
   else
-    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
+    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" ${AAE_KEYS_PER_SECOND:+--aae-keys-per-second=$AAE_KEYS_PER_SECOND}
   fi
   wait_for 60 "a3 back with its tree" aae_ready a3
   wait_for 30 "a ring of 3" ring_is a3 3
@@ -369,7 +371,7 @@ for limit in default none; do
   repaired=$(grep -o '"repaired_here":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   took=$(grep -o '"took_ms":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]}
-  label=$([[ $limit == default ]] && echo "2000 keys/s (default)" || echo "none")
+  label=$([[ $limit == default ]] && echo "${AAE_KEYS_PER_SECOND:-the default} keys/s" || echo "none")
   printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
     "${AE_WIPED[$limit]}" "$repaired" \
     "$(awk -v t="$took" 'BEGIN { printf "%.2f", t / 1000 }')" \

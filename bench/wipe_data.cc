@@ -1,49 +1,75 @@
-// wipe_data: empties a stopped kvd's data column and keeps its meta column
-// (node id, tokens, epochs): a replaced data disk with the node's identity
-// kept, for benchmarking how anti-entropy restores such a replica
-// (bench/cluster_compare.sh, PHASES=aae). Refuses while kvd runs: RocksDB
-// holds a lock on the database.
+// wipe_data: gives a stopped kvd a fresh, empty database that keeps only
+// its meta column (node id, tokens, epochs): a replaced data disk with the
+// node's identity restored, for benchmarking how anti-entropy restores
+// such a replica (bench/cluster_compare.sh, PHASES=aae). The data and the
+// hints are gone, with no delete markers left behind (deleting every key
+// in place would leave the new database slower to read than a new disk).
+// Refuses while kvd runs: RocksDB holds a lock on the database.
 //
 //   build/bench/wipe_data --data-dir=data/n3
 #include <cstdio>
+#include <filesystem>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "CLI/CLI.hpp"
 #include "storage/rocksdb_engine.h"
 
+namespace {
+int Fail(const std::string& what) {
+  std::fprintf(stderr, "wipe_data: %s\n", what.c_str());
+  return 1;
+}
+}  // namespace
+
 int main(int argc, char** argv) {
   CLI::App app(
-      "wipe_data: delete every object in a stopped kvd's data column, "
-      "keeping its identity (a lost data disk, for benchmarks)");
+      "wipe_data: replace a stopped kvd's database with an empty one that "
+      "keeps only its identity (a lost data disk, for benchmarks)");
   std::string data_dir;
   app.add_option("--data-dir", data_dir, "the node's --data-dir")->required();
   CLI11_PARSE(app, argc, argv);
-  auto engine = rumor::storage::OpenRocksDbEngine(
-      data_dir + "/db", rumor::storage::RocksDbOptions{});
-  if (!engine.ok()) {
-    std::fprintf(stderr, "wipe_data: cannot open %s/db (is kvd still running?): %s\n",
-                 data_dir.c_str(), engine.status().ToString().c_str());
-    return 1;
-  }
-  size_t deleted = 0;
-  // In batches, so a large column does not build one huge batch.
-  while (true) {
-    rumor::storage::WriteBatch wipe;
-    absl::Status s = (*engine)->Scan(
-        rumor::storage::Column::kData, "", "",
-        [&](std::string_view k, std::string_view) {
-          wipe.Delete(rumor::storage::Column::kData, k);
-          return wipe.ops().size() < 10000;
-        });
-    if (s.ok() && !wipe.ops().empty()) s = (*engine)->Write(wipe);
-    if (!s.ok()) {
-      std::fprintf(stderr, "wipe_data: %s\n", s.ToString().c_str());
-      return 1;
+  using rumor::storage::Column;
+  const std::string db = data_dir + "/db", fresh = data_dir + "/db.fresh";
+  std::vector<std::pair<std::string, std::string>> meta;
+  size_t dropped = 0;
+  {
+    auto old = rumor::storage::OpenRocksDbEngine(db, {});
+    if (!old.ok()) {
+      return Fail("cannot open " + db + " (is kvd still running?): " +
+                  old.status().ToString());
     }
-    if (wipe.ops().empty()) break;
-    deleted += wipe.ops().size();
+    absl::Status s = (*old)->Scan(Column::kMeta, "", "",
+                                  [&](std::string_view k, std::string_view v) {
+                                    meta.emplace_back(k, v);
+                                    return true;
+                                  });
+    if (s.ok()) {
+      s = (*old)->Scan(Column::kData, "", "",
+                       [&](std::string_view, std::string_view) {
+                         ++dropped;
+                         return true;
+                       });
+    }
+    if (!s.ok()) return Fail(s.ToString());
   }
-  std::printf("wipe_data: deleted %zu entries from %s/db\n", deleted,
-              data_dir.c_str());
+  std::error_code ec;
+  std::filesystem::remove_all(fresh, ec);
+  {
+    auto engine = rumor::storage::OpenRocksDbEngine(fresh, {});
+    if (!engine.ok()) return Fail(engine.status().ToString());
+    rumor::storage::WriteBatch batch;
+    for (const auto& [k, v] : meta) batch.Put(Column::kMeta, k, v);
+    absl::Status s = (*engine)->Write(batch);
+    if (s.ok()) s = (*engine)->Sync();
+    if (!s.ok()) return Fail(s.ToString());
+  }
+  std::filesystem::remove_all(db, ec);
+  if (ec) return Fail("cannot remove " + db + ": " + ec.message());
+  std::filesystem::rename(fresh, db, ec);
+  if (ec) return Fail("cannot rename " + fresh + ": " + ec.message());
+  std::printf("wipe_data: deleted %zu entries from %s, kept %zu meta entries\n",
+              dropped, db.c_str(), meta.size());
   return 0;
 }
