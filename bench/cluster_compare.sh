@@ -355,30 +355,39 @@ for limit in default none; do
     exit 1
   fi
   AE_REPAIR[$limit]=$(cat "$WORK/repair-$limit.json")
+  # And once more after the repair: "during" is compared with the mean of
+  # the runs before and after it, which takes out the drift of the
+  # machine between runs (caches, compactions, the other tenants).
+  echo "cluster_compare.sh: workload b again, after the repair" >&2
+  AE_RESULT[$limit.after]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
+    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+    --records="$RECORDS" --key-prefix="fg-$limit-after-" --json)
 done
 echo
 echo "Anti-entropy restoring a replica whose data column was wiped (its"
 echo "identity kept), holding $KEYS keys of the run plus those of earlier runs, by"
 echo "\`kvcli repair\` on that replica, while kvbench runs workload b (95% reads,"
 echo "5% updates; ${DURATION}s, concurrency $CONCURRENCY, $RECORDS records of its"
-echo "own) through all three nodes; each row's foreground figure against the"
-echo "same kvbench run just before, without a repair:"
+echo "own) through all three nodes; each row's foreground figure during the"
+echo "repair against the mean of the same kvbench run just before the repair"
+echo "and just after it:"
 echo
-echo "| repair rate limit | entries wiped | keys repaired | repair seconds | repair keys/s | ops/s without | ops/s during | ratio | p99 µs without | p99 µs during |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| repair rate limit | entries wiped | keys repaired | repair seconds | repair keys/s | ops/s before | ops/s during | ops/s after | ratio | p99 µs before | p99 µs during | p99 µs after |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for limit in default none; do
   r=${AE_REPAIR[$limit]}
   repaired=$(grep -o '"repaired_here":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   took=$(grep -o '"took_ms":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
-  wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]}
+  wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]} wa=${AE_RESULT[$limit.after]}
+  base=$(awk -v a="$(field "$wo" ops_per_sec)" -v b="$(field "$wa" ops_per_sec)" 'BEGIN { printf "%.1f", (a + b) / 2 }')
   label=$([[ $limit == default ]] && echo "${AAE_KEYS_PER_SECOND:-the default} keys/s" || echo "none")
-  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
     "${AE_WIPED[$limit]}" "$repaired" \
     "$(awk -v t="$took" 'BEGIN { printf "%.2f", t / 1000 }')" \
     "$(awk -v k="$repaired" -v t="$took" 'BEGIN { if (t > 0) printf "%.0f", k * 1000 / t; else print "n/a" }')" \
-    "$(field "$wo" ops_per_sec)" "$(field "$wi" ops_per_sec)" \
-    "$(ratio "$(field "$wi" ops_per_sec)" "$(field "$wo" ops_per_sec)")" \
-    "$(field "$wo" p99_us)" "$(field "$wi" p99_us)"
+    "$(field "$wo" ops_per_sec)" "$(field "$wi" ops_per_sec)" "$(field "$wa" ops_per_sec)" \
+    "$(ratio "$(field "$wi" ops_per_sec)" "$base")" \
+    "$(field "$wo" p99_us)" "$(field "$wi" p99_us)" "$(field "$wa" p99_us)"
 done
 echo
 echo "(The foreground run lasts ${DURATION}s from the repair's start; a repair"
