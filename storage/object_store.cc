@@ -242,15 +242,23 @@ absl::StatusOr<bool> ObjectStore::DeleteIfUnchanged(std::string_view key,
   return DeleteIfUnchangedHash(key, EncodingHash(expected));
 }
 
+absl::StatusOr<bool> ObjectStore::ReadIfUnchangedLocked(std::string_view dk,
+                                                        uint64_t expected_hash,
+                                                        std::string* bytes) {
+  absl::Status s = engine_->Get(Column::kData, dk, bytes);
+  if (absl::IsNotFound(s)) return false;
+  RUMOR_RETURN_IF_ERROR(s);
+  return EncodingHash(*bytes) == expected_hash;
+}
+
 absl::StatusOr<bool> ObjectStore::DeleteIfUnchangedHash(std::string_view key,
                                                         uint64_t expected_hash) {
   std::string dk = DataKey(key);
   absl::MutexLock lock(&StripeFor(dk));
   std::string bytes;
-  absl::Status s = engine_->Get(Column::kData, dk, &bytes);
-  if (absl::IsNotFound(s)) return false;
-  RUMOR_RETURN_IF_ERROR(s);
-  if (EncodingHash(bytes) != expected_hash) return false;
+  RUMOR_ASSIGN_OR_RETURN(bool unchanged,
+                         ReadIfUnchangedLocked(dk, expected_hash, &bytes));
+  if (!unchanged) return false;
   WriteBatch batch;
   batch.Delete(Column::kData, dk);
   RUMOR_RETURN_IF_ERROR(engine_->Write(batch));
@@ -309,13 +317,9 @@ absl::StatusOr<bool> ObjectStore::ReapIfUnchanged(std::string_view key,
   std::string dk = DataKey(key);
   absl::MutexLock lock(&StripeFor(dk));
   std::string bytes;
-  absl::Status s = engine_->Get(Column::kData, dk, &bytes);
-  if (absl::IsNotFound(s)) return false;
-  RUMOR_RETURN_IF_ERROR(s);
-  if (EncodingHash(bytes) != expected_hash ||
-      !DvvSet::EncodedOnlyTombstones(bytes)) {
-    return false;
-  }
+  RUMOR_ASSIGN_OR_RETURN(bool unchanged,
+                         ReadIfUnchangedLocked(dk, expected_hash, &bytes));
+  if (!unchanged || !DvvSet::EncodedOnlyTombstones(bytes)) return false;
   RUMOR_ASSIGN_OR_RETURN(DvvSet object, DvvSet::Decode(bytes));
   uint64_t highest = 0;
   for (const DvvSet::Entry& e : object.entries()) {

@@ -200,6 +200,11 @@ class ObjectStore {
   // The read-merge-write of Merge and TryMergeNow, with the stripe held.
   absl::StatusOr<DvvSet> MergeLocked(std::string_view data_key,
                                      const DvvSet& remote, bool no_wait);
+  // Reads the key's stored bytes into `bytes` (stripe held); whether the
+  // key exists with that encoding hash.
+  absl::StatusOr<bool> ReadIfUnchangedLocked(std::string_view data_key,
+                                             uint64_t expected_hash,
+                                             std::string* bytes);
   // A client write into `object` (read with the stripe held) by `actor`:
   // above the dot floor when the key is not held.
   absl::Status UpdateObject(DvvSet* object, const VersionVector& context,

@@ -164,7 +164,9 @@ void AntiEntropy::ObjectChanged(uint64_t position, std::string_view key,
   tree_.ObjectChanged(position, key, before, after);
   if (options_.tombstone_grace <= absl::ZeroDuration()) return;
   if (storage::DvvSet::EncodedOnlyTombstones(after)) {
-    Track(key);
+    // A key deleted just now (not merely a tombstone changed) starts its
+    // grace again, whatever a scan may have recorded before.
+    Track(key, /*restart=*/!storage::DvvSet::EncodedOnlyTombstones(before));
   } else if (storage::DvvSet::EncodedOnlyTombstones(before)) {
     // Written again, or removed.
     absl::MutexLock lock(&reap_mu_);
@@ -174,9 +176,16 @@ void AntiEntropy::ObjectChanged(uint64_t position, std::string_view key,
   }
 }
 
-void AntiEntropy::Track(std::string_view key) {
+void AntiEntropy::Track(std::string_view key, bool restart) {
   absl::MutexLock lock(&reap_mu_);
-  if (deleted_.contains(absl::string_view(key.data(), key.size()))) return;
+  auto it = deleted_.find(absl::string_view(key.data(), key.size()));
+  if (it != deleted_.end()) {
+    if (restart) {
+      absl::Time now = SteadyNow();
+      it->second = Deleted{now, now + options_.tombstone_grace};
+    }
+    return;
+  }
   if (deleted_.size() >= options_.max_reap_candidates ||
       deleted_bytes_ + key.size() > options_.max_reap_candidate_bytes) {
     ++forgotten_;
@@ -666,18 +675,11 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
       refuse(std::move(done), absl::InvalidArgumentError("malformed reap query"));
       return;
     }
-    auto shared = std::make_shared<ReplyCallback>(std::move(done));
-    storage_executor_->SubmitOrRefuse(
-        [this, op = std::move(op), shared, refuse](bool admitted) mutable {
-          if (!admitted) {
-            refuse(std::move(*shared),
-                   absl::ResourceExhaustedError("storage queue full"));
-            return;
-          }
-          ReplicaReply r;
-          ServeReap(op, &r);
-          std::move(*shared)(std::move(r));
-        });
+    OnStorage(std::move(done), [this, op = std::move(op)] {
+      ReplicaReply r;
+      ServeReap(op, &r);
+      return r;
+    });
     return;
   }
   if (op.kind != ReplicaOp::Kind::kTree || op.ranges.empty() ||
@@ -698,14 +700,7 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
            absl::UnavailableError("this node's hash tree is still being built"));
     return;
   }
-  auto shared = std::make_shared<ReplyCallback>(std::move(done));
-  storage_executor_->SubmitOrRefuse(
-      [this, op = std::move(op), shared, refuse](bool admitted) mutable {
-        if (!admitted) {
-          refuse(std::move(*shared),
-                 absl::ResourceExhaustedError("storage queue full"));
-          return;
-        }
+  OnStorage(std::move(done), [this, op = std::move(op)] {
         ReplicaReply r;
         if (op.list_keys) {
           std::vector<KeyDigest> keys;
@@ -728,7 +723,22 @@ void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {
             r.hashes.push_back(*h);
           }
         }
-        std::move(*shared)(std::move(r));
+        return r;
+      });
+}
+
+void AntiEntropy::OnStorage(ReplyCallback done,
+                            absl::AnyInvocable<ReplicaReply()> answer) {
+  auto shared = std::make_shared<ReplyCallback>(std::move(done));
+  storage_executor_->SubmitOrRefuse(
+      [shared, answer = std::move(answer)](bool admitted) mutable {
+        if (!admitted) {
+          ReplicaReply r;
+          r.status = absl::ResourceExhaustedError("storage queue full");
+          std::move(*shared)(std::move(r));
+          return;
+        }
+        std::move(*shared)(answer());
       });
 }
 
@@ -777,7 +787,13 @@ void AntiEntropy::ServeReap(const ReplicaOp& op, ReplicaReply* r) {
       // A key that cannot be read is "unknown": it keeps that key only.
       uint64_t hash = obj.ok() ? ReapHash(*obj) : kUnknownReapHash;
       r->hashes.push_back(hash);
-      r->flags.push_back(holds_hint(key) || (hash != 0 && !due_here(key)));
+      bool due = due_here(key);
+      r->flags.push_back(holds_hint(key) || (hash != 0 && !due));
+      // A tombstone this node does not track (its list was full): track it
+      // now, so a later check can agree once its own grace has passed.
+      if (obj.ok() && !obj->empty() && !obj->HasLiveValue()) {
+        Track(key, /*restart=*/false);
+      }
       continue;
     }
     bool due = due_here(key);
@@ -894,8 +910,13 @@ bool AntiEntropy::ReapBatch(const ClusterView& view,
       Retry(key, later);
       continue;
     }
-    // Written again (or removed) meanwhile: the observer forgot it.
-    if (obj->empty() || obj->HasLiveValue()) continue;
+    // Written again (or removed) meanwhile: no longer a candidate (a scan
+    // may have recorded it after the observer forgot it).
+    if (obj->empty() || obj->HasLiveValue()) {
+      absl::MutexLock lock(&reap_mu_);
+      if (deleted_.erase(key) > 0) deleted_bytes_ -= key.size();
+      continue;
+    }
     mine.push_back(ReapHash(*obj));
     ask.push_back(std::move(key));
   }

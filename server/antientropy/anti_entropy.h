@@ -190,10 +190,14 @@ class AntiEntropy final : private storage::ObjectObserver {
   // storage::ObjectObserver: the tree, then the reaping candidates.
   void ObjectChanged(uint64_t position, std::string_view key,
                      std::string_view before, std::string_view after) override;
-  // Remembers `key` as deleted (if it is not already).
-  void Track(std::string_view key);
+  // Remembers `key` as deleted (if it is not already; with `restart`, its
+  // grace starts again now either way).
+  void Track(std::string_view key, bool restart = false);
   // Sees every object a build or check scans: deleted ones are tracked.
   void Scanned(std::string_view key, std::string_view object);
+  // Runs `answer` on the storage executor and replies with its result, or
+  // with RESOURCE_EXHAUSTED when the executor's queue is full.
+  void OnStorage(ReplyCallback done, absl::AnyInvocable<ReplicaReply()> answer);
   // Answers a peer's kReap (see ReplicaOp), on the storage executor.
   void ServeReap(const ReplicaOp& op, ReplicaReply* reply);
   // One pass over the deleted keys past their grace.

@@ -63,9 +63,10 @@ class HashTree final : public storage::ObjectObserver {
   // the store), run a step at a time: the ring is cut into VerifyPieces()
   // pieces; for pieces first..first+count-1 it rebuilds every segment's
   // hash from a scan of the data (a snapshot, writes going on), compares
-  // it with the tree's, and scans each segment that differs again with its
-  // writes held off, correcting the tree if it still differs: in steady
-  // state writes wait only for the segments written during the check.
+  // it with the tree's, and scans each segment that differs again with
+  // every write held off (ScanPositionsExclusive), correcting the tree if
+  // it still differs: in steady state writes wait only for the rescans of
+  // the few segments written during the check, each one segment long.
   // Only on a ready tree.
   struct VerifyResult {
     uint64_t keys = 0;       // objects scanned

@@ -617,7 +617,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   aeo.max_keys_per_second = options.aae_keys_per_second;
   aeo.max_bytes_per_second = options.aae_bytes_per_second;
   aeo.tombstone_grace = options.tombstone_grace;
-  aeo.actor = [raw] { return ActorOf(raw->id, raw->actor_epoch.load()); };
+  // The actor the coordinator writes with now (an epoch bump moves it).
+  aeo.actor = [raw] { return raw->coordinator->actor(); };
   aeo.verify_interval = options.aae_verify_interval;
   {
     HintStore* hints = st->hints.get();

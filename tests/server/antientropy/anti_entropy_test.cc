@@ -369,16 +369,30 @@ TEST_F(AntiEntropyReapTest, ARemovalNeverTakesALiveValue) {
   EXPECT_FALSE(r.flags[0]);
   EXPECT_TRUE(b_.store->Get("live")->HasLiveValue());
 
-  // A tombstone that changed since the check stays too.
+  // A tombstone that changed since the check stays too, even once b
+  // would remove it (its grace passed: its check no longer says "keep").
   ASSERT_TRUE(b_.store->Merge("t", Deleted(Written("v"))).ok());
+  ReplicaOp check_t = check;
+  check_t.keys = {"t"};
+  uint64_t t_hash = 0;
+  ASSERT_TRUE(Eventually([&] {
+    ReplicaReply c = Ask(b_, check_t);
+    t_hash = c.hashes.empty() ? 0 : c.hashes[0];
+    return c.status.ok() && c.flags.size() == 1 && !c.flags[0];
+  }));
   ReplicaOp stale = remove;
   stale.keys = {"t"};
-  stale.expected = {12345};
+  stale.expected = {t_hash + 1};
   r = Ask(b_, stale);
   ASSERT_TRUE(r.status.ok()) << r.status;
   ASSERT_EQ(r.flags.size(), 1u);
   EXPECT_FALSE(r.flags[0]);
   EXPECT_TRUE(IsTombstone(b_, "t"));
+  stale.expected = {t_hash};  // as it is: now it goes
+  r = Ask(b_, stale);
+  ASSERT_EQ(r.flags.size(), 1u);
+  EXPECT_TRUE(r.flags[0]);
+  EXPECT_TRUE(Gone(b_, "t"));
 
   remove.expected.clear();
   EXPECT_EQ(Ask(b_, remove).status.code(), absl::StatusCode::kInvalidArgument)
