@@ -312,8 +312,8 @@ absl::StatusOr<uint64_t> ObjectStore::DotFloor() {
 absl::StatusOr<bool> ObjectStore::ReapIfUnchanged(std::string_view key,
                                                   uint64_t expected_hash,
                                                   ActorId actor) {
-  RUMOR_ASSIGN_OR_RETURN(uint64_t floor, DotFloor());
-  (void)floor;
+  // Loaded before the stripe is taken (loading takes floor_mu_).
+  RUMOR_RETURN_IF_ERROR(DotFloor().status());
   std::string dk = DataKey(key);
   absl::MutexLock lock(&StripeFor(dk));
   std::string bytes;

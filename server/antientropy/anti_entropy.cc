@@ -903,6 +903,7 @@ bool AntiEntropy::ReapBatch(const ClusterView& view,
   // This node's copies: still deleted, and no hint held here.
   std::vector<std::string> ask;
   std::vector<uint64_t> mine;
+  std::vector<uint64_t> encoding;  // EncodingHash of the copy read here
   for (std::string& key : keys) {
     absl::StatusOr<storage::DvvSet> obj = store_->Get(key);
     if (!obj.ok() || (options_.holds_hint && options_.holds_hint(key))) {
@@ -918,6 +919,7 @@ bool AntiEntropy::ReapBatch(const ClusterView& view,
       continue;
     }
     mine.push_back(ReapHash(*obj));
+    encoding.push_back(storage::ObjectStore::EncodingHash(obj->Encode()));
     ask.push_back(std::move(key));
   }
   if (!ask.empty()) {
@@ -1007,14 +1009,10 @@ bool AntiEntropy::ReapBatch(const ClusterView& view,
     for (size_t i = 0; i < ask.size(); ++i) {
       bool removed = false;
       if (agree[i]) {
-        absl::StatusOr<storage::DvvSet> obj = store_->Get(ask[i]);
-        if (obj.ok() && !obj->empty() && !obj->HasLiveValue() &&
-            ReapHash(*obj) == mine[i]) {
-          absl::StatusOr<bool> d = store_->ReapIfUnchanged(
-              ask[i], storage::ObjectStore::EncodingHash(obj->Encode()),
-              actor);
-          removed = d.ok() && *d;
-        }
+        // Still the tombstone read above (checked under the key's stripe).
+        absl::StatusOr<bool> d =
+            store_->ReapIfUnchanged(ask[i], encoding[i], actor);
+        removed = d.ok() && *d;
       }
       if (removed) {
         ++reaped;

@@ -70,21 +70,24 @@ uint64_t HashTree::SegmentsHash(uint64_t first, uint64_t last) const {
 
 int HashTree::PieceBits() const { return std::min(kBuildPieceBits, bits_); }
 
+PositionRange HashTree::PieceRange(uint64_t piece) const {
+  const int shift = 64 - PieceBits();
+  const bool last = piece + 1 == uint64_t{1} << PieceBits();
+  return {piece << shift, last ? ~uint64_t{0} : ((piece + 1) << shift) - 1};
+}
+
 absl::Status HashTree::Build(
     storage::ObjectStore* store,
     absl::FunctionRef<void(double, uint64_t)> progress,
     const std::atomic<bool>* stop, const EachObject& each) {
   const int piece_bits = PieceBits();
   const uint64_t pieces = uint64_t{1} << piece_bits;
-  const int piece_shift = 64 - piece_bits;
   uint64_t keys = 0;
   for (uint64_t piece = 0; piece < pieces; ++piece) {
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
       return absl::CancelledError("hash tree build stopped");
     }
-    uint64_t from = piece << piece_shift;
-    uint64_t to = piece + 1 == pieces ? ~uint64_t{0}
-                                      : ((piece + 1) << piece_shift) - 1;
+    const auto [from, to] = PieceRange(piece);
     absl::Status s = store->ScanPositionsExclusive(
         from, to,
         [&](std::string_view key, std::string_view object) {
@@ -119,15 +122,12 @@ absl::StatusOr<HashTree::VerifyResult> HashTree::Verify(
   }
   const int piece_bits = PieceBits();
   const uint64_t pieces = uint64_t{1} << piece_bits;
-  const int piece_shift = 64 - piece_bits;
   const uint64_t per_piece = uint64_t{1} << (bits_ - piece_bits);
   std::vector<uint64_t> fresh(per_piece);
   VerifyResult result;
   for (uint64_t piece = first_piece;
        piece < pieces && piece - first_piece < count; ++piece) {
-    uint64_t from = piece << piece_shift;
-    uint64_t to = piece + 1 == pieces ? ~uint64_t{0}
-                                      : ((piece + 1) << piece_shift) - 1;
+    const auto [from, to] = PieceRange(piece);
     const uint64_t first = SegmentOf(from);
     std::fill(fresh.begin(), fresh.end(), 0);
     // First without holding writes off: on a snapshot, compared with the

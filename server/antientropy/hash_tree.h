@@ -98,6 +98,8 @@ class HashTree final : public storage::ObjectObserver {
   // Build's and Verify's unit of work: the ring cut into 2^PieceBits()
   // pieces, each a whole number of segments.
   int PieceBits() const;
+  // Positions of piece `piece` (of 2^PieceBits()), inclusive.
+  PositionRange PieceRange(uint64_t piece) const;
 
   const int bits_;
   const int shift_;
