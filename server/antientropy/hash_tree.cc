@@ -87,7 +87,8 @@ absl::Status HashTree::Build(
     if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
       return absl::CancelledError("hash tree build stopped");
     }
-    const auto [from, to] = PieceRange(piece);
+    const PositionRange range = PieceRange(piece);
+    const uint64_t from = range.from, to = range.to;
     absl::Status s = store->ScanPositionsExclusive(
         from, to,
         [&](std::string_view key, std::string_view object) {
@@ -127,7 +128,8 @@ absl::StatusOr<HashTree::VerifyResult> HashTree::Verify(
   VerifyResult result;
   for (uint64_t piece = first_piece;
        piece < pieces && piece - first_piece < count; ++piece) {
-    const auto [from, to] = PieceRange(piece);
+    const PositionRange range = PieceRange(piece);
+    const uint64_t from = range.from, to = range.to;
     const uint64_t first = SegmentOf(from);
     std::fill(fresh.begin(), fresh.end(), 0);
     // First without holding writes off: on a snapshot, compared with the
