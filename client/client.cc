@@ -881,6 +881,12 @@ absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {
   out.verify_progress = resp.verify_progress();
   out.verify_segments_corrected = resp.verify_segments_corrected();
   out.verify_finished_unix_ms = resp.verify_finished_unix_ms();
+  out.pacing = resp.pacing();
+  out.rate_share = resp.rate_share();
+  out.baseline_latency_us = resp.baseline_latency_us();
+  out.recent_latency_us = resp.recent_latency_us();
+  out.slowdowns = resp.slowdowns();
+  out.latency_probes = resp.latency_probes();
   for (const auto& e : resp.exchanges()) out.exchanges.push_back(FromProto(e));
   return out;
 }

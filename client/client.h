@@ -240,6 +240,13 @@ struct AaeStatus {
   double verify_progress = 0;
   uint64_t verify_segments_corrected = 0;
   int64_t verify_finished_unix_ms = 0;
+  // Repair paced by client latency.
+  bool pacing = false;
+  double rate_share = 1;  // of the rate limits
+  uint64_t baseline_latency_us = 0;
+  uint64_t recent_latency_us = 0;
+  uint64_t slowdowns = 0;
+  uint64_t latency_probes = 0;
 };
 
 class Client {

@@ -506,6 +506,12 @@ int RunAae(Client& client, const Globals& g, bool all_ranges) {
         ",\"verify_progress\":", absl::StrFormat("%.3f", st->verify_progress),
         ",\"verify_segments_corrected\":", st->verify_segments_corrected,
         ",\"verify_finished_unix_ms\":", st->verify_finished_unix_ms,
+        ",\"pacing\":", st->pacing ? "true" : "false",
+        ",\"rate_share\":", absl::StrFormat("%.3f", st->rate_share),
+        ",\"baseline_latency_us\":", st->baseline_latency_us,
+        ",\"recent_latency_us\":", st->recent_latency_us,
+        ",\"slowdowns\":", st->slowdowns,
+        ",\"latency_probes\":", st->latency_probes,
         ",\"exchanges\":[");
     for (size_t i = 0; i < st->exchanges.size(); ++i) {
       absl::StrAppend(&out, i ? "," : "", ExchangeJson(st->exchanges[i]));
@@ -528,6 +534,25 @@ int RunAae(Client& client, const Globals& g, bool all_ranges) {
         absl::StrFormat("; %d so far, %d failed, %d keys repaired\n",
                         st->exchanges_total, st->exchange_failures,
                         st->keys_repaired));
+    if (!st->pacing) {
+      out += "pacing: at the rate limits (no pacing by client latency)\n";
+    } else {
+      absl::StrAppend(
+          &out,
+          absl::StrFormat("pacing: repair at %.0f%% of its rate limits; "
+                          "client latency %s without repair, %s with it; "
+                          "%d slowdown(s), %d probe(s)\n",
+                          100 * st->rate_share,
+                          st->baseline_latency_us > 0
+                              ? absl::FormatDuration(absl::Microseconds(
+                                    st->baseline_latency_us))
+                              : std::string("not measured"),
+                          st->recent_latency_us > 0
+                              ? absl::FormatDuration(absl::Microseconds(
+                                    st->recent_latency_us))
+                              : std::string("not measured"),
+                          st->slowdowns, st->latency_probes));
+    }
     if (st->verify_interval_ms == 0) {
       out += "tree check: off\n";
     } else if (st->verify_running) {

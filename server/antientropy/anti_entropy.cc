@@ -90,7 +90,12 @@ AntiEntropy::AntiEntropy(storage::ObjectStore* store,
       storage_executor_(storage_executor),
       view_(std::move(view)),
       options_(options),
-      tree_(options.segment_bits) {
+      tree_(options.segment_bits),
+      governor_(options.governor) {
+  {
+    absl::MutexLock lock(&mu_);
+    pacing_.on = options_.foreground && options_.max_keys_per_second > 0;
+  }
   store_->SetObserver(this);
 }
 
@@ -152,6 +157,7 @@ AntiEntropy::State AntiEntropy::GetState() const {
   s.reaping.grace = options_.tombstone_grace;
   s.verify = verify_;
   s.verify.interval = options_.verify_interval;
+  s.pacing = pacing_;
   absl::MutexLock reap_lock(&reap_mu_);
   s.reaping.pending = deleted_.size();
   s.reaping.forgotten = forgotten_;
@@ -269,6 +275,11 @@ void AntiEntropy::Loop() {
   }
   while (true) {
     std::optional<Request> asked;
+    // Between two stretches of work: client latency from here on is the
+    // governor's baseline.
+    if (options_.foreground) {
+      governor_.Stopped(absl::Now(), options_.foreground());
+    }
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -648,19 +659,41 @@ void AntiEntropy::YieldToClients() {
 }
 
 void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {
+  double share = 1;
+  if (options_.foreground && options_.max_keys_per_second > 0) {
+    absl::Duration probe =
+        governor_.Working(absl::Now(), options_.foreground());
+    if (probe > absl::ZeroDuration()) {
+      Idle(probe);
+      governor_.Probed(absl::Now(), options_.foreground());
+    }
+    share = governor_.share();
+    absl::MutexLock lock(&mu_);
+    pacing_.on = true;
+    pacing_.share = share;
+    pacing_.baseline = governor_.baseline();
+    pacing_.recent = governor_.recent();
+    pacing_.slowdowns = governor_.decreases();
+    pacing_.probes = governor_.probes();
+  }
   absl::Duration pause = absl::ZeroDuration();
   if (options_.max_keys_per_second > 0) {
     pause = std::max(pause, absl::Seconds(static_cast<double>(keys) /
-                                          options_.max_keys_per_second));
+                                          options_.max_keys_per_second /
+                                          share));
   }
   if (options_.max_bytes_per_second > 0) {
     pause = std::max(pause, absl::Seconds(static_cast<double>(bytes) /
-                                          options_.max_bytes_per_second));
+                                          options_.max_bytes_per_second /
+                                          share));
   }
-  if (pause <= absl::ZeroDuration()) return;
+  if (pause > absl::ZeroDuration()) Idle(pause);
+}
+
+void AntiEntropy::Idle(absl::Duration d) {
   absl::MutexLock lock(&mu_);
   auto stopped = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) { return stopped_; };
-  mu_.AwaitWithTimeout(absl::Condition(&stopped), pause);
+  mu_.AwaitWithTimeout(absl::Condition(&stopped), d);
 }
 
 void AntiEntropy::Serve(ReplicaOp op, ReplyCallback done) {

@@ -34,6 +34,7 @@
 #include "common/executor.h"
 #include "common/types.h"
 #include "server/antientropy/exchange.h"
+#include "server/antientropy/governor.h"
 #include "server/antientropy/hash_tree.h"
 #include "server/replication/cluster_view.h"
 #include "server/replication/replica_ops.h"
@@ -58,6 +59,12 @@ struct AntiEntropyOptions {
   // queue is a quarter full or more). Repair then backs off, doubling its
   // pause from 50 ms up to 1 s, until it clears. Null: never.
   std::function<bool()> foreground_busy;
+  // Client requests finished so far and their summed latency (the node:
+  // its KV service). Repair's rate limits are then scaled by how much it
+  // slows them (RepairGovernor, with `governor`'s settings). Null, or no
+  // key rate limit: repair runs at its limits.
+  std::function<ForegroundSample()> foreground;
+  GovernorOptions governor;
 
   // Tombstone reaping. A deleted key (every sibling a tombstone) is
   // removed from disk once it has been deleted here for this long AND
@@ -157,6 +164,15 @@ class AntiEntropy final : private storage::ObjectObserver {
     // Why the last pass removed nothing at all, if a member held it up.
     std::string paused;
   };
+  // How repair is paced by client latency (RepairGovernor).
+  struct Pacing {
+    bool on = false;     // a foreground source and a key rate limit
+    double share = 1;    // of the rate limits repair may use now
+    absl::Duration baseline = absl::ZeroDuration();  // client latency idle
+    absl::Duration recent = absl::ZeroDuration();    // ... while repairing
+    uint64_t slowdowns = 0;  // times the share was halved
+    uint64_t probes = 0;     // pauses to measure the baseline
+  };
   struct Verification {
     absl::Duration interval = absl::ZeroDuration();  // zero: off
     uint64_t runs = 0;  // finished
@@ -177,6 +193,7 @@ class AntiEntropy final : private storage::ObjectObserver {
     absl::Duration interval = absl::ZeroDuration();
     Reaping reaping;
     Verification verify;
+    Pacing pacing;
   };
   State GetState() const;
 
@@ -222,7 +239,12 @@ class AntiEntropy final : private storage::ObjectObserver {
   absl::Status Repair(const ClusterView& view, const std::string& address,
                       NodeId peer, const std::vector<std::string>& keys,
                       ExchangeReport* report);
+  // Paces a step of repair work that handled `keys` keys and `bytes` bytes
+  // at the rate limits, scaled by the governor's share (which may first
+  // ask for a probe: an idle pause). Loop thread only.
   void Throttle(uint64_t keys, uint64_t bytes);
+  // Waits for `d` or Stop.
+  void Idle(absl::Duration d);
   // Waits while foreground_busy says so (see AntiEntropyOptions).
   void YieldToClients();
   std::vector<NodeId> PeersSharingRanges(const ClusterView& view) const;
@@ -251,6 +273,7 @@ class AntiEntropy final : private storage::ObjectObserver {
   size_t next_peer_ ABSL_GUARDED_BY(mu_) = 0;
   Reaping reaping_ ABSL_GUARDED_BY(mu_);
   Verification verify_ ABSL_GUARDED_BY(mu_);
+  Pacing pacing_ ABSL_GUARDED_BY(mu_);
 
   // Deleted keys and when this node first saw each deleted. Taken inside
   // a store stripe (ObjectChanged): never call the store with it held.
@@ -264,6 +287,7 @@ class AntiEntropy final : private storage::ObjectObserver {
   uint64_t forgotten_ ABSL_GUARDED_BY(reap_mu_) = 0;
 
   // Only the loop thread touches these.
+  RepairGovernor governor_;
   absl::Time next_reap_ = absl::InfiniteFuture();
   absl::Time next_verify_ = absl::InfiniteFuture();
   uint64_t verify_piece_ = 0;

@@ -224,6 +224,13 @@ int main(int argc, char** argv) {
                  "repairs (0: no limit)")
       ->envname("RUMOR_AAE_BYTES_PER_SECOND")
       ->capture_default_str();
+  app.add_option("--aae-latency-tolerance", options.aae_latency_tolerance,
+                 "anti-entropy: how much repair may raise the mean latency "
+                 "of client requests (0.05: 5%) before it slows below its "
+                 "limits; checked against pauses in repair (0: repair runs "
+                 "at its limits)")
+      ->envname("RUMOR_AAE_LATENCY_TOLERANCE")
+      ->capture_default_str();
   app.add_option("--tombstone-grace", tombstone_grace,
                  "keep a deleted key's tombstone at least this long; it is "
                  "removed only once every node holding the key holds the "

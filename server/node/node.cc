@@ -171,6 +171,10 @@ struct Node::State final : public AdminBackend {
       out.push_back({"aae_keys_repaired", ae.counters.keys_repaired});
       out.push_back({"aae_bytes", ae.counters.bytes});
       out.push_back({"aae_backoffs", ae.counters.backoffs});
+      out.push_back({"aae_rate_share_percent",
+                     static_cast<uint64_t>(ae.pacing.share * 100 + 0.5)});
+      out.push_back({"aae_slowdowns", ae.pacing.slowdowns});
+      out.push_back({"aae_latency_probes", ae.pacing.probes});
       out.push_back({"aae_tree_checks", ae.verify.runs});
       out.push_back({"aae_tree_segments_corrected",
                      ae.verify.segments_corrected});
@@ -401,8 +405,9 @@ struct Node::State final : public AdminBackend {
   ThreadPool* storage_pool = nullptr;  // storage_executor, when a pool
   TransportProxy replica_transport;
   std::unique_ptr<Coordinator> coordinator;
-  std::unique_ptr<AntiEntropy> antientropy;
+  // Before antientropy, which reads its latency counts.
   RequestTracker requests;
+  std::unique_ptr<AntiEntropy> antientropy;
   std::unique_ptr<PeerService> peer_service;
   std::unique_ptr<ReplicaService> replica_service;
   std::unique_ptr<PeerTransport> peer_transport;
@@ -631,6 +636,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     ThreadPool* pool = st->storage_pool;
     size_t busy_at = std::max<size_t>(1, options.storage_queue / 4);
     aeo.foreground_busy = [pool, busy_at] { return pool->queued() >= busy_at; };
+  }
+  if (options.aae_latency_tolerance > 0) {
+    // Client requests and their latency, as the KV service counts them.
+    RequestTracker* requests = &st->requests;
+    aeo.foreground = [requests] {
+      return ForegroundSample{requests->finished(), requests->latency_us()};
+    };
+    aeo.governor.tolerance = options.aae_latency_tolerance;
   }
   st->antientropy = std::make_unique<AntiEntropy>(
       st->store.get(), &st->replica_transport, st->storage_executor.get(),

@@ -42,6 +42,11 @@ absl::Status ValidateOptions(const NodeOptions& o) {
           absl::StrCat("seed '", seed, "' needs a real port, not 0"));
     }
   }
+  if (!(o.aae_latency_tolerance >= 0 && o.aae_latency_tolerance <= 10)) {
+    return absl::InvalidArgumentError(
+        "anti-entropy latency tolerance must be between 0 and 10 (0.05: "
+        "repair may slow client requests by 5%; 0: no pacing by latency)");
+  }
   if (o.storage_queue < 1 || o.storage_queue > 1000000) {
     return absl::InvalidArgumentError("storage queue must be 1..1000000");
   }

@@ -89,6 +89,10 @@ struct NodeOptions {
   absl::Duration aae_interval = absl::Seconds(10);
   uint64_t aae_keys_per_second = 2000;
   uint64_t aae_bytes_per_second = 8 << 20;
+  // How much repair may raise the mean latency of client requests before
+  // its rate limits are scaled down (0.05: 5%); zero: repair runs at its
+  // limits whatever clients see.
+  double aae_latency_tolerance = 0.05;
   // How long a deleted key's tombstone is kept at least; it goes only once
   // every node holding the key agrees (zero: tombstones are kept for good).
   absl::Duration tombstone_grace = absl::Hours(1);

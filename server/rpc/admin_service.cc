@@ -229,6 +229,14 @@ class AdminService final : public v1::Admin::CallbackService {
       resp->set_verify_finished_unix_ms(
           absl::ToUnixMillis(st->verify.last_finished));
     }
+    resp->set_pacing(st->pacing.on);
+    resp->set_rate_share(st->pacing.share);
+    resp->set_baseline_latency_us(static_cast<uint64_t>(
+        absl::ToInt64Microseconds(st->pacing.baseline)));
+    resp->set_recent_latency_us(static_cast<uint64_t>(
+        absl::ToInt64Microseconds(st->pacing.recent)));
+    resp->set_slowdowns(st->pacing.slowdowns);
+    resp->set_latency_probes(st->pacing.probes);
     for (const ExchangeReport& r : st->last) ToProto(r, resp->add_exchanges());
     return Done(ctx, absl::OkStatus());
   }

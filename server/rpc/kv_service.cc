@@ -65,16 +65,17 @@ class KvService final : public v1::KV::CallbackService {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
+    absl::Time started = absl::Now();
     coordinator_->Get(
         View(req->key()), FromProto(req->options(), ctx),
-        [this, reactor, resp](absl::StatusOr<ObjectView> view) {
+        [this, reactor, resp, started](absl::StatusOr<ObjectView> view) {
           if (view.ok()) {
             resp->set_found(view->found);
             FillValues(std::move(*view), resp->mutable_values(),
                        resp->mutable_context());
           }
           reactor->Finish(ToGrpcStatus(view.status()));
-          tracker_->End();
+          tracker_->End(started);
         });
     return reactor;
   }
@@ -90,16 +91,18 @@ class KvService final : public v1::KV::CallbackService {
       return reactor;
     }
     bool return_body = req->return_body();
+    absl::Time started = absl::Now();
     coordinator_->Put(
         View(req->key()), View(req->value()), View(req->context()),
         FromProto(req->options(), ctx), return_body,
-        [this, reactor, resp, return_body](absl::StatusOr<ObjectView> view) {
+        [this, reactor, resp, return_body,
+         started](absl::StatusOr<ObjectView> view) {
           if (view.ok() && return_body) {
             FillValues(std::move(*view), resp->mutable_values(),
                        resp->mutable_context());
           }
           reactor->Finish(ToGrpcStatus(view.status()));
-          tracker_->End();
+          tracker_->End(started);
         });
     return reactor;
   }
@@ -114,11 +117,12 @@ class KvService final : public v1::KV::CallbackService {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
+    absl::Time started = absl::Now();
     coordinator_->Delete(View(req->key()), View(req->context()),
                          FromProto(req->options(), ctx),
-                         [this, reactor](absl::Status s) {
+                         [this, reactor, started](absl::Status s) {
                            reactor->Finish(ToGrpcStatus(s));
-                           tracker_->End();
+                           tracker_->End(started);
                          });
     return reactor;
   }

@@ -1,11 +1,13 @@
 // Counts client requests in flight so a shutdown can wait for exactly
 // those (gRPC's own Shutdown also waits for idle client connections to go
 // away, which can take its whole deadline). Thread-safe; Begin and End are
-// lock-free (two atomic operations on the request path).
+// lock-free (two atomic operations on the request path; four with a
+// latency).
 #ifndef RUMOR_SERVER_RPC_REQUEST_TRACKER_H_
 #define RUMOR_SERVER_RPC_REQUEST_TRACKER_H_
 
 #include <atomic>
+#include <cstdint>
 
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -28,6 +30,24 @@ class RequestTracker {
     return true;
   }
   void End() { inflight_.fetch_sub(1, std::memory_order_acq_rel); }
+  // Ends a client request that began at `started`, counting its latency
+  // (what anti-entropy's governor paces repair by).
+  void End(absl::Time started) {
+    int64_t us = absl::ToInt64Microseconds(absl::Now() - started);
+    finished_.fetch_add(1, std::memory_order_relaxed);
+    latency_us_.fetch_add(us > 0 ? static_cast<uint64_t>(us) : 0,
+                          std::memory_order_relaxed);
+    End();
+  }
+  // Client requests ended with a start time so far, and their latencies
+  // summed. The two are read apart: a reader may see one request in one
+  // and not yet in the other, which a mean over many requests absorbs.
+  uint64_t finished() const {
+    return finished_.load(std::memory_order_relaxed);
+  }
+  uint64_t latency_us() const {
+    return latency_us_.load(std::memory_order_relaxed);
+  }
 
   // Refuses new requests and waits up to `timeout` for those in flight.
   // Returns whether they all finished. A request that races the drain
@@ -47,6 +67,8 @@ class RequestTracker {
  private:
   std::atomic<int> inflight_{0};
   std::atomic<bool> draining_{false};
+  std::atomic<uint64_t> finished_{0};
+  std::atomic<uint64_t> latency_us_{0};
 };
 
 }  // namespace rumor::server

@@ -448,5 +448,80 @@ TEST(SharedRangesTest, EveryRangeBothReplicateAndNothingElse) {
   EXPECT_TRUE(SharedRanges(Ring(), 1, 2, 3).empty());
 }
 
+// Repair paced by client latency: a fake client load whose latency either
+// keeps rising while repair runs (every window is slower than the baseline
+// measured before it) or stays flat.
+class AntiEntropyPacingTest : public AntiEntropyRunnerTest {
+ protected:
+  void Tweak(Side& s, AntiEntropyOptions* o) override {
+    if (s.id != a_.id) return;
+    o->max_keys_per_second = 5000;
+    o->governor.tolerance = 0.001;
+    o->governor.min_share = 1.0 / 4;
+    o->governor.window = absl::Milliseconds(50);
+    o->governor.probe = absl::Milliseconds(20);
+    o->governor.min_ops = 10;
+    // 10 requests a millisecond, each taking 1 ms, plus 2 ms per second
+    // since the start when rising (the mean since the start then rises 1
+    // ms per second).
+    o->foreground = [this] {
+      double t = absl::ToDoubleSeconds(absl::Now() - t0_);
+      auto ops = static_cast<uint64_t>(10000 * t);
+      uint64_t mean_us = rising_ ? 1000 + static_cast<uint64_t>(1000 * t)
+                                 : 1000;
+      return ForegroundSample{ops, ops * mean_us};
+    };
+  }
+  void WriteOnlyOnA(int n) {
+    for (int i = 0; i < n; ++i) {
+      ASSERT_TRUE(a_.store
+                      ->Update("k" + std::to_string(i), {},
+                               Sibling::Value("v"), 0xa)
+                      .ok());
+    }
+  }
+  const absl::Time t0_ = absl::Now();
+  bool rising_ = false;  // set before SetUp returns
+};
+
+class AntiEntropyRisingLatencyTest : public AntiEntropyPacingTest {
+ protected:
+  AntiEntropyRisingLatencyTest() { rising_ = true; }
+};
+
+TEST_F(AntiEntropyRisingLatencyTest, RepairSlowsWhenClientLatencyRises) {
+  WaitReady();
+  WriteOnlyOnA(2000);
+  auto reports = RunNow(a_, b_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  EXPECT_TRUE((*reports)[0].status.ok()) << (*reports)[0].status;
+  EXPECT_EQ((*reports)[0].repaired_peer, 2000u);  // slowed, never stopped
+  AntiEntropy::State st = a_.ae->GetState();
+  EXPECT_TRUE(st.pacing.on);
+  EXPECT_GE(st.pacing.slowdowns, 2u);
+  EXPECT_EQ(st.pacing.share, 1.0 / 4);  // halved down to the floor
+  // Measured between the loop's start and the exchange, or in a probe.
+  EXPECT_GT(st.pacing.baseline, absl::ZeroDuration());
+  EXPECT_GT(st.pacing.recent, st.pacing.baseline);
+  for (int i = 0; i < 2000; i += 97) {
+    EXPECT_TRUE(b_.store->Get("k" + std::to_string(i))->HasLiveValue()) << i;
+  }
+}
+
+TEST_F(AntiEntropyPacingTest, FlatClientLatencyLeavesRepairAtItsLimits) {
+  WaitReady();
+  WriteOnlyOnA(2000);
+  auto reports = RunNow(a_, b_.id);
+  ASSERT_TRUE(reports.ok()) << reports.status();
+  EXPECT_EQ((*reports)[0].repaired_peer, 2000u);
+  AntiEntropy::State st = a_.ae->GetState();
+  EXPECT_TRUE(st.pacing.on);
+  EXPECT_EQ(st.pacing.slowdowns, 0u);
+  EXPECT_EQ(st.pacing.share, 1.0);
+  EXPECT_EQ(st.pacing.baseline, absl::Milliseconds(1));
+  // b has no foreground source: no pacing there.
+  EXPECT_FALSE(b_.ae->GetState().pacing.on);
+}
+
 }  // namespace
 }  // namespace rumor::server
