@@ -856,6 +856,12 @@ AaeExchange FromProto(const v1::AaeExchange& e) {
 }
 }  // namespace
 
+absl::Status Client::PauseAae(bool paused, const CallOptions& opts) {
+  v1::PauseAaeRequest req;
+  req.set_paused(paused);
+  return impl_->Admin(&v1::Admin::Stub::PauseAae, req, opts).status();
+}
+
 absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {
   RUMOR_ASSIGN_OR_RETURN(
       v1::AaeResponse resp,
@@ -887,6 +893,7 @@ absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {
   out.recent_latency_us = resp.recent_latency_us();
   out.slowdowns = resp.slowdowns();
   out.latency_probes = resp.latency_probes();
+  out.paused = resp.paused();
   for (const auto& e : resp.exchanges()) out.exchanges.push_back(FromProto(e));
   return out;
 }

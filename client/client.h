@@ -247,6 +247,7 @@ struct AaeStatus {
   uint64_t recent_latency_us = 0;
   uint64_t slowdowns = 0;
   uint64_t latency_probes = 0;
+  bool paused = false;  // by an operator (PauseAae)
 };
 
 class Client {
@@ -321,6 +322,9 @@ class Client {
   // long enough timeout.
   absl::StatusOr<std::vector<AaeExchange>> Repair(uint64_t peer,
                                                   const CallOptions& opts = {});
+  // Pauses or resumes the node's own anti-entropy work (exchanges,
+  // repairs, tree check, reaping); not kept across the node's restart.
+  absl::Status PauseAae(bool paused, const CallOptions& opts = {});
 
   // Routing. With Routing::kRing: fetches the ring now, from the seed (or,
   // if it cannot be reached, from the other nodes of the ring already

@@ -512,6 +512,7 @@ int RunAae(Client& client, const Globals& g, bool all_ranges) {
         ",\"recent_latency_us\":", st->recent_latency_us,
         ",\"slowdowns\":", st->slowdowns,
         ",\"latency_probes\":", st->latency_probes,
+        ",\"paused\":", st->paused ? "true" : "false",
         ",\"exchanges\":[");
     for (size_t i = 0; i < st->exchanges.size(); ++i) {
       absl::StrAppend(&out, i ? "," : "", ExchangeJson(st->exchanges[i]));
@@ -534,6 +535,11 @@ int RunAae(Client& client, const Globals& g, bool all_ranges) {
         absl::StrFormat("; %d so far, %d failed, %d keys repaired\n",
                         st->exchanges_total, st->exchange_failures,
                         st->keys_repaired));
+    if (st->paused) {
+      out +=
+          "PAUSED by an operator: exchanges, repairs, the tree check and "
+          "reaping wait (kvcli aae --resume)\n";
+    }
     if (!st->pacing) {
       out += "pacing: at the rate limits (no pacing by client latency)\n";
     } else {
@@ -828,6 +834,13 @@ int main(int argc, char** argv) {
   bool all_ranges = false;
   aae->add_flag("--ranges", all_ranges,
                 "list every shared range (default: the first 8 per peer)");
+  bool aae_pause = false, aae_resume = false;
+  auto* pause_flag = aae->add_flag(
+      "--pause", aae_pause,
+      "pause the node's own anti-entropy work (exchanges, repairs, tree "
+      "check, tombstone reaping) until --resume or its restart");
+  aae->add_flag("--resume", aae_resume, "resume paused anti-entropy work")
+      ->excludes(pause_flag);
   std::string peer_arg;
   auto* repair = app.add_subcommand(
       "repair",
@@ -909,7 +922,13 @@ int main(int argc, char** argv) {
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
   if (leave->parsed()) return RunLeave(**client, g);
   if (remove->parsed()) return RunRemove(**client, g, node_arg);
-  if (aae->parsed()) return RunAae(**client, g, all_ranges);
+  if (aae->parsed()) {
+    if (aae_pause || aae_resume) {
+      absl::Status s = (*client)->PauseAae(aae_pause);
+      if (!s.ok()) return FailStatus(s);
+    }
+    return RunAae(**client, g, all_ranges);
+  }
   if (repair->parsed()) return RunRepair(**client, g, peer_arg);
   return Fail(kExitUsage, "no command given (see kvcli --help)");
 }

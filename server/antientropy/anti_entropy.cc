@@ -158,6 +158,7 @@ AntiEntropy::State AntiEntropy::GetState() const {
   s.verify = verify_;
   s.verify.interval = options_.verify_interval;
   s.pacing = pacing_;
+  s.paused = paused_;
   absl::MutexLock reap_lock(&reap_mu_);
   s.reaping.pending = deleted_.size();
   s.reaping.forgotten = forgotten_;
@@ -275,6 +276,8 @@ void AntiEntropy::Loop() {
   }
   while (true) {
     std::optional<Request> asked;
+    // Paused by an operator: no new work starts (requests queue up).
+    WaitWhilePaused();
     // Between two stretches of work: client latency from here on is the
     // governor's baseline.
     if (options_.foreground) {
@@ -642,7 +645,30 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
   return absl::OkStatus();
 }
 
+void AntiEntropy::SetPaused(bool paused) {
+  absl::MutexLock lock(&mu_);
+  paused_ = paused;
+}
+
+void AntiEntropy::WaitWhilePaused() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!paused_ || stopped_) return;
+  }
+  // The pause is idle time for the governor: its client latency is a
+  // baseline.
+  if (options_.foreground) {
+    governor_.Stopped(absl::Now(), options_.foreground());
+  }
+  absl::MutexLock lock(&mu_);
+  auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return stopped_ || !paused_;
+  };
+  mu_.Await(absl::Condition(&resumed));
+}
+
 void AntiEntropy::YieldToClients() {
+  WaitWhilePaused();
   if (!options_.foreground_busy) return;
   absl::Duration pause = absl::Milliseconds(50);
   while (options_.foreground_busy()) {
@@ -659,6 +685,7 @@ void AntiEntropy::YieldToClients() {
 }
 
 void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {
+  WaitWhilePaused();
   double share = 1;
   if (options_.foreground && options_.max_keys_per_second > 0) {
     absl::Duration probe =

@@ -146,6 +146,12 @@ class AntiEntropy final : private storage::ObjectObserver {
   // report per peer, or UNAVAILABLE while the tree is being built.
   void RunNow(NodeId peer, RunDone done);
 
+  // Pauses (or resumes) this node's own anti-entropy work: an exchange or
+  // repair in progress waits at its next step, and so do the tree check
+  // and tombstone reaping; peers' queries are still answered. An operator
+  // control for a busy hour (kvcli aae --pause); not kept across restarts.
+  void SetPaused(bool paused);
+
   struct Counters {
     uint64_t exchanges = 0;
     uint64_t exchange_failures = 0;
@@ -194,6 +200,7 @@ class AntiEntropy final : private storage::ObjectObserver {
     Reaping reaping;
     Verification verify;
     Pacing pacing;
+    bool paused = false;  // SetPaused
   };
   State GetState() const;
 
@@ -245,6 +252,8 @@ class AntiEntropy final : private storage::ObjectObserver {
   void Throttle(uint64_t keys, uint64_t bytes);
   // Waits for `d` or Stop.
   void Idle(absl::Duration d);
+  // Waits while paused (SetPaused), or until Stop. Loop thread only.
+  void WaitWhilePaused();
   // Waits while foreground_busy says so (see AntiEntropyOptions).
   void YieldToClients();
   std::vector<NodeId> PeersSharingRanges(const ClusterView& view) const;
@@ -274,6 +283,7 @@ class AntiEntropy final : private storage::ObjectObserver {
   Reaping reaping_ ABSL_GUARDED_BY(mu_);
   Verification verify_ ABSL_GUARDED_BY(mu_);
   Pacing pacing_ ABSL_GUARDED_BY(mu_);
+  bool paused_ ABSL_GUARDED_BY(mu_) = false;
 
   // Deleted keys and when this node first saw each deleted. Taken inside
   // a store stripe (ObjectChanged): never call the store with it held.

@@ -315,6 +315,13 @@ struct Node::State final : public AdminBackend {
     if (antientropy == nullptr) return Starting();
     return antientropy->GetState();
   }
+  absl::Status PauseAae(bool paused) override {
+    if (antientropy == nullptr) return Starting();
+    antientropy->SetPaused(paused);
+    RUMOR_LOG(INFO) << "anti-entropy " << (paused ? "paused" : "resumed")
+                    << " by an operator";
+    return absl::OkStatus();
+  }
   void Repair(NodeId peer, AntiEntropy::RunDone done) override {
     if (antientropy == nullptr) {
       std::move(done)(Starting());
@@ -323,6 +330,11 @@ struct Node::State final : public AdminBackend {
     AntiEntropy::State ae = antientropy->GetState();
     if (!ae.build_error.ok()) {
       std::move(done)(ae.build_error);
+      return;
+    }
+    if (ae.paused) {
+      std::move(done)(absl::FailedPreconditionError(
+          "anti-entropy is paused on this node (kvcli aae --resume)"));
       return;
     }
     if (!ae.ready) {

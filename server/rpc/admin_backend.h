@@ -85,6 +85,8 @@ class AdminBackend {
   // Runs exchanges now (peer kNoNode: with every peer sharing ranges);
   // `done` runs once, on any thread.
   virtual void Repair(NodeId peer, AntiEntropy::RunDone done) = 0;
+  // Pauses or resumes anti-entropy's own work (AntiEntropy::SetPaused).
+  virtual absl::Status PauseAae(bool paused) = 0;
 };
 
 }  // namespace rumor::server

@@ -237,8 +237,17 @@ class AdminService final : public v1::Admin::CallbackService {
         absl::ToInt64Microseconds(st->pacing.recent)));
     resp->set_slowdowns(st->pacing.slowdowns);
     resp->set_latency_probes(st->pacing.probes);
+    resp->set_paused(st->paused);
     for (const ExchangeReport& r : st->last) ToProto(r, resp->add_exchanges());
     return Done(ctx, absl::OkStatus());
+  }
+
+  grpc::ServerUnaryReactor* PauseAae(grpc::CallbackServerContext* ctx,
+                                     const v1::PauseAaeRequest* req,
+                                     v1::PauseAaeResponse* resp) override {
+    absl::Status s = backend_->PauseAae(req->paused());
+    if (s.ok()) resp->set_paused(req->paused());
+    return Done(ctx, s);
   }
 
   grpc::ServerUnaryReactor* Repair(grpc::CallbackServerContext* ctx,

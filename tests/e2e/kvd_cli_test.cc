@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/clock.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
 #include "tests/support/process.h"
@@ -257,6 +258,49 @@ TEST_F(KvdTest, KvcliAaeShowsTombstonesReapedAfterTheirGrace) {
   r = Kvcli({"aae", "--json"});
   EXPECT_NE(r.out.find("\"tombstones_reaped\":1"), std::string::npos) << r.out;
   EXPECT_FALSE(GetJsonOrDie("doomed").found);
+}
+
+// kvcli aae --pause holds anti-entropy's own work (here: reaping a
+// tombstone past its grace) and refuses kvcli repair until --resume.
+TEST_F(KvdTest, KvcliAaePauseHoldsReapingAndRepairUntilResume) {
+  ASSERT_NE(StartKvd(dir_.Sub("data"), {"--tombstone-grace=200ms"}), "");
+  RunResult r;
+  ASSERT_TRUE(testing::WaitUntil(
+      [&] {
+        r = Kvcli({"status", "--json"});
+        return r.out.find("\"aae_tree_ready\":1") != std::string::npos;
+      },
+      30s))
+      << r.out << r.err;
+  r = Kvcli({"aae", "--pause", "--resume"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;  // one or the other
+  r = Kvcli({"aae", "--pause"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("PAUSED by an operator"), std::string::npos) << r.out;
+  r = Kvcli({"repair"});
+  EXPECT_NE(r.exit_code, 0);
+  EXPECT_NE(r.err.find("paused"), std::string::npos) << r.err;
+
+  ASSERT_EQ(Kvcli({"put", "doomed", "v"}).exit_code, 0);
+  GetJson j = GetJsonOrDie("doomed");
+  ASSERT_EQ(Kvcli({"delete", "doomed", "--context=" + j.context}).exit_code, 0);
+  // Ten graces and more: nothing is reaped while paused.
+  absl::SleepFor(absl::Seconds(3));
+  r = Kvcli({"status", "--json"});
+  EXPECT_NE(r.out.find("\"tombstones_reaped\":0"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("\"tombstones_pending\":1"), std::string::npos) << r.out;
+
+  r = Kvcli({"aae", "--resume", "--json"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_NE(r.out.find("\"paused\":false"), std::string::npos) << r.out;
+  bool reaped = testing::WaitUntil(
+      [&] {
+        r = Kvcli({"status", "--json"});
+        return r.out.find("\"tombstones_reaped\":1") != std::string::npos;
+      },
+      30s);
+  EXPECT_TRUE(reaped) << r.out << r.err;
+  EXPECT_EQ(Kvcli({"repair"}).exit_code, 0);
 }
 
 // Writes `n` keys through the client library; every write acknowledged.
