@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <functional>
@@ -164,6 +165,10 @@ struct Endpoint {
 
 enum class KvOp { kGet, kPut, kDelete };
 
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
 }  // namespace
 
 struct Client::Impl {
@@ -251,11 +256,11 @@ struct Client::Impl {
   }
 
   // Where a call for the key at `position` goes: the first usable node of
-  // its preference list, else the seed, else (when the seed is `exclude`)
-  // any usable node of the ring. `exclude` is an address already tried
-  // (nullptr on a first attempt). nullptr when no candidate is left.
+  // its preference list not in `tried` (the addresses the call already
+  // tried; empty on a first attempt), else the seed unless tried, else any
+  // usable node of the ring not tried. nullptr when no candidate is left.
   std::shared_ptr<Endpoint> PickLocked(const RingView* view, uint64_t position,
-                                       const std::string* exclude)
+                                       const std::vector<std::string>& tried)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(ring_mu) {
     // The nodes in walk order (the first `replicas` are the preference
     // list), collected first: the checks that need the lock do not run in
@@ -270,27 +275,27 @@ struct Client::Impl {
     };
     if (view != nullptr && view->replicas() > 0) {
       collect(view->replicas());
-      if (const RingNode* node = FirstUsableLocked(walk, exclude)) {
+      if (const RingNode* node = FirstUsableLocked(walk, tried)) {
         return EndpointLocked(node->address);
       }
     }
-    if (exclude == nullptr || *exclude != seed->address) return seed;
+    if (!Contains(tried, seed->address)) return seed;
     if (view != nullptr) {
       collect(view->num_nodes());
-      if (const RingNode* node = FirstUsableLocked(walk, exclude)) {
+      if (const RingNode* node = FirstUsableLocked(walk, tried)) {
         return EndpointLocked(node->address);
       }
     }
     return nullptr;
   }
 
-  // The first node of `nodes` that is usable and not at `exclude`.
+  // The first node of `nodes` that is usable and not in `tried`.
   const RingNode* FirstUsableLocked(
       const absl::InlinedVector<const RingNode*, 8>& nodes,
-      const std::string* exclude) const ABSL_SHARED_LOCKS_REQUIRED(ring_mu) {
+      const std::vector<std::string>& tried) const
+      ABSL_SHARED_LOCKS_REQUIRED(ring_mu) {
     for (const RingNode* node : nodes) {
-      if ((exclude == nullptr || node->address != *exclude) &&
-          UsableLocked(*node)) {
+      if (!Contains(tried, node->address) && UsableLocked(*node)) {
         return node;
       }
     }
@@ -298,18 +303,18 @@ struct Client::Impl {
   }
 
   // Chooses the endpoint of a call for `key`: of its first attempt when
-  // `exclude` is null, else of its retry (nullptr: no other candidate).
+  // `tried` is empty, else of its next one (nullptr: no other candidate).
   // Starts a background refresh while no usable ring is known.
   std::shared_ptr<Endpoint> Route(std::string_view key,
-                                  const std::string* exclude) {
-    if (!routes_by_ring()) return exclude == nullptr ? seed : nullptr;
+                                  const std::vector<std::string>& tried) {
+    if (!routes_by_ring()) return tried.empty() ? seed : nullptr;
     uint64_t position = RingPosition(key);
     std::shared_ptr<Endpoint> ep;
     std::vector<std::string> sources;
     {
       absl::MutexLock l(&ring_mu);
       const RingView* v = ring && !ring->empty() ? ring.get() : nullptr;
-      ep = PickLocked(v, position, exclude);
+      ep = PickLocked(v, position, tried);
       if (!ring || ring->empty()) TryBeginRefreshLocked("", &sources);
     }
     if (!sources.empty()) StartRefresh(std::move(sources), options.timeout);
@@ -491,8 +496,10 @@ struct Client::Impl {
     const absl::Time deadline;
     std::unique_ptr<grpc::ClientContext> ctx;
     std::shared_ptr<Endpoint> ep;
-    int attempts = 0;
-    std::string first_error;  // when retried: why the first attempt failed
+    // The addresses of the attempts that failed, and why.
+    std::vector<std::string> tried;
+    std::vector<std::string> errors;
+    bool retried_after_sent = false;
   };
 
   template <typename Req, typename Resp, typename Start, typename Done>
@@ -501,7 +508,7 @@ struct Client::Impl {
     auto* call = new Call(this, op, std::move(req), std::move(start),
                           std::move(done), absl::Now() + TimeoutOf(o));
     Begin();
-    call->ep = Route(call->req.key(), nullptr);
+    call->ep = Route(call->req.key(), {});
     Attempt(call);
   }
 
@@ -509,7 +516,6 @@ struct Client::Impl {
   void Attempt(Call* call) {
     call->ctx = std::make_unique<grpc::ClientContext>();
     call->ctx->set_deadline(absl::ToChronoTime(call->deadline));
-    ++call->attempts;
     // Nothing of `call` is touched after the RPC starts.
     call->start(call->ep->kv.get(), call->ctx.get(), &call->req, &call->resp,
                 [call](grpc::Status s) { call->impl->OnKvDone(call, s); });
@@ -522,16 +528,24 @@ struct Client::Impl {
     if (std::optional<uint64_t> v = ReportedRingVersion(*call->ctx)) {
       NoteRingVersion(*v, address);
     }
-    // A write is retried only when it was never sent; a read after any
-    // UNAVAILABLE.
-    bool retryable = call->op == KvOp::kGet
-                         ? s.error_code() == grpc::StatusCode::UNAVAILABLE
-                         : NeverSent(s);
-    if (!s.ok() && retryable && call->attempts == 1 &&
-        absl::Now() < call->deadline) {
-      std::shared_ptr<Endpoint> next = Route(call->req.key(), &address);
+    // A call that was never sent moves on to the next candidate as often
+    // as it takes (nothing can be applied twice): a ring address this
+    // client cannot reach, such as a name private to the cluster's
+    // network, ends at the seed, which forwards. A read is also retried
+    // once after any other UNAVAILABLE. A write whose outcome is unknown
+    // is never retried.
+    bool never_sent = NeverSent(s);
+    bool retryable =
+        never_sent ||
+        (call->op == KvOp::kGet &&
+         s.error_code() == grpc::StatusCode::UNAVAILABLE &&
+         !call->retried_after_sent);
+    if (!s.ok() && retryable && absl::Now() < call->deadline) {
+      call->tried.push_back(address);
+      std::shared_ptr<Endpoint> next = Route(call->req.key(), call->tried);
       if (next != nullptr) {
-        call->first_error = absl::StrCat(address, ": ", s.error_message());
+        call->errors.push_back(absl::StrCat(address, ": ", s.error_message()));
+        call->retried_after_sent = call->retried_after_sent || !never_sent;
         call->ep = std::move(next);
         call->resp.Clear();
         Attempt(call);
@@ -539,10 +553,11 @@ struct Client::Impl {
       }
     }
     absl::Status status = FromGrpc(s, address);
-    if (!status.ok() && !call->first_error.empty()) {
+    if (!status.ok() && !call->errors.empty()) {
       status = absl::Status(
-          status.code(), absl::StrCat(status.message(), " (retried after ",
-                                      call->first_error, ")"));
+          status.code(),
+          absl::StrCat(status.message(), " (retried after ",
+                       absl::StrJoin(call->errors, "; "), ")"));
     }
     std::move(call->done)(std::move(status), call->resp);
     delete call;

@@ -26,12 +26,15 @@
 // Admin calls (Status, Members, Ring, Leave, Remove, RingLayout, Replicas)
 // always go to the seed.
 //
-// Retries: a call is retried at most once, on the next candidate node (the
-// next usable node of the preference list, then the seed, then any other
-// node of the ring), and only when that cannot duplicate anything: a Put or
-// Delete only when its node could not be connected to (nothing was sent);
-// a Get after any UNAVAILABLE. The retry shares the first attempt's
-// deadline.
+// Retries: a call is retried on the next candidate node (the next usable
+// node of the preference list not tried yet, then the seed, then any other
+// node of the ring), and only when that cannot duplicate anything. A call
+// whose node could not be connected to (or its name resolved: nothing was
+// sent) moves on as often as there are candidates, so ring addresses this
+// client cannot reach (names private to a container network, say) end at
+// the seed, which forwards. A Get is also retried once after any other
+// UNAVAILABLE; a Put or Delete that may have been sent never is. Retries
+// share the first attempt's deadline.
 //
 // Timeouts: a call that fails with DEADLINE_EXCEEDED or UNAVAILABLE after
 // the request was sent has an unknown outcome: the write may or may not have

@@ -6,8 +6,9 @@
 //
 // With --routing=ring (the default) get, put and delete first fetch the
 // ring from --server and send the request straight to a replica of the key
-// (rumor::client::Client does the routing); --routing=any sends everything
-// to --server.
+// (rumor::client::Client does the routing, and falls back to --server when
+// no replica can be connected to); --routing=any sends everything to
+// --server.
 #include <unistd.h>
 
 #include <cstdio>
@@ -751,8 +752,10 @@ int main(int argc, char** argv) {
       "--context adds a sibling.\n\n"
       "--routing=ring (default): get, put and delete fetch the ring from\n"
       "--server first and go straight to a replica of the key (to --server\n"
-      "when the ring cannot be fetched). --routing=any: everything goes to\n"
-      "--server. Other commands always go to --server.\n\n"
+      "when the ring cannot be fetched, or when no replica can be connected\n"
+      "to, e.g. node names of a container network seen from the host).\n"
+      "--routing=any: everything goes to --server. Other commands always go\n"
+      "to --server.\n\n"
       "Exit codes:\n"
       "  0 ok\n"
       "  1 not found (get only)\n"

@@ -268,6 +268,53 @@ TEST_F(RoutingTest, ANodeThatStopsAfterUseIsAvoidedAndNoWriteIsRepeated) {
   }
 }
 
+TEST_F(RoutingTest, RingAddressesTheClientCannotReachEndAtTheSeed) {
+  // As seen from outside a container network: the ring lists every node at
+  // an address this client cannot connect to (a name private to that
+  // network), and only the seed's address (a published port) works.
+  v1::RingLayoutResponse layout =
+      MakeLayout(nodes(), /*tokens=*/16, /*replicas=*/3, /*version=*/1, 17);
+  std::vector<std::unique_ptr<FakeNode>> unreachable;
+  for (int i = 0; i < layout.nodes_size(); ++i) {
+    unreachable.push_back(std::make_unique<FakeNode>(0x9000 + i, &cluster_));
+    unreachable.back()->Stop();  // connections to its port are refused
+    layout.mutable_nodes(i)->set_address(unreachable.back()->address());
+  }
+  cluster_.SetLayout(layout);
+  const std::string seed = nodes_[0]->address();
+
+  // One client per call, as kvcli runs: each call tries every replica of
+  // its key first (fresh channels), then reaches the seed. Nothing was
+  // sent before, so the seed receives each write exactly once.
+  auto routed_client = [&] {
+    auto client = Connect();
+    EXPECT_TRUE(client != nullptr && client->RefreshRing().ok());
+    return client;
+  };
+  for (int i = 0; i < 5; ++i) {
+    auto put = routed_client()->Put(Key(i), "v", "", {}, /*return_body=*/true);
+    ASSERT_TRUE(put.ok()) << put.status();
+    EXPECT_EQ(put->values, std::vector<std::string>{seed});
+    EXPECT_EQ(Receivers("put", Key(i)), (std::map<std::string, int>{{seed, 1}}));
+    auto get = routed_client()->Get(Key(i));
+    ASSERT_TRUE(get.ok()) << get.status();
+    EXPECT_EQ(get->values, std::vector<std::string>{seed});
+    ASSERT_TRUE(routed_client()->Delete(Key(i), "").ok());
+  }
+  // A long-lived client: every call ends at the seed too.
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->RefreshRing().ok());
+  for (int i = 5; i < kKeys; ++i) {
+    ASSERT_TRUE(client->Put(Key(i), "v", "").ok()) << Key(i);
+    ASSERT_TRUE(client->Delete(Key(i), "").ok()) << Key(i);
+    EXPECT_EQ(Receivers("put", Key(i)), (std::map<std::string, int>{{seed, 1}}));
+  }
+  EXPECT_TRUE(nodes_[1]->requests().empty());
+  EXPECT_TRUE(nodes_[2]->requests().empty());
+  for (auto& n : unreachable) EXPECT_TRUE(n->requests().empty());
+}
+
 TEST_F(RoutingTest, AWriteWhoseOutcomeIsUnknownIsNotRetriedButAReadIs) {
   SetLayout(/*replicas=*/3, /*version=*/1, /*seed=*/11);
   v1::RingLayoutResponse layout = cluster_.layout();
