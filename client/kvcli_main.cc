@@ -546,9 +546,9 @@ int RunAae(Client& client, const Globals& g, bool all_ranges) {
     } else {
       absl::StrAppend(
           &out,
-          absl::StrFormat("pacing: repair at %.0f%% of its rate limits; "
-                          "client latency %s without repair, %s with it; "
-                          "%d slowdown(s), %d probe(s)\n",
+          absl::StrFormat("pacing (as of repair's last step): %.0f%% of the "
+                          "rate limits; client latency %s without repair, "
+                          "%s with it; %d slowdown(s), %d probe(s)\n",
                           100 * st->rate_share,
                           st->baseline_latency_us > 0
                               ? absl::FormatDuration(absl::Microseconds(

@@ -29,6 +29,11 @@ bool Holds(const std::vector<NodeId>& pref, NodeId id) {
 
 absl::Time SteadyNow() { return SteadyClock::Get()->Now(); }
 
+absl::Status PausedError() {
+  return absl::FailedPreconditionError(
+      "anti-entropy is paused on this node (kvcli aae --resume)");
+}
+
 // Keys checked (and removed) per reap request, and at most per pass.
 constexpr size_t kReapBatch = 256;
 constexpr size_t kReapPerPass = 16 * kReapBatch;
@@ -133,6 +138,8 @@ void AntiEntropy::RunNow(NodeId peer, RunDone done) {
       refused = build_error_;
     } else if (stopped_) {
       refused = absl::CancelledError("anti-entropy stopped");
+    } else if (paused_) {
+      refused = PausedError();
     } else {
       queue_.push_back({peer, std::move(done)});
       return;
@@ -281,7 +288,7 @@ void AntiEntropy::Loop() {
     // Between two stretches of work: client latency from here on is the
     // governor's baseline.
     if (options_.foreground) {
-      governor_.Stopped(absl::Now(), options_.foreground());
+      governor_.Stopped(SteadyNow(), options_.foreground());
     }
     {
       absl::MutexLock lock(&mu_);
@@ -428,6 +435,7 @@ std::vector<ReplicaReply> AntiEntropy::CallMany(
 }
 
 ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
+  WorkStarts();
   ExchangeReport report;
   report.peer = peer;
   absl::Time started = absl::Now();
@@ -455,8 +463,8 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
   eo.segment_bits = tree_.segment_bits();
   Exchange exchange(std::move(shared), eo);
   while (!exchange.done()) {
-    if (stopping()) return finish(absl::CancelledError("stopping"));
     YieldToClients();
+    if (stopping()) return finish(absl::CancelledError("stopping"));
     std::optional<Exchange::Request> request = exchange.Next();
     if (!request.has_value()) {
       return finish(absl::InternalError("exchange stalled"));
@@ -544,8 +552,8 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
     if (failed++ == 0) first_failure = s;
   };
   for (size_t at = 0; at < keys.size(); at += options_.repair_batch) {
-    if (stopping()) return absl::CancelledError("stopping");
     YieldToClients();
+    if (stopping()) return absl::CancelledError("stopping");
     size_t end = std::min(keys.size(), at + options_.repair_batch);
     // Keys both still replicate, by the ring as it is now (it may have
     // moved since the exchange started).
@@ -646,25 +654,37 @@ absl::Status AntiEntropy::Repair(const ClusterView& view,
 }
 
 void AntiEntropy::SetPaused(bool paused) {
-  absl::MutexLock lock(&mu_);
-  paused_ = paused;
+  std::deque<Request> refused;
+  {
+    absl::MutexLock lock(&mu_);
+    paused_ = paused;
+    // Requests queued and not started would wait out the pause unseen.
+    if (paused) refused.swap(queue_);
+  }
+  for (Request& r : refused) std::move(r.done)(PausedError());
+}
+
+void AntiEntropy::WorkStarts() {
+  if (options_.foreground) {
+    governor_.Started(SteadyNow(), options_.foreground());
+  }
 }
 
 void AntiEntropy::WaitWhilePaused() {
   {
     absl::MutexLock lock(&mu_);
     if (!paused_ || stopped_) return;
+    auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+      return stopped_ || !paused_;
+    };
+    mu_.Await(absl::Condition(&resumed));
   }
-  // The pause is idle time for the governor: its client latency is a
-  // baseline.
+  // The time paused is neither repair's cost nor a baseline (a pause
+  // mid-exchange is not the idle time between exchanges): the governor's
+  // window starts again.
   if (options_.foreground) {
-    governor_.Stopped(absl::Now(), options_.foreground());
+    governor_.Skip(SteadyNow(), options_.foreground());
   }
-  absl::MutexLock lock(&mu_);
-  auto resumed = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return stopped_ || !paused_;
-  };
-  mu_.Await(absl::Condition(&resumed));
 }
 
 void AntiEntropy::YieldToClients() {
@@ -689,10 +709,10 @@ void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {
   double share = 1;
   if (options_.foreground && options_.max_keys_per_second > 0) {
     absl::Duration probe =
-        governor_.Working(absl::Now(), options_.foreground());
+        governor_.Working(SteadyNow(), options_.foreground());
     if (probe > absl::ZeroDuration()) {
       Idle(probe);
-      governor_.Probed(absl::Now(), options_.foreground());
+      governor_.Probed(SteadyNow(), options_.foreground());
     }
     share = governor_.share();
     absl::MutexLock lock(&mu_);
@@ -714,7 +734,12 @@ void AntiEntropy::Throttle(uint64_t keys, uint64_t bytes) {
                                           options_.max_bytes_per_second /
                                           share));
   }
-  if (pause > absl::ZeroDuration()) Idle(pause);
+  if (pause <= absl::ZeroDuration()) return;
+  if (options_.foreground && options_.max_keys_per_second > 0) {
+    absl::MutexLock lock(&mu_);
+    pacing_.paced += pause;
+  }
+  Idle(pause);
 }
 
 void AntiEntropy::Idle(absl::Duration d) {
@@ -904,6 +929,7 @@ void AntiEntropy::ReapPass() {
     reaping_.paused = blocker;
   }
   if (!blocker.empty()) return;
+  WorkStarts();
   // Deleted keys past their grace and due for a look: the first replica
   // of a key reaps it; the others only once it is still here after twice
   // the grace (the first may have restarted, which starts its clock
@@ -933,8 +959,8 @@ void AntiEntropy::ReapPass() {
     }
   }
   for (size_t at = 0; at < due.size(); at += kReapBatch) {
-    if (stopping()) return;
     YieldToClients();
+    if (stopping()) return;
     size_t end = std::min(due.size(), at + kReapBatch);
     std::vector<std::string> batch(std::make_move_iterator(due.begin() + at),
                                    std::make_move_iterator(due.begin() + end));
@@ -1097,12 +1123,14 @@ void AntiEntropy::VerifyStep() {
   if (!running) {
     if (absl::Now() < next_verify_ || !tree_.ready()) return;
     RUMOR_LOG(INFO) << "anti-entropy: checking the hash tree against the data";
+    WorkStarts();
     verify_piece_ = 0;
     verify_corrected_ = 0;
     absl::MutexLock lock(&mu_);
     verify_.running = true;
     verify_.progress = 0;
   }
+  if (running) WorkStarts();  // (a no-op within one stretch)
   absl::StatusOr<HashTree::VerifyResult> step = tree_.Verify(
       store_, verify_piece_, kVerifyPiecesPerStep,
       [this](std::string_view key, std::string_view object) {

@@ -148,9 +148,12 @@ class AntiEntropy final : private storage::ObjectObserver {
 
   // Pauses (or resumes) this node's own anti-entropy work: an exchange or
   // repair in progress waits at its next step, and so do the tree check
-  // and tombstone reaping; peers' queries are still answered. An operator
-  // control for a busy hour (kvcli aae --pause); not kept across restarts.
-  void SetPaused(bool paused);
+  // and tombstone reaping; requests queued by RunNow and not started are
+  // answered FAILED_PRECONDITION, and so are new ones while paused.
+  // Peers' queries (their exchanges, their reaping checks and removals)
+  // are still answered. An operator control for a busy hour (kvcli aae
+  // --pause); not kept across restarts.
+  void SetPaused(bool paused) ABSL_LOCKS_EXCLUDED(mu_);
 
   struct Counters {
     uint64_t exchanges = 0;
@@ -178,6 +181,9 @@ class AntiEntropy final : private storage::ObjectObserver {
     absl::Duration recent = absl::ZeroDuration();    // ... while repairing
     uint64_t slowdowns = 0;  // times the share was halved
     uint64_t probes = 0;     // pauses to measure the baseline
+    // Pauses between steps taken for the rate limits so far (scaled by
+    // the share): what pacing cost repair.
+    absl::Duration paced = absl::ZeroDuration();
   };
   struct Verification {
     absl::Duration interval = absl::ZeroDuration();  // zero: off
@@ -249,13 +255,16 @@ class AntiEntropy final : private storage::ObjectObserver {
   // Paces a step of repair work that handled `keys` keys and `bytes` bytes
   // at the rate limits, scaled by the governor's share (which may first
   // ask for a probe: an idle pause). Loop thread only.
-  void Throttle(uint64_t keys, uint64_t bytes);
+  void Throttle(uint64_t keys, uint64_t bytes) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits for `d` or Stop.
-  void Idle(absl::Duration d);
+  void Idle(absl::Duration d) ABSL_LOCKS_EXCLUDED(mu_);
   // Waits while paused (SetPaused), or until Stop. Loop thread only.
-  void WaitWhilePaused();
+  void WaitWhilePaused() ABSL_LOCKS_EXCLUDED(mu_);
+  // A stretch of work begins (the governor measures from here). Loop
+  // thread only.
+  void WorkStarts();
   // Waits while foreground_busy says so (see AntiEntropyOptions).
-  void YieldToClients();
+  void YieldToClients() ABSL_LOCKS_EXCLUDED(mu_);
   std::vector<NodeId> PeersSharingRanges(const ClusterView& view) const;
   bool stopping() const { return stop_.load(std::memory_order_acquire); }
 

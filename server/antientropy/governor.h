@@ -52,8 +52,10 @@ class RepairGovernor {
  public:
   explicit RepairGovernor(GovernorOptions options = {});
 
-  // Repair starts working at `now`. The client requests since Stopped (if
-  // a window or more ago; enough of them) become the baseline; after a
+  // Repair starts working at `now` (call it before the first step's work).
+  // The client requests since Stopped become the baseline if the idle time
+  // was a window or more (and no longer than probe_every: an older mean
+  // says little about now, so a probe measures it instead); after a
   // shorter pause the work goes on as one stretch.
   void Started(absl::Time now, ForegroundSample s);
   // Repair stops working; the idle time from here measures the baseline.
@@ -64,6 +66,9 @@ class RepairGovernor {
   absl::Duration Working(absl::Time now, ForegroundSample s);
   // A probe's idle time ended: its client requests become the baseline.
   void Probed(absl::Time now, ForegroundSample s);
+  // Time to leave out (repair held by an operator): the current window
+  // starts again from `now`, and nothing is measured from what passed.
+  void Skip(absl::Time now, ForegroundSample s);
 
   // The fraction of the rate limits repair may use now.
   double share() const { return share_; }
@@ -80,6 +85,9 @@ class RepairGovernor {
             absl::Duration* mean) const;
   void SetBaseline(absl::Time now, ForegroundSample from, ForegroundSample to);
 
+  // Options made safe: min_share in [1/1024, 1], durations positive.
+  static GovernorOptions Sane(GovernorOptions o);
+
   const GovernorOptions options_;
   double share_ = 1;
   absl::Duration baseline_ = absl::ZeroDuration();
@@ -92,6 +100,9 @@ class RepairGovernor {
   ForegroundSample window_sample_;
   absl::Time probe_start_ = absl::InfinitePast();
   ForegroundSample probe_sample_;
+  // Whether the last closed window had clients enough to judge: periodic
+  // probes are skipped without them.
+  bool clients_ = false;
   uint64_t decreases_ = 0;
   uint64_t probes_ = 0;
 };

@@ -246,7 +246,10 @@ class AdminService final : public v1::Admin::CallbackService {
                                      const v1::PauseAaeRequest* req,
                                      v1::PauseAaeResponse* resp) override {
     absl::Status s = backend_->PauseAae(req->paused());
-    if (s.ok()) resp->set_paused(req->paused());
+    if (s.ok()) {
+      absl::StatusOr<AntiEntropy::State> st = backend_->Aae();
+      if (st.ok()) resp->set_paused(st->paused);
+    }
     return Done(ctx, s);
   }
 

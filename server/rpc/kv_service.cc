@@ -3,6 +3,7 @@
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
+#include <chrono>
 #include <string>
 
 #include "absl/time/time.h"
@@ -65,7 +66,7 @@ class KvService final : public v1::KV::CallbackService {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
-    absl::Time started = absl::Now();
+    auto started = std::chrono::steady_clock::now();
     coordinator_->Get(
         View(req->key()), FromProto(req->options(), ctx),
         [this, reactor, resp, started](absl::StatusOr<ObjectView> view) {
@@ -91,7 +92,7 @@ class KvService final : public v1::KV::CallbackService {
       return reactor;
     }
     bool return_body = req->return_body();
-    absl::Time started = absl::Now();
+    auto started = std::chrono::steady_clock::now();
     coordinator_->Put(
         View(req->key()), View(req->value()), View(req->context()),
         FromProto(req->options(), ctx), return_body,
@@ -117,7 +118,7 @@ class KvService final : public v1::KV::CallbackService {
       reactor->Finish(ShuttingDown());
       return reactor;
     }
-    absl::Time started = absl::Now();
+    auto started = std::chrono::steady_clock::now();
     coordinator_->Delete(View(req->key()), View(req->context()),
                          FromProto(req->options(), ctx),
                          [this, reactor, started](absl::Status s) {

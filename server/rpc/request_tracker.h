@@ -7,6 +7,7 @@
 #define RUMOR_SERVER_RPC_REQUEST_TRACKER_H_
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 
 #include "absl/time/clock.h"
@@ -30,10 +31,13 @@ class RequestTracker {
     return true;
   }
   void End() { inflight_.fetch_sub(1, std::memory_order_acq_rel); }
-  // Ends a client request that began at `started`, counting its latency
-  // (what anti-entropy's governor paces repair by).
-  void End(absl::Time started) {
-    int64_t us = absl::ToInt64Microseconds(absl::Now() - started);
+  // Ends a client request that began at `started` (the steady clock: a
+  // wall-clock step must not read as latency), counting its latency (what
+  // anti-entropy's governor paces repair by).
+  void End(std::chrono::steady_clock::time_point started) {
+    int64_t us = std::chrono::duration_cast<std::chrono::microseconds>(
+                     std::chrono::steady_clock::now() - started)
+                     .count();
     finished_.fetch_add(1, std::memory_order_relaxed);
     latency_us_.fetch_add(us > 0 ? static_cast<uint64_t>(us) : 0,
                           std::memory_order_relaxed);

@@ -91,11 +91,13 @@ TEST(RepairGovernorTest, ShortPausesBetweenStepsAreOneStretchOfWork) {
   Sim sim;
   g.Stopped(sim.now(), sim.sample());
   sim.Run(absl::Seconds(5), 1000, absl::Milliseconds(2));
-  // Steps of a tree check: 100 ms of work, then back to the loop for a
-  // moment. The windows still close and the rise is still seen.
+  // Steps of a tree check, in the runner's order: work starts, 100 ms of
+  // it, the paced step, back to the loop for a moment. The windows still
+  // close and the rise is still seen.
   for (int i = 0; i < 30; ++i) {
-    EXPECT_EQ(g.Working(sim.now(), sim.sample()), absl::ZeroDuration());
+    g.Started(sim.now(), sim.sample());
     sim.Run(absl::Milliseconds(100), 1000, absl::Milliseconds(3));
+    EXPECT_EQ(g.Working(sim.now(), sim.sample()), absl::ZeroDuration());
     g.Stopped(sim.now(), sim.sample());
     sim.Run(absl::Milliseconds(1), 1000, absl::Milliseconds(3));
   }
@@ -108,6 +110,77 @@ TEST(RepairGovernorTest, ShortPausesBetweenStepsAreOneStretchOfWork) {
   sim.Run(absl::Milliseconds(100), 1000, absl::Milliseconds(5));
   g.Started(sim.now(), sim.sample());
   EXPECT_NEAR(absl::ToDoubleMilliseconds(g.baseline()), 5, 0.5);
+}
+
+TEST(RepairGovernorTest, ALongIdleIsNoBaselineAProbeMeasuresIt) {
+  RepairGovernor g(Options());
+  Sim sim;
+  g.Stopped(sim.now(), sim.sample());
+  sim.Run(absl::Minutes(5), 1000, absl::Milliseconds(1));  // another load
+  g.Started(sim.now(), sim.sample());
+  EXPECT_EQ(g.baseline(), absl::ZeroDuration());
+  absl::Duration probe = g.Working(sim.now(), sim.sample());
+  EXPECT_EQ(probe, absl::Seconds(1));
+  sim.Run(probe, 1000, absl::Milliseconds(3));
+  g.Probed(sim.now(), sim.sample());
+  EXPECT_EQ(g.baseline(), absl::Milliseconds(3));
+}
+
+TEST(RepairGovernorTest, SkippedTimeIsNeitherCostNorBaseline) {
+  RepairGovernor g(Options());
+  Sim sim;
+  g.Stopped(sim.now(), sim.sample());
+  sim.Run(absl::Seconds(5), 1000, absl::Milliseconds(2));
+  g.Started(sim.now(), sim.sample());
+  sim.Run(absl::Milliseconds(300), 1000, absl::Milliseconds(3));
+  // Held by an operator for 5 s, clients fast meanwhile; then 3 ms again.
+  sim.Run(absl::Seconds(5), 1000, absl::Milliseconds(1));
+  g.Skip(sim.now(), sim.sample());
+  sim.Run(absl::Milliseconds(600), 1000, absl::Milliseconds(3));
+  EXPECT_EQ(g.Working(sim.now(), sim.sample()), absl::ZeroDuration());
+  EXPECT_EQ(g.recent(), absl::Milliseconds(3));  // the skipped time is out
+  EXPECT_EQ(g.decreases(), 1u);
+  EXPECT_EQ(g.baseline(), absl::Milliseconds(2));
+}
+
+TEST(RepairGovernorTest, AProbeOfALightLoadIsNotRepeatedAtOnce) {
+  GovernorOptions o = Options();
+  RepairGovernor g(o);
+  Sim sim;
+  g.Started(sim.now(), sim.sample());
+  // 30 requests a second: a 1 s probe sees 30 (< min_ops 50), but a
+  // window stretched by long pacing pauses (2 s) sees 60.
+  int probes = 0;
+  for (int i = 0; i < 20; ++i) {
+    absl::Duration probe = g.Working(sim.now(), sim.sample());
+    if (probe > absl::ZeroDuration()) {
+      ++probes;
+      sim.Run(probe, 30, absl::Milliseconds(5));
+      g.Probed(sim.now(), sim.sample());
+    }
+    sim.Run(absl::Seconds(2), 30, absl::Milliseconds(5));
+  }
+  // 40 s: the first probe at once, then at most one per 5 s (a quarter of
+  // probe_every) rather than one per window.
+  EXPECT_GE(probes, 2);
+  EXPECT_LE(probes, 9);
+}
+
+TEST(RepairGovernorTest, NonsenseOptionsAreMadeSafe) {
+  GovernorOptions o = Options();
+  o.min_share = 0;
+  o.window = absl::ZeroDuration();
+  RepairGovernor g(o);
+  Sim sim;
+  g.Stopped(sim.now(), sim.sample());
+  sim.Run(absl::Seconds(5), 1000, absl::Milliseconds(2));
+  g.Started(sim.now(), sim.sample());
+  for (int i = 0; i < 200; ++i) {
+    sim.Run(absl::Milliseconds(10), 1000, absl::Milliseconds(3));
+    g.Working(sim.now(), sim.sample());
+  }
+  EXPECT_GT(g.share(), 0);  // never zero: repair always moves
+  EXPECT_GE(g.share(), 1.0 / 1024);
 }
 
 TEST(RepairGovernorTest, NoClientsNoBackOff) {
