@@ -14,7 +14,8 @@
 # (64), VALUE_SIZE (100), RECORDS (10000, zipfian), KEYS (keys written for
 # the hint and handoff measurements, 100000), BUILD (default build),
 # AAE_KEYS_PER_SECOND (the repair limit of the first anti-entropy row;
-# default: kvd's).
+# default: kvd's), AAE_ROWS (which anti-entropy rows: "default unpaced
+# none"), MAX_PAIRS (paused/repairing kvbench pairs per repair at most, 40).
 # Starts every process on free ports with fresh data directories and
 # stops them (by PID) on exit, whatever happens. Prints markdown tables.
 set -euo pipefail
@@ -48,6 +49,8 @@ cleanup() {
       tail -n 15 "$log" >&2
     done
   fi
+  # A kvcli repair left running by a failed step.
+  if [[ -n ${REPAIR_PID:-} ]]; then kill -TERM "$REPAIR_PID" 2>/dev/null || true; fi
   for name in "${!PID[@]}"; do kill -TERM "${PID[$name]}" 2>/dev/null || true; done
   for name in "${!PID[@]}"; do
     for _ in $(seq 100); do
@@ -305,14 +308,22 @@ fi
 if [[ " $PHASES " == *" aae "* ]]; then
 # --- anti-entropy: a replica whose data column was wiped (its identity
 # kept: a replaced data disk) is restored by `kvcli repair` on it while
-# kvbench runs through the cluster; the same kvbench run without a repair
-# first, for the ratio. Twice: at the default repair rate limit, and
-# without one.
+# kvbench runs through the cluster. The foreground is measured in pairs of
+# kvbench runs during the one repair: one with the repair paused (kvcli
+# aae --pause), one with it working, alternating until the repair ends.
+# Each pair sees the same machine a few seconds apart, which takes out
+# the drift between runs minutes apart (caches, compactions, the other
+# tenants) that a before/after comparison suffers. Twice: at the default
+# repair rate limit, and without one.
 WIPE=$BUILD/bench/wipe_data
 if [[ ! -x $WIPE ]]; then
   echo "cluster_compare.sh: $WIPE not found; build first (make build)" >&2
   exit 2
 fi
+MAX_PAIRS=${MAX_PAIRS:-40}
+# The rows: default (the default limits and pacing), unpaced (the default
+# limits, no pacing by latency), none (no limits).
+AAE_ROWS=${AAE_ROWS:-default unpaced none}
 echo "cluster_compare.sh: anti-entropy restoring a wiped replica of $KEYS keys" >&2
 AE_FLAGS=(--aae-interval=0)
 start a1 "${AE_FLAGS[@]}"
@@ -321,77 +332,119 @@ start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)"
 wait_for 30 "a ring of 3" ring_is a1 3
 AE_ALL="$(addr a1),$(addr a2),$(addr a3)"
 aae_ready() { [[ $(value "$1" aae_tree_ready) == 1 && $(value "$1" cluster_joined) == 1 ]]; }
-declare -A AE_RESULT AE_REPAIR AE_WIPED
-for limit in default none; do
+# fg NAME: one kvbench run of workload b (95% reads, 5% updates) on keys of
+# its own (a blind-put workload would grow siblings on its hot keys from
+# run to run and make the later runs slower for that alone).
+fg() {
+  "$KVBENCH" --servers="$AE_ALL" --workload=b --duration="$DURATION" \
+    --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
+    --records="$RECORDS" --key-prefix="fg-$1-" --json 2>"$WORK/fg-$1.err" || {
+    echo "cluster_compare.sh: kvbench fg-$1 failed:" >&2
+    cat "$WORK/fg-$1.err" >&2
+    return 1
+  }
+}
+aae_pause() { "$KVCLI" --server="$(addr a3)" --timeout=30s aae "$1" >/dev/null; }
+declare -A AE_REPAIR AE_WIPED AE_PACING AE_PAIRS
+for limit in $AAE_ROWS; do
   "$KVBENCH" --servers="$AE_ALL" --workload=c --records="$KEYS" \
     --duration=0.001 --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
     --key-prefix="aae-$limit-" --json >/dev/null
   stop a3
   AE_WIPED[$limit]=$("$WIPE" --data-dir="$WORK/a3" | grep -o 'deleted [0-9]*' | cut -d' ' -f2)
-  if [[ $limit == none ]]; then
-    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-keys-per-second=0 \
-      --aae-bytes-per-second=0
-  else
-    start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" ${AAE_KEYS_PER_SECOND:+--aae-keys-per-second=$AAE_KEYS_PER_SECOND}
-  fi
+  case $limit in
+    none) start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-keys-per-second=0 \
+            --aae-bytes-per-second=0 ;;
+    unpaced) start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" --aae-latency-tolerance=0 \
+               ${AAE_KEYS_PER_SECOND:+--aae-keys-per-second=$AAE_KEYS_PER_SECOND} ;;
+    default) start a3 "${AE_FLAGS[@]}" --seeds="$(addr a1)" \
+               ${AAE_KEYS_PER_SECOND:+--aae-keys-per-second=$AAE_KEYS_PER_SECOND} ;;
+    *) echo "cluster_compare.sh: unknown AAE_ROWS entry '$limit' (default, unpaced, none)" >&2; exit 2 ;;
+  esac
   wait_for 60 "a3 back with its tree" aae_ready a3
   wait_for 30 "a ring of 3" ring_is a3 3
-  # Workload b (95% reads, 5% updates) on keys of its own per run: a
-  # blind-put workload would grow siblings on its hot keys from run to run
-  # and make the later run slower for that alone.
-  echo "cluster_compare.sh: workload b on 3 nodes for ${DURATION}s, no repair" >&2
-  AE_RESULT[$limit.without]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
-    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
-    --records="$RECORDS" --key-prefix="fg-$limit-without-" --json)
-  echo "cluster_compare.sh: the same during kvcli repair (limit: $limit)" >&2
-  "$KVCLI" --server="$(addr a3)" --timeout=600s repair --json >"$WORK/repair-$limit.json" &
+  echo "cluster_compare.sh: kvcli repair (limit: $limit), with ${DURATION}s kvbench runs alternately paused and repairing" >&2
+  # The repair's deadline covers the paused runs too (each up to a run
+  # and its load phase).
+  "$KVCLI" --server="$(addr a3)" --timeout="$(( (MAX_PAIRS * 2 + 10) * (DURATION + 30) ))s" \
+    repair --json >"$WORK/repair-$limit.json" 2>&1 &
   REPAIR_PID=$!
-  AE_RESULT[$limit.with]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
-    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
-    --records="$RECORDS" --key-prefix="fg-$limit-with-" --json)
+  pairs=0 pairs_out=""
+  # Each pair: one run with the repair working and one with it paused,
+  # in alternating order (working first, then paused first, ...) so that
+  # what one run leaves behind (flushes of repaired keys, say) does not
+  # always fall on the same side. The first pair starts working: a paused
+  # node refuses a new kvcli repair, so the repair must be under way. A
+  # pair counts only if the repair worked through its whole working run.
+  while ((pairs < MAX_PAIRS)); do
+    if ((pairs % 2 == 0)); then
+      working=$(fg "$limit-working-$pairs")
+      kill -0 "$REPAIR_PID" 2>/dev/null || break
+      aae_pause --pause
+      paused=$(fg "$limit-paused-$pairs")
+      aae_pause --resume
+    else
+      aae_pause --pause
+      paused=$(fg "$limit-paused-$pairs")
+      aae_pause --resume
+      working=$(fg "$limit-working-$pairs")
+      kill -0 "$REPAIR_PID" 2>/dev/null || break
+    fi
+    pairs=$((pairs + 1))
+    pairs_out+="$(field "$paused" ops_per_sec) $(field "$working" ops_per_sec) $(field "$paused" p99_us) $(field "$working" p99_us)"$'\n'
+    echo "cluster_compare.sh:   pair $pairs: $(field "$paused" ops_per_sec) ops/s paused, $(field "$working" ops_per_sec) repairing" >&2
+  done
+  aae_pause --resume
   if ! wait "$REPAIR_PID"; then
     echo "cluster_compare.sh: kvcli repair failed" >&2
     cat "$WORK/repair-$limit.json" >&2
     exit 1
   fi
+  REPAIR_PID=
   AE_REPAIR[$limit]=$(cat "$WORK/repair-$limit.json")
-  # And once more after the repair: "during" is compared with the mean of
-  # the runs before and after it, which takes out the drift of the
-  # machine between runs (caches, compactions, the other tenants).
-  echo "cluster_compare.sh: workload b again, after the repair" >&2
-  AE_RESULT[$limit.after]=$("$KVBENCH" --servers="$AE_ALL" --workload=b \
-    --duration="$DURATION" --concurrency="$CONCURRENCY" --value-size="$VALUE_SIZE" \
-    --records="$RECORDS" --key-prefix="fg-$limit-after-" --json)
+  AE_PACING[$limit]=$("$KVCLI" --server="$(addr a3)" aae --json)
+  AE_PAIRS[$limit]=$pairs_out
 done
 echo
 echo "Anti-entropy restoring a replica whose data column was wiped (its"
 echo "identity kept), holding $KEYS keys of the run plus those of earlier runs, by"
 echo "\`kvcli repair\` on that replica, while kvbench runs workload b (95% reads,"
-echo "5% updates; ${DURATION}s, concurrency $CONCURRENCY, $RECORDS records of its"
-echo "own) through all three nodes; each row's foreground figure during the"
-echo "repair against the mean of the same kvbench run just before the repair"
-echo "and just after it:"
+echo "5% updates; concurrency $CONCURRENCY, $RECORDS records of its own) through"
+echo "all three nodes in ${DURATION}s runs, alternately with the repair paused"
+echo "(kvcli aae --pause) and working, in alternating order, until the repair"
+echo "ends; pairs in which the repair worked through the whole working run are"
+echo "counted. Ratio: mean"
+echo "ops/s repairing over mean ops/s paused; the pair ratios' range beside it."
+echo "Repair seconds include the paused runs."
 echo
-echo "| repair rate limit | entries wiped | keys repaired | repair seconds | repair keys/s | ops/s before | ops/s during | ops/s after | ratio | p99 µs before | p99 µs during | p99 µs after |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
-for limit in default none; do
+echo "| repair rate limit | entries wiped | keys repaired | repair seconds | pairs | ops/s paused | ops/s repairing | ratio | pair ratios min..max | p99 µs paused | p99 µs repairing | slowdowns | probes | share at end |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for limit in $AAE_ROWS; do
   r=${AE_REPAIR[$limit]}
   repaired=$(grep -o '"repaired_here":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
   took=$(grep -o '"took_ms":[0-9]*' <<<"$r" | cut -d: -f2 | awk '{ s += $1 } END { print s + 0 }')
-  wo=${AE_RESULT[$limit.without]} wi=${AE_RESULT[$limit.with]} wa=${AE_RESULT[$limit.after]}
-  base=$(awk -v a="$(field "$wo" ops_per_sec)" -v b="$(field "$wa" ops_per_sec)" 'BEGIN { printf "%.1f", (a + b) / 2 }')
-  label=$([[ $limit == default ]] && echo "${AAE_KEYS_PER_SECOND:-the default} keys/s" || echo "none")
-  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
+  stats=$(awk 'NF == 4 && $1 > 0 { n++; p += $1; w += $2; pp += $3; pw += $4;
+                 q = $2 / $1; if (n == 1 || q < lo) lo = q; if (n == 1 || q > hi) hi = q }
+               END { if (n == 0) { print "0 n/a n/a n/a n/a n/a n/a"; exit }
+                     printf "%d %.1f %.1f %.2f %.2f..%.2f %.0f %.0f\n", n, p / n, w / n, w / p, lo, hi, pp / n, pw / n }' <<<"${AE_PAIRS[$limit]}")
+  read -r n mp mw rt range p99p p99w <<<"$stats"
+  case $limit in
+    default) label="${AAE_KEYS_PER_SECOND:-the default} keys/s, paced by latency" ;;
+    unpaced) label="${AAE_KEYS_PER_SECOND:-the default} keys/s, not paced (--aae-latency-tolerance=0)" ;;
+    none) label="none" ;;
+  esac
+  printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n" "$label" \
     "${AE_WIPED[$limit]}" "$repaired" \
     "$(awk -v t="$took" 'BEGIN { printf "%.2f", t / 1000 }')" \
-    "$(awk -v k="$repaired" -v t="$took" 'BEGIN { if (t > 0) printf "%.0f", k * 1000 / t; else print "n/a" }')" \
-    "$(field "$wo" ops_per_sec)" "$(field "$wi" ops_per_sec)" "$(field "$wa" ops_per_sec)" \
-    "$(ratio "$(field "$wi" ops_per_sec)" "$base")" \
-    "$(field "$wo" p99_us)" "$(field "$wi" p99_us)" "$(field "$wa" p99_us)"
+    "$n" "$mp" "$mw" "$rt" "$range" "$p99p" "$p99w" \
+    "$(grep -o '"slowdowns":[0-9]*' <<<"${AE_PACING[$limit]}" | cut -d: -f2)" \
+    "$(grep -o '"latency_probes":[0-9]*' <<<"${AE_PACING[$limit]}" | cut -d: -f2)" \
+    "$(grep -o '"rate_share":[0-9.]*' <<<"${AE_PACING[$limit]}" | cut -d: -f2)"
 done
 echo
-echo "(The foreground run lasts ${DURATION}s from the repair's start; a repair"
-echo "that takes longer runs on after it, one that takes less leaves the rest"
-echo "of the run without repair.)"
+echo "(Slowdowns, probes and share: the repaired node's pacing by client"
+echo "latency, from kvcli aae after the repair. A pause mid-exchange is left"
+echo "out of the pacing: neither a cost nor a baseline. Without a rate limit"
+echo "or with --aae-latency-tolerance=0 there is no pacing.)"
 fi
 exit "$FAILED"

@@ -26,12 +26,18 @@
 // key; with "any" each client sends everything to its --servers node. The
 // report ends with how many run-phase requests each node address answered.
 //
+// SIGINT or SIGTERM during the run phase ends it early, as if --duration
+// had passed: the operations in flight are awaited and the report covers
+// what ran (a script can run a load for exactly as long as something else
+// takes). A second signal kills kvbench.
+//
 // Exit codes: 0 the run completed (any errors are reported), 2 bad flags,
 // 3 every operation failed (e.g. no server reachable).
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
@@ -241,14 +247,39 @@ class LoadPhase final : public Phase {
   std::atomic<uint64_t> next_{0};
 };
 
-// A read/write mix over chosen keys until a deadline.
+// Set by SIGINT or SIGTERM during the run phase: it ends now.
+std::atomic<bool> g_stop_run{false};
+static_assert(std::atomic<bool>::is_always_lock_free);
+
+// Async-signal-safe: a lock-free store and signal(2).
+extern "C" void StopRun(int) {
+  g_stop_run.store(true);
+  // The next SIGINT or SIGTERM, either one, kills.
+  std::signal(SIGINT, SIG_DFL);
+  std::signal(SIGTERM, SIG_DFL);
+}
+
+// From here on the first SIGINT or SIGTERM ends the run phase; the second
+// one kills.
+void StopRunOnSignal() {
+  struct sigaction sa {};
+  sa.sa_handler = StopRun;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = SA_RESTART;
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+// A read/write mix over chosen keys until a deadline (or a signal).
 class RunPhase final : public Phase {
  public:
   RunPhase(double read_fraction, const KeyChooser* chooser,
            Clock::time_point deadline)
       : read_fraction_(read_fraction), chooser_(chooser), deadline_(deadline) {}
   std::optional<Op> Next(Rng& rng) override {
-    if (Clock::now() >= deadline_) return std::nullopt;
+    if (Clock::now() >= deadline_ || g_stop_run.load(std::memory_order_relaxed)) {
+      return std::nullopt;
+    }
     OpKind kind =
         rng.NextDouble() < read_fraction_ ? OpKind::kRead : OpKind::kWrite;
     return Op{kind, chooser_->Next(rng)};
@@ -637,7 +668,8 @@ int ParseFlags(int argc, char** argv, Config* config) {
       "reports throughput and latency percentiles.\n\n"
       "Workloads: put (100% writes), get (100% reads), a (50% reads, 50%\n"
       "updates), b (95% reads), c (100% reads). All but put first load\n"
-      "--records keys.\n\n"
+      "--records keys. SIGINT or SIGTERM ends the run phase early and\n"
+      "reports what ran; a second one kills.\n\n"
       "Exit codes: 0 ok, 2 bad flags, 3 every operation failed.",
       "kvbench"};
   std::string servers;
@@ -847,6 +879,9 @@ int Main(int argc, char** argv) {
   run_loop = std::make_unique<ClosedLoop>(loop_options, client_ptrs, &value,
                                           &contexts, run_phase.get());
   std::map<std::string, uint64_t> before_run = requests_by_address();
+  StopRunOnSignal();
+  std::fprintf(stderr, "kvbench: run phase: %g s, %d operations in flight\n",
+               config.duration, config.concurrency);
   run_loop->Start();
   bool finished =
       run_loop->WaitFor(absl::Seconds(config.duration) + kDrainGrace);
