@@ -21,6 +21,7 @@
 #include "common/status.h"
 #include "proto/admin.grpc.pb.h"
 #include "proto/callback_queue.h"
+#include "proto/health.grpc.pb.h"
 #include "proto/kv.grpc.pb.h"
 
 namespace rumor::client {
@@ -875,6 +876,45 @@ absl::Status Client::PauseAae(bool paused, const CallOptions& opts) {
   v1::PauseAaeRequest req;
   req.set_paused(paused);
   return impl_->Admin(&v1::Admin::Stub::PauseAae, req, opts).status();
+}
+
+const char* ServingStatusName(ServingStatus status) {
+  switch (status) {
+    case ServingStatus::kServing:
+      return "SERVING";
+    case ServingStatus::kNotServing:
+      return "NOT_SERVING";
+    case ServingStatus::kServiceUnknown:
+      return "SERVICE_UNKNOWN";
+    case ServingStatus::kUnknown:
+      break;
+  }
+  return "UNKNOWN";
+}
+
+absl::StatusOr<ServingStatus> Client::Health(const CallOptions& opts) {
+  namespace health = ::grpc::health::v1;
+  auto stub = health::Health::NewStub(impl_->seed->channel);
+  grpc::ClientContext ctx;
+  impl_->SetDeadline(&ctx, opts);
+  health::HealthCheckResponse resp;
+  grpc::Status s = stub->Check(&ctx, health::HealthCheckRequest(), &resp);
+  if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
+    return absl::UnimplementedError(
+        absl::StrCat(impl_->options.server,
+                     " does not serve gRPC health checks (grpc.health.v1)"));
+  }
+  if (!s.ok()) return FromGrpc(s, impl_->options.server);
+  switch (resp.status()) {
+    case health::HealthCheckResponse::SERVING:
+      return ServingStatus::kServing;
+    case health::HealthCheckResponse::NOT_SERVING:
+      return ServingStatus::kNotServing;
+    case health::HealthCheckResponse::SERVICE_UNKNOWN:
+      return ServingStatus::kServiceUnknown;
+    default:
+      return ServingStatus::kUnknown;
+  }
 }
 
 absl::StatusOr<AaeStatus> Client::Aae(const CallOptions& opts) {

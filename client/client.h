@@ -23,8 +23,8 @@
 // ring's nodes plus the seed), created on first use. Any node accepts any
 // request, so routing only saves the cluster a hop: a stale ring is never
 // wrong, just slower. With Routing::kAny everything goes to the seed.
-// Admin calls (Status, Members, Ring, Leave, Remove, RingLayout, Replicas)
-// always go to the seed.
+// Admin calls (Status, Members, Ring, Leave, Remove, RingLayout, Replicas,
+// Health) always go to the seed.
 //
 // Retries: a call is retried on the next candidate node (the next usable
 // node of the preference list not tried yet, then the seed, then any other
@@ -146,6 +146,12 @@ struct RingInfo {
   std::vector<RingOwner> preference_list;
   std::vector<RingOwner> fallbacks;
 };
+
+// A node's answer to gRPC's standard health check (grpc.health.v1).
+enum class ServingStatus { kUnknown, kServing, kNotServing, kServiceUnknown };
+
+// "SERVING", "NOT_SERVING", ...: the protocol's own names.
+const char* ServingStatusName(ServingStatus status);
 
 // One node of the ring (Admin.RingLayout).
 struct RingNode {
@@ -328,6 +334,13 @@ class Client {
   // Pauses or resumes the node's own anti-entropy work (exchanges,
   // repairs, tree check, reaping); not kept across the node's restart.
   absl::Status PauseAae(bool paused, const CallOptions& opts = {});
+
+  // The seed's answer to gRPC's standard health check
+  // (grpc.health.v1.Health/Check, about the server as a whole): kServing
+  // once the node serves, kNotServing while it shuts down. An error when
+  // it cannot be asked: UNAVAILABLE (cannot reach it), DEADLINE_EXCEEDED,
+  // UNIMPLEMENTED (a server without the health service).
+  absl::StatusOr<ServingStatus> Health(const CallOptions& opts = {});
 
   // Routing. With Routing::kRing: fetches the ring now, from the seed (or,
   // if it cannot be reached, from the other nodes of the ring already

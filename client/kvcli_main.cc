@@ -656,6 +656,22 @@ int RunRepair(Client& client, const Globals& g, const std::string& peer) {
   return failed ? kExitServer : kExitOk;
 }
 
+// gRPC's standard health check of --server: exit 0 only when it answers
+// SERVING (a container's HEALTHCHECK runs this).
+int RunHealth(Client& client, const Globals& g) {
+  auto status = client.Health();
+  if (!status.ok()) return FailStatus(status.status());
+  const char* name = rumor::client::ServingStatusName(*status);
+  if (g.json) {
+    std::printf("{\"status\":%s}\n", JsonQuote(name).c_str());
+  } else if (*status == rumor::client::ServingStatus::kServing) {
+    std::printf("status: %s\n", name);
+  }
+  if (*status == rumor::client::ServingStatus::kServing) return kExitOk;
+  return Fail(kExitServer,
+              absl::StrCat(g.server, " is not serving (", name, ")"));
+}
+
 std::string ValueText(const std::string& v, const Globals& g) {
   return g.base64 ? absl::Base64Escape(v) : v;
 }
@@ -815,6 +831,10 @@ int main(int argc, char** argv) {
                   "context from get (without it nothing existing is covered)");
   add_quorum(del);
   auto* status = app.add_subcommand("status", "describe the node");
+  auto* health = app.add_subcommand(
+      "health",
+      "gRPC health check of the node (grpc.health.v1): exit 0 when it "
+      "answers SERVING, 3 when it does not or cannot be reached");
   auto* members = app.add_subcommand("members", "list the cluster's members");
   auto* ring = app.add_subcommand(
       "ring", "ring ownership per node, or KEY's preference list");
@@ -921,6 +941,7 @@ int main(int argc, char** argv) {
   if (del->parsed()) return RunDelete(**client, g, key, context, call);
   if (replicas->parsed()) return RunReplicas(**client, g, key);
   if (status->parsed()) return RunStatus(**client, g);
+  if (health->parsed()) return RunHealth(**client, g);
   if (members->parsed()) return RunMembers(**client, g);
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
   if (leave->parsed()) return RunLeave(**client, g);

@@ -8,7 +8,8 @@
 set(RUMOR_PROTOS
   ${CMAKE_SOURCE_DIR}/proto/kv.proto
   ${CMAKE_SOURCE_DIR}/proto/admin.proto
-  ${CMAKE_SOURCE_DIR}/proto/peer.proto)
+  ${CMAKE_SOURCE_DIR}/proto/peer.proto
+  ${CMAKE_SOURCE_DIR}/proto/health.proto)
 set(RUMOR_PROTO_GEN_DIR ${CMAKE_BINARY_DIR}/gen)
 file(MAKE_DIRECTORY ${RUMOR_PROTO_GEN_DIR})
 

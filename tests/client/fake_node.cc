@@ -1,5 +1,7 @@
 #include "tests/client/fake_node.h"
 
+#include <grpcpp/health_check_service_interface.h>
+
 #include <cstdio>
 #include <cstdlib>
 
@@ -108,6 +110,7 @@ FakeNode::FakeNode(uint64_t id, FakeCluster* cluster)
       cluster_(cluster),
       kv_(std::make_unique<KvService>(this)),
       admin_(std::make_unique<AdminService>(this)) {
+  grpc::EnableDefaultHealthCheckService(true);  // as kvd does
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort("127.0.0.1:0", grpc::InsecureServerCredentials(),
@@ -134,6 +137,10 @@ void FakeNode::Stop() {
   server_->Shutdown(std::chrono::system_clock::now() +
                     std::chrono::seconds(5));
   server_->Wait();
+}
+
+void FakeNode::SetServing(bool serving) {
+  server_->GetHealthCheckService()->SetServingStatus(serving);
 }
 
 void FakeNode::ReleaseHeld() {

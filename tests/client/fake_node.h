@@ -1,6 +1,7 @@
 // In-process fake rumor nodes for the client's routing tests: a gRPC
 // server on 127.0.0.1:0 implementing rumor.v1.KV and rumor.v1.Admin
-// (RingLayout, Replicas) with the callback API, like server/rpc does.
+// (RingLayout, Replicas) with the callback API, like server/rpc does, and
+// gRPC's default health service, like kvd.
 //
 // A fake stores nothing. It records every KV request it receives, answers
 // Get and Put (with return_body) with one value, its own address, so a test
@@ -84,6 +85,8 @@ class FakeNode {
   // KV calls of kind `op` ("get", "put", "delete") are recorded, then
   // answered with `status` (OK restores normal answers).
   void FailWith(const std::string& op, grpc::Status status);
+  // What gRPC's health service answers (SERVING from the start).
+  void SetServing(bool serving);
   // RingLayout answers UNIMPLEMENTED, like a node that predates it.
   void SetRingLayoutUnimplemented(bool on);
   // RingLayout calls are held unanswered until ReleaseHeld() (or Stop).

@@ -1,6 +1,7 @@
 // The kvcli binary against fake nodes (tests/client/fake_node.h): --r/--w
 // reach the node, --routing picks the node, `replicas` prints every copy,
-// and server errors map onto the documented exit codes.
+// `health` follows the node's serving status, and server errors map onto
+// the documented exit codes.
 #include <memory>
 #include <string>
 #include <vector>
@@ -233,6 +234,23 @@ TEST_F(KvcliTest, ServerErrorsMapToTheDocumentedExitCodes) {
                                       "key too long"));
   r = Kvcli({"replicas", "k"});
   EXPECT_EQ(r.exit_code, 2) << r.err;
+}
+
+TEST_F(KvcliTest, HealthExitsZeroOnlyWhileTheNodeServes) {
+  RunResult r = Kvcli({"health"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "status: SERVING\n");
+  nodes_[0]->SetServing(false);  // as kvd does when it shuts down
+  r = Kvcli({"health"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "");
+  EXPECT_EQ(r.err, absl::StrCat("kvcli: ", nodes_[0]->address(),
+                                " is not serving (NOT_SERVING)\n"));
+  r = Kvcli({"health", "--json"});
+  EXPECT_EQ(r.exit_code, 3);
+  EXPECT_EQ(r.out, "{\"status\":\"NOT_SERVING\"}\n");
+  nodes_[0]->SetServing(true);
+  EXPECT_EQ(Kvcli({"health"}).exit_code, 0);
 }
 
 TEST_F(KvcliTest, HelpDocumentsTheNewFlagsAndExitCodes) {

@@ -189,6 +189,27 @@ TEST_F(KvdTest, ExitCodesAndOneLineErrors) {
   EXPECT_TRUE(one_line(down.err)) << down.err;
 }
 
+TEST_F(KvdTest, KvcliHealthIsServingAndAPortWithoutANodeIsAClearError) {
+  ASSERT_NE(StartKvd(dir_.Sub("data")), "");
+  RunResult r = Kvcli({"health"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "status: SERVING\n");
+  EXPECT_EQ(r.err, "");
+  r = Kvcli({"health", "--json"});
+  EXPECT_EQ(r.exit_code, 0) << r.err;
+  EXPECT_EQ(r.out, "{\"status\":\"SERVING\"}\n");
+
+  // Nothing listens on port 1: one line naming the address, exit 3.
+  RunResult down = testing::Run(
+      {KVCLI_BIN, "--server=127.0.0.1:1", "--timeout=3s", "health"},
+      dir_.path());
+  EXPECT_EQ(down.exit_code, 3);
+  EXPECT_EQ(down.out, "");
+  EXPECT_TRUE(absl::StartsWith(down.err, "kvcli: cannot reach 127.0.0.1:1"))
+      << down.err;
+  EXPECT_EQ(down.err.find('\n'), down.err.size() - 1) << down.err;
+}
+
 TEST_F(KvdTest, SecondKvdOnSameDataDirRefusesToStart) {
   ASSERT_NE(StartKvd(dir_.Sub("data")), "");
   RunResult r = testing::Run({KVD_BIN, "--listen=127.0.0.1:0",
