@@ -8,6 +8,9 @@
 #                   -Werror: lock annotations checked (build-threads/)
 #   make bench      micro-benchmarks, kvd against the baseline, and one node
 #                   against a 3-node cluster (docs/benchmarks.md)
+#   make docker-image  the rumor:dev image (docs/docker.md)
+#   make docker-up  a 5-node cluster in Docker, waited for until it formed
+#   make docker-down   remove that cluster, data volumes included
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -17,7 +20,8 @@ JOBS ?= $(shell nproc)
 # Each test carries its own timeout (tests/CMakeLists.txt).
 CTEST_FLAGS ?= --output-on-failure
 
-.PHONY: all deps configure build run cluster test test-asan check-threads bench clean
+.PHONY: all deps configure build run cluster test test-asan check-threads bench clean \
+	docker-image docker-up docker-down
 
 all: build
 
@@ -62,6 +66,15 @@ bench: build
 	$(BUILD_DIR)/bench/micro_bench
 	BUILD=$(BUILD_DIR) bash bench/compare.sh
 	BUILD=$(BUILD_DIR) bash bench/cluster_compare.sh
+
+docker-image:
+	@bash scripts/docker-cluster.sh image
+
+docker-up:
+	@bash scripts/docker-cluster.sh up
+
+docker-down:
+	@bash scripts/docker-cluster.sh down
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(THREADS_DIR)
