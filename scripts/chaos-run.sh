@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# One chaos run: kvcheck's workload against a 5-node cluster while a nemesis
+# injects one kind of fault in cycles (fault, hold, heal), then everything is
+# healed, the replicas are given time to converge, every key is read from
+# every node and the history is checked (tests/chaos/kvcheck.cc).
+#
+#   scripts/chaos-run.sh --fault=partition-halves --seed=3
+#   scripts/chaos-run.sh --fault=kill --mode=local --duration=20 --rw=1
+#
+#   --fault=F      partition-halves, partition-isolate, partition-bridge,
+#                  partition-one-way, kill, pause, loss, clock-skew,
+#                  mixed (a random one of those each cycle), none
+#   --mode=M       docker (default: the cluster of docker/compose.yml,
+#                  started if not running, faults by docker/chaos) or local
+#                  (5 kvd processes on 127.0.0.1 started by this script; only
+#                  kill, pause and mixed, which need no network control)
+#   --seed=N       seeds the workload and the nemesis's choices (default 1)
+#   --duration=S   seconds of workload (default 30); faults start after 3 s
+#                  and the last is healed 3 s before the end
+#   --hold=S       how long each fault lasts (default 8; pause: at least 12,
+#                  past the suspicion timeout, so the node is declared dead
+#                  and must refute when it is back)
+#   --rw=N         R and W of every request (default 2; N is 3)
+#   --rate=N       operations per second in all (default 100)
+#   --out=DIR      where the history, summary, timeline and plot go
+#                  (default chaos-out/FAULT-rwN-seedS)
+#   --plot         also draw DIR/plot.png (gnuplot)
+#
+# Exit: 0 the check passed, 1 it failed (lost, unexpected, resurrected or
+# divergent), 2 usage or setup error.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+
+BUILD=${BUILD:-build}
+case "$BUILD" in /*) ;; *) BUILD="$ROOT/$BUILD" ;; esac
+KVCHECK="$BUILD/kvcheck"
+KVD="$BUILD/kvd"
+KVCLI="$BUILD/kvcli"
+CHAOS="$ROOT/docker/chaos"
+
+fault="" mode=docker seed=1 duration=30 hold=8 rw=2 rate=100 out="" plot=0
+for arg in "$@"; do
+  case "$arg" in
+    --fault=*) fault=${arg#*=} ;;
+    --mode=*) mode=${arg#*=} ;;
+    --seed=*) seed=${arg#*=} ;;
+    --duration=*) duration=${arg#*=} ;;
+    --hold=*) hold=${arg#*=} ;;
+    --rw=*) rw=${arg#*=} ;;
+    --rate=*) rate=${arg#*=} ;;
+    --out=*) out=${arg#*=} ;;
+    --plot) plot=1 ;;
+    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "chaos-run: unknown argument $arg (see --help)" >&2; exit 2 ;;
+  esac
+done
+
+say() { echo "chaos-run: $*" >&2; }
+die() { say "error: $*"; exit 2; }
+
+FAULTS="partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew"
+LOCAL_FAULTS="kill pause"
+[ -n "$fault" ] || die "--fault is required (see --help)"
+case " $FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
+case "$mode" in
+  docker) ;;
+  local)
+    case " $LOCAL_FAULTS mixed none " in *" $fault "*) ;;
+      *) die "fault '$fault' needs network control: use --mode=docker" ;; esac ;;
+  *) die "--mode must be docker or local" ;;
+esac
+for n in "$seed" "$duration" "$hold" "$rw" "$rate"; do
+  [[ "$n" =~ ^[0-9]+$ ]] || die "seed, duration, hold, rw and rate are whole numbers"
+done
+[ "$duration" -ge 10 ] || die "--duration must be at least 10 seconds"
+[ -x "$KVCHECK" ] || die "$KVCHECK not found: run 'make build' first"
+out=${out:-chaos-out/$fault-rw$rw-seed$seed}
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+history="$out/history.jsonl"
+nemesis="$out/nemesis.jsonl"
+: > "$nemesis"
+RANDOM=$seed
+
+now_ms() { date +%s%3N; }
+# A nemesis event: the plot shades each fault from start to stop.
+log_nemesis() {  # f fault detail
+  printf '{"type":"nemesis","unix_ms":%s,"f":"%s","fault":"%s","detail":"%s"}\n' \
+    "$(now_ms)" "$1" "$2" "${3//\"/\'}" >> "$nemesis"
+}
+
+NODES=5
+pick_node() { echo "node$((RANDOM % NODES + 1))"; }
+
+# --- local mode: 5 kvd processes that this script owns ---------------------
+LOCAL_BASE=${LOCAL_BASE:-19400}
+declare -a PIDS=()
+local_args() {  # i
+  local i=$1 port=$((LOCAL_BASE + $1 - 1)) seeds=""
+  for j in $(seq 1 $NODES); do
+    [ "$j" -eq "$i" ] || seeds+="${seeds:+,}127.0.0.1:$((LOCAL_BASE + j - 1))"
+  done
+  echo "--listen=127.0.0.1:$port --data-dir=$out/data/node$i --seeds=$seeds" \
+       "--probe-interval=500ms"
+}
+local_start() {  # i
+  mkdir -p "$out/data/node$1"
+  # shellcheck disable=SC2046
+  "$KVD" $(local_args "$1") >> "$out/node$1.log" 2>&1 &
+  PIDS[$1]=$!
+}
+local_stop_all() {
+  local i
+  for i in $(seq 1 $NODES); do
+    [ -n "${PIDS[$i]:-}" ] || continue
+    kill -CONT "${PIDS[$i]}" 2>/dev/null || true
+    kill -TERM "${PIDS[$i]}" 2>/dev/null || true
+  done
+  for i in $(seq 1 $NODES); do
+    [ -n "${PIDS[$i]:-}" ] || continue
+    local deadline=$((SECONDS + 20))
+    while kill -0 "${PIDS[$i]}" 2>/dev/null && [ "$SECONDS" -lt "$deadline" ]; do
+      sleep 0.2
+    done
+    kill -KILL "${PIDS[$i]}" 2>/dev/null || true
+    wait "${PIDS[$i]}" 2>/dev/null || true
+  done
+}
+local_kill() { kill -KILL "${PIDS[${1#node}]}"; wait "${PIDS[${1#node}]}" 2>/dev/null || true; }
+local_restart() { local_start "${1#node}"; }
+local_pause() { kill -STOP "${PIDS[${1#node}]}"; }
+local_unpause() { kill -CONT "${PIDS[${1#node}]}"; }
+
+servers=""
+if [ "$mode" = local ]; then
+  [ -x "$KVD" ] || die "$KVD not found: run 'make build' first"
+  rm -rf "$out/data"
+  for i in $(seq 1 $NODES); do
+    servers+="${servers:+,}127.0.0.1:$((LOCAL_BASE + i - 1))"
+  done
+else
+  command -v docker >/dev/null 2>&1 || die "docker not found (use --mode=local)"
+  [ -x "$CHAOS" ] || die "$CHAOS not found"
+  for i in $(seq 1 $NODES); do
+    servers+="${servers:+,}127.0.0.1:$((17379 + i - 1))"
+  done
+fi
+first_server=${servers%%,*}
+
+workload_pid=""
+cleanup() {
+  if [ -n "$workload_pid" ]; then kill -TERM "$workload_pid" 2>/dev/null || true; fi
+  if [ "$mode" = local ]; then
+    local_stop_all
+  else
+    "$CHAOS" heal >/dev/null 2>&1 || say "warning: 'docker/chaos heal' failed; run it by hand"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Every node sees 5 alive members with their tokens claimed.
+wait_formed() {  # seconds
+  local deadline=$((SECONDS + $1)) s n ready
+  while true; do
+    ready=1
+    for s in ${servers//,/ }; do
+      n=$("$KVCLI" --server="$s" --timeout=2s members 2>/dev/null |
+            awk 'NR > 1 && $3 == "alive" && $5 > 0 { n++ } END { print n + 0 }')
+      [ "$n" -eq "$NODES" ] || { ready=0; break; }
+    done
+    [ "$ready" -eq 1 ] && return 0
+    [ "$SECONDS" -lt "$deadline" ] || return 1
+    sleep 0.5
+  done
+}
+
+if [ "$mode" = local ]; then
+  say "starting 5 kvd on $servers (data and logs under $out)"
+  for i in $(seq 1 $NODES); do local_start "$i"; done
+  wait_formed 60 || die "the local cluster did not form within 60 s (logs: $out/node*.log)"
+else
+  "$CHAOS" heal >/dev/null || die "docker/chaos heal failed (is the cluster up? docker/chaos up)"
+  wait_formed 90 || die "the Docker cluster does not show 5 alive nodes within 90 s (docker/chaos up)"
+fi
+
+# --- the nemesis -------------------------------------------------------------
+active=""  # what heal must undo: "kill nodeN", "pause nodeN", "net"
+inject() {  # fault
+  local f=$1 node detail
+  case "$f" in
+    kill)
+      node=$(pick_node)
+      if [ "$mode" = local ]; then local_kill "$node"; else "$CHAOS" kill "$node" >/dev/null; fi
+      active="kill $node" detail="kill -9 $node" ;;
+    pause)
+      node=$(pick_node)
+      if [ "$mode" = local ]; then local_pause "$node"; else "$CHAOS" pause "$node" >/dev/null; fi
+      active="pause $node" detail="pause $node" ;;
+    partition-halves) detail=$("$CHAOS" partition halves --seed="$RANDOM"); active=net ;;
+    partition-isolate) detail=$("$CHAOS" partition isolate "$(pick_node)"); active=net ;;
+    partition-bridge) detail=$("$CHAOS" partition bridge --seed="$RANDOM"); active=net ;;
+    partition-one-way)
+      local a b
+      a=$(pick_node); b=$(pick_node)
+      while [ "$b" = "$a" ]; do b=$(pick_node); done
+      detail=$("$CHAOS" partition one-way "$a" "$b"); active=net ;;
+    loss) detail=$("$CHAOS" loss all 30); active=net ;;
+    clock-skew)
+      node=$(pick_node)
+      local skews=(+1h -1h +10m -10m)
+      detail=$("$CHAOS" clock-skew "$node" "${skews[$((RANDOM % 4))]}"); active=net ;;
+  esac
+  log_nemesis start "$f" "$detail"
+  say "$(printf '%5.1f' "$(elapsed)") s: $detail"
+}
+heal() {  # fault
+  local f=$1
+  case "$active" in
+    "kill "*)
+      if [ "$mode" = local ]; then local_restart "${active#kill }"; else "$CHAOS" restart "${active#kill }" --no-wait >/dev/null; fi ;;
+    "pause "*)
+      if [ "$mode" = local ]; then local_unpause "${active#pause }"; else "$CHAOS" unpause "${active#pause }" >/dev/null; fi ;;
+    net) "$CHAOS" heal >/dev/null ;;
+  esac
+  active=""
+  log_nemesis stop "$f" healed
+  say "$(printf '%5.1f' "$(elapsed)") s: healed"
+}
+start_s=0
+elapsed() { echo "$(( $(now_ms) - start_s * 1000 ))" | awk '{ printf "%.1f", $1 / 1000 }'; }
+
+say "run: fault $fault, seed $seed, R=W=$rw, ${duration} s, history $history"
+start_s=$(date +%s)
+"$KVCHECK" run --servers="$servers" --history="$history" --duration="$duration" \
+  --seed="$seed" --rate="$rate" --r="$rw" --w="$rw" --timeout=2 2> "$out/workload.log" &
+workload_pid=$!
+
+end=$((SECONDS + duration - 3))
+sleep 3
+while [ "$fault" != none ] && [ $((SECONDS + hold)) -le "$end" ] && kill -0 "$workload_pid" 2>/dev/null; do
+  f=$fault
+  if [ "$fault" = mixed ]; then
+    pool=($FAULTS)
+    [ "$mode" = local ] && pool=($LOCAL_FAULTS)
+    f=${pool[$((RANDOM % ${#pool[@]}))]}
+  fi
+  this_hold=$hold
+  [ "$f" = pause ] && [ "$this_hold" -lt 12 ] && this_hold=12
+  [ $((SECONDS + this_hold)) -le "$end" ] || break
+  inject "$f"
+  sleep "$this_hold"
+  heal "$f"
+  sleep 3
+done
+set +e
+wait "$workload_pid"
+code=$?
+set -e
+workload_pid=""
+[ "$code" -eq 0 ] || { cat "$out/workload.log" >&2; die "the workload failed (exit $code)"; }
+
+# Everything healed (again: a restarted node must be back), then the check.
+if [ "$mode" = docker ]; then "$CHAOS" heal >/dev/null; fi
+wait_formed 120 || say "warning: not every node sees 5 alive members 120 s after healing"
+say "checking: waiting for convergence, then reading every key from every node"
+set +e
+"$KVCHECK" check --servers="$servers" --history="$history" --converge-timeout=180 \
+  --summary="$out/summary.json" --timeline="$out/timeline.tsv" > "$out/report.txt" \
+  2> "$out/check.log"
+code=$?
+set -e
+cat "$out/report.txt"
+[ "$code" -le 1 ] || { cat "$out/check.log" >&2; die "kvcheck check failed (exit $code)"; }
+
+if [ "$plot" -eq 1 ]; then
+  bash "$ROOT/scripts/chaos-plot.sh" "$out" "$fault, R=W=$rw, seed $seed" ||
+    say "warning: the plot failed"
+fi
+exit "$code"
