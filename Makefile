@@ -11,6 +11,10 @@
 #   make docker-image  the rumor:dev image (docs/docker.md)
 #   make docker-up  a 5-node cluster in Docker, waited for until it formed
 #   make docker-down   remove that cluster, data volumes included
+#   make chaos      the chaos matrix against the Docker cluster: every fault
+#                   and a mixed schedule, R=W=2 and R=W=1, 10 seeds each
+#                   (docs/reliability.md; about 2 hours)
+#   make chaos-local   the same without Docker: kill and pause of local kvd
 
 BUILD_DIR ?= build
 ASAN_DIR ?= build-asan
@@ -21,7 +25,7 @@ JOBS ?= $(shell nproc)
 CTEST_FLAGS ?= --output-on-failure
 
 .PHONY: all deps configure build run cluster test test-asan check-threads bench clean \
-	docker-image docker-up docker-down
+	docker-image docker-up docker-down chaos chaos-local
 
 all: build
 
@@ -75,6 +79,12 @@ docker-up:
 
 docker-down:
 	@bash scripts/docker-cluster.sh down
+
+chaos: build
+	@bash scripts/chaos-matrix.sh
+
+chaos-local: build
+	@MODE=local bash scripts/chaos-matrix.sh
 
 clean:
 	rm -rf $(BUILD_DIR) $(ASAN_DIR) $(THREADS_DIR)

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The chaos smoke against the Docker cluster (CI runs it through ctest):
+# build the image, bring up the 5 nodes of docker/compose.yml, then one
+# seed each of a partition into two halves, a kill -9 and restart, and a
+# pause past the suspicion timeout, each under kvcheck's workload, failing
+# on any lost, unexpected, resurrected or divergent write. The cluster,
+# its network and volumes are removed at the end, pass or fail.
+#
+#   chaos_docker_smoke.sh REPO_DIR BUILD_DIR
+#
+# Exit 77 (ctest: skipped, not passed) when there is no Docker engine.
+set -uo pipefail
+repo=${1:?usage: chaos_docker_smoke.sh REPO_DIR BUILD_DIR}
+build=${2:?usage: chaos_docker_smoke.sh REPO_DIR BUILD_DIR}
+cd "$repo" || exit 2
+
+if ! command -v docker >/dev/null 2>&1 || ! docker info >/dev/null 2>&1; then
+  echo "SKIP: no Docker engine here; the chaos smoke needs one" >&2
+  exit 77
+fi
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# The smoke owns the compose project "rumor" for its duration: refuse to
+# take over (and at the end remove) a cluster somebody else started.
+if [ -n "$(docker ps -aq --filter label=com.docker.compose.project=rumor)" ]; then
+  fail "containers of the compose project 'rumor' exist already; this test \
+would remove them. Stop that cluster first: make docker-down"
+fi
+
+work=$(mktemp -d /tmp/rumor-chaos-smoke.XXXXXX)
+cleanup() {
+  bash scripts/docker-cluster.sh down > "$work/down.log" 2>&1 ||
+    { echo "warning: docker-cluster.sh down failed:" >&2; tail -5 "$work/down.log" >&2; }
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+start=$SECONDS
+if ! WAIT=180 bash scripts/docker-cluster.sh up > "$work/up.log" 2>&1; then
+  tail -40 "$work/up.log" >&2
+  fail "the Docker cluster did not come up"
+fi
+echo "cluster up after $((SECONDS - start)) s (image built or reused)"
+
+field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1"; }
+for fault in partition-halves kill pause; do
+  dir="$work/$fault"
+  BUILD="$build" bash scripts/chaos-run.sh --fault="$fault" --seed=1 \
+    --duration=25 --out="$dir" > "$work/$fault.log" 2>&1
+  code=$?
+  cat "$work/$fault.log"
+  [ "$code" -eq 0 ] || fail "$fault: chaos-run.sh exited $code"
+  [ "$(field "$dir/summary.json" lost)" = 0 ] || fail "$fault: lost writes"
+  acked=$(field "$dir/summary.json" acked)
+  [ "$acked" -gt 100 ] || fail "$fault: only $acked writes acknowledged"
+  grep -q '"f":"start"' "$dir/nemesis.jsonl" || fail "$fault: no fault was injected"
+  grep -q '"f":"stop"' "$dir/nemesis.jsonl" || fail "$fault: the fault was not healed"
+  echo "ok: $fault: $acked acknowledged, none lost ($((SECONDS - start)) s so far)"
+done
+echo "PASS after $((SECONDS - start)) s"
