@@ -1,0 +1,144 @@
+// End-to-end: a node whose disk fills up. Writes are refused with
+// RESOURCE_EXHAUSTED and change nothing, every acknowledged write stays
+// readable, and once space is freed the node takes writes again, without a
+// restart; after one, everything acknowledged is still there.
+//
+// The data directory is on a tmpfs of its own, with a filler file taking
+// most of it: mounting needs root (CAP_SYS_ADMIN), so elsewhere the test is
+// reported as skipped.
+#include <sys/mount.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/client.h"
+#include "gtest/gtest.h"
+#include "tests/support/kvd_process.h"
+#include "tests/support/temp_dir.h"
+#include "tests/support/wait.h"
+
+namespace rumor {
+namespace {
+
+using namespace std::chrono_literals;
+using testing::KvdProcess;
+
+class FullDisk : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    fs_ = dir_.Sub("fs");
+    std::filesystem::create_directories(fs_);
+    if (mount("tmpfs", fs_.c_str(), "tmpfs", 0, "size=160m") != 0) {
+      GTEST_SKIP() << "cannot mount a tmpfs (" << std::strerror(errno)
+                   << "): this test needs root";
+    }
+    mounted_ = true;
+  }
+  void TearDown() override {
+    kvd_.reset();  // SIGKILLs it: the mount must not be busy
+    if (mounted_ && umount2(fs_.c_str(), MNT_DETACH) != 0) {
+      ADD_FAILURE() << "umount " << fs_ << ": " << std::strerror(errno);
+    }
+  }
+
+  void StartKvd() {
+    std::string error;
+    kvd_ = KvdProcess::Start(KVD_BIN, fs_ + "/node", dir_.Sub("kvd.log"),
+                             {"--replicas=1", "--r=1", "--w=1"}, port_, &error);
+    ASSERT_NE(kvd_, nullptr) << error;
+    port_ = kvd_->port();
+  }
+
+  testing::TempDir dir_;
+  std::string fs_;
+  bool mounted_ = false;
+  int port_ = 0;
+  std::unique_ptr<KvdProcess> kvd_;
+};
+
+TEST_F(FullDisk, RefusesWritesWithResourceExhaustedAndRecoversWhenSpaceIsFreed) {
+  // The filler leaves about 50 MiB for kvd.
+  const std::string filler = fs_ + "/filler";
+  {
+    std::ofstream out(filler, std::ios::binary);
+    std::string mib(1 << 20, 'x');
+    for (int i = 0; i < 110; ++i) out.write(mib.data(), mib.size());
+    ASSERT_TRUE(out.good()) << "cannot write the filler";
+  }
+  ASSERT_NO_FATAL_FAILURE(StartKvd());
+  client::Client& c = kvd_->client();
+
+  // Incompressible values until the disk is full (bounded: 50 MiB cannot
+  // hold 2000 values of 60 KB).
+  std::string value(60000, '\0');
+  uint64_t x = 88172645463325252ull;
+  std::map<std::string, std::string> acked;
+  absl::Status refused;
+  std::string refused_key;
+  for (int i = 0; i < 2000; ++i) {
+    for (auto& ch : value) {
+      x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+      ch = static_cast<char>(x);
+    }
+    std::string key = absl::StrCat("k", i);
+    auto put = c.Put(key, value, "");
+    if (!put.ok()) {
+      refused = put.status();
+      refused_key = key;
+      break;
+    }
+    acked[key] = value;
+  }
+  ASSERT_FALSE(refused.ok()) << "2000 writes of 60 KB fit in 50 MiB?";
+  ASSERT_GT(acked.size(), 10u);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kResourceExhausted) << refused;
+  EXPECT_TRUE(absl::StrContains(refused.message(), "space")) << refused;
+
+  // Still refused, and the refused writes left nothing behind.
+  auto again = c.Put("another", "small", "");
+  EXPECT_EQ(again.status().code(), absl::StatusCode::kResourceExhausted)
+      << again.status();
+  for (const std::string& key : {refused_key, std::string("another")}) {
+    auto got = c.Get(key);
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_FALSE(got->found) << key << " was written although refused";
+  }
+  // Everything acknowledged is readable while the disk is full.
+  for (const auto& [key, v] : acked) {
+    auto got = c.Get(key);
+    ASSERT_TRUE(got.ok()) << key << ": " << got.status();
+    ASSERT_EQ(got->values.size(), 1u) << key;
+    EXPECT_TRUE(got->values[0] == v) << key << " changed";
+  }
+  EXPECT_TRUE(kvd_->process().running());
+
+  // Space freed: writes are taken again, with no restart.
+  ASSERT_TRUE(std::filesystem::remove(filler));
+  bool writable = testing::WaitUntil(
+      [&] { return c.Put("after", "freed", "").ok(); }, 60s, 500ms);
+  ASSERT_TRUE(writable) << "no write was taken 60 s after space was freed; log:\n"
+                        << kvd_->Log();
+  acked["after"] = "freed";
+
+  // And after a restart every acknowledged write is still there.
+  kvd_->Signal(SIGTERM);
+  ASSERT_TRUE(kvd_->Wait(30s).has_value()) << "kvd did not stop";
+  kvd_.reset();
+  ASSERT_NO_FATAL_FAILURE(StartKvd());
+  for (const auto& [key, v] : acked) {
+    auto got = kvd_->client().Get(key);
+    ASSERT_TRUE(got.ok()) << key << ": " << got.status();
+    ASSERT_EQ(got->values.size(), 1u) << key;
+    EXPECT_TRUE(got->values[0] == v) << key << " changed after the restart";
+  }
+}
+
+}  // namespace
+}  // namespace rumor
