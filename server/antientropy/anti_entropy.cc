@@ -225,7 +225,7 @@ void AntiEntropy::Scanned(std::string_view key, std::string_view object) {
 }
 
 void AntiEntropy::Loop() {
-  absl::Time started = absl::Now();
+  absl::Time started = SteadyNow();
   RUMOR_LOG(INFO) << "anti-entropy: building the hash tree ("
                   << tree_.segments() << " segments, "
                   << tree_.MemoryBytes() / (1 << 20) << " MiB)";
@@ -267,19 +267,19 @@ void AntiEntropy::Loop() {
   }
   {
     absl::MutexLock lock(&mu_);
-    build_took_ = absl::Now() - started;
+    build_took_ = SteadyNow() - started;
     RUMOR_LOG(INFO) << "anti-entropy: hash tree built from " << build_keys_
                     << " keys in " << absl::FormatDuration(build_took_);
   }
 
   absl::Time next = options_.interval > absl::ZeroDuration()
-                        ? absl::Now() + options_.interval
+                        ? SteadyNow() + options_.interval
                         : absl::InfiniteFuture();
   if (options_.tombstone_grace > absl::ZeroDuration()) {
-    next_reap_ = absl::Now() + ReapInterval(options_.tombstone_grace);
+    next_reap_ = SteadyNow() + ReapInterval(options_.tombstone_grace);
   }
   if (options_.verify_interval > absl::ZeroDuration()) {
-    next_verify_ = absl::Now() + options_.verify_interval;
+    next_verify_ = SteadyNow() + options_.verify_interval;
   }
   while (true) {
     std::optional<Request> asked;
@@ -296,9 +296,13 @@ void AntiEntropy::Loop() {
         return stopped_ || !queue_.empty();
       };
       // A tree check in progress goes on between requests at its own pace.
+      // Every schedule is on the monotonic clock, so a step of the wall
+      // clock (NTP, an operator, a VM resumed) neither stalls nor rushes
+      // it: wait for a duration, not until a wall-clock time.
       absl::Time wake = std::min({next, next_reap_, next_verify_});
-      if (verify_.running) wake = absl::Now();
-      mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
+      if (verify_.running) wake = SteadyNow();
+      mu_.AwaitWithTimeout(absl::Condition(&ready),
+                           std::max(wake - SteadyNow(), absl::ZeroDuration()));
       if (stopped_) return;
       if (!queue_.empty()) {
         asked.emplace(std::move(queue_.front()));
@@ -306,12 +310,12 @@ void AntiEntropy::Loop() {
       }
     }
     if (!asked.has_value()) {
-      if (absl::Now() >= next_reap_) {
-        next_reap_ = absl::Now() + ReapInterval(options_.tombstone_grace);
+      if (SteadyNow() >= next_reap_) {
+        next_reap_ = SteadyNow() + ReapInterval(options_.tombstone_grace);
         ReapPass();  // (may bring the next pass forward)
       }
       VerifyStep();
-      if (absl::Now() < next) continue;
+      if (SteadyNow() < next) continue;
     }
     std::shared_ptr<const ClusterView> view = view_();
     std::vector<NodeId> peers;
@@ -356,8 +360,8 @@ void AntiEntropy::Loop() {
       next = absl::InfiniteFuture();
       continue;
     }
-    if (absl::Now() < next) continue;
-    next = absl::Now() + options_.interval;
+    if (SteadyNow() < next) continue;
+    next = SteadyNow() + options_.interval;
     if (peers.empty()) continue;
     NodeId peer;
     {
@@ -438,12 +442,12 @@ ExchangeReport AntiEntropy::RunExchange(const ClusterView& view, NodeId peer) {
   WorkStarts();
   ExchangeReport report;
   report.peer = peer;
-  absl::Time started = absl::Now();
+  absl::Time started = SteadyNow();
   const ClusterView::Node* node = view.Find(peer);
   auto finish = [&](absl::Status status) {
     report.status = std::move(status);
-    report.finished = absl::Now();
-    report.took = report.finished - started;
+    report.finished = absl::Now();  // shown to operators: wall clock
+    report.took = SteadyNow() - started;
     absl::MutexLock lock(&mu_);
     ++counters_.exchanges;
     if (!report.status.ok()) ++counters_.exchange_failures;
@@ -977,7 +981,7 @@ void AntiEntropy::ReapPass() {
   }
   // A full pass: more may be due, so the next one comes at once (each
   // batch is throttled at the repair key rate).
-  if (old.size() >= kReapPerPass) next_reap_ = absl::Now();
+  if (old.size() >= kReapPerPass) next_reap_ = SteadyNow();
 }
 
 bool AntiEntropy::ReapBatch(const ClusterView& view,
@@ -1121,7 +1125,7 @@ void AntiEntropy::VerifyStep() {
     running = verify_.running;
   }
   if (!running) {
-    if (absl::Now() < next_verify_ || !tree_.ready()) return;
+    if (SteadyNow() < next_verify_ || !tree_.ready()) return;
     RUMOR_LOG(INFO) << "anti-entropy: checking the hash tree against the data";
     WorkStarts();
     verify_piece_ = 0;
@@ -1140,7 +1144,7 @@ void AntiEntropy::VerifyStep() {
     RUMOR_LOG(WARNING) << "anti-entropy: the hash tree check failed (the "
                           "next one starts in "
                        << options_.verify_interval << "): " << step.status();
-    next_verify_ = absl::Now() + options_.verify_interval;
+    next_verify_ = SteadyNow() + options_.verify_interval;
     absl::MutexLock lock(&mu_);
     verify_.running = false;
     return;
@@ -1160,7 +1164,7 @@ void AntiEntropy::VerifyStep() {
     }
   }
   if (done) {
-    next_verify_ = absl::Now() + options_.verify_interval;
+    next_verify_ = SteadyNow() + options_.verify_interval;
     if (verify_corrected_ > 0) {
       RUMOR_LOG(WARNING) << "anti-entropy: the hash tree check corrected "
                          << verify_corrected_

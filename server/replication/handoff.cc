@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "common/clock.h"
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/status.h"
@@ -424,7 +425,9 @@ bool HandoffRunner::RunOnce() {
   // owner would look gone and every range its own.
   if (!view->joined) return false;
   dropped_this_round_ = false;
-  absl::Time now = absl::Now();
+  // The monotonic clock: a step of the wall clock must not hold handoff
+  // back (or rush it) by the size of the step.
+  absl::Time now = SteadyClock::Get()->Now();
   if (view->ring_version != last_ring_version_) {
     last_ring_version_ = view->ring_version;
     ring_seen_at_ = now;

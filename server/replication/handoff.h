@@ -186,7 +186,7 @@ class HandoffRunner {
   std::shared_ptr<const Ring> last_ring_;       // serving, at the last plan
   std::shared_ptr<const Ring> last_full_ring_;  // with joining members
   uint64_t last_ring_version_ = 0;
-  absl::Time ring_seen_at_ = absl::InfinitePast();
+  absl::Time ring_seen_at_ = absl::InfinitePast();  // monotonic clock
   bool planned_ = false;
   bool dropped_this_round_ = false;
   std::vector<RangeTransfer> pending_;
