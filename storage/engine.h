@@ -59,6 +59,8 @@ struct EngineStats {
   uint64_t pending_compaction_bytes = 0;  // estimated compaction debt
   uint64_t stall_micros = 0;       // writes delayed or stopped, since open
   bool writes_stopped = false;     // a write stall is in effect now
+  uint64_t disk_free_bytes = 0;    // on the database's filesystem, last read
+  uint64_t writes_refused_disk_full = 0;  // since open
 };
 
 class Engine {

@@ -1,6 +1,12 @@
 #include "storage/rocksdb_engine.h"
 
+#include <sys/statvfs.h>
+
 #include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -49,12 +55,17 @@ absl::Status FromRocksDb(const rocksdb::Status& s) {
 class RocksDbEngine final : public Engine {
  public:
   RocksDbEngine(std::unique_ptr<rocksdb::DB> db,
-                std::vector<rocksdb::ColumnFamilyHandle*> handles, bool sync,
+                std::vector<rocksdb::ColumnFamilyHandle*> handles,
+                std::string dir, const RocksDbOptions& options,
                 std::shared_ptr<rocksdb::Statistics> statistics)
       : db_(std::move(db)),
         handles_(std::move(handles)),
-        statistics_(std::move(statistics)) {
-    write_options_.sync = sync;
+        statistics_(std::move(statistics)),
+        dir_(std::move(dir)),
+        min_free_bytes_(options.min_free_bytes) {
+    write_options_.sync = options.sync;
+    free_bytes_.store(ReadFreeBytes(), std::memory_order_relaxed);
+    checked_at_ns_.store(NowNanos(), std::memory_order_relaxed);
   }
 
   ~RocksDbEngine() override {
@@ -75,6 +86,7 @@ class RocksDbEngine final : public Engine {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
+    RUMOR_RETURN_IF_ERROR(CheckSpace());
     rocksdb::WriteBatch wb;
     RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
     return FromRocksDb(db_->Write(write_options_, &wb));
@@ -120,6 +132,8 @@ class RocksDbEngine final : public Engine {
     out.pending_compaction_bytes =
         sum(rocksdb::DB::Properties::kEstimatePendingCompactionBytes);
     out.writes_stopped = sum(rocksdb::DB::Properties::kIsWriteStopped) > 0;
+    out.disk_free_bytes = free_bytes_.load(std::memory_order_relaxed);
+    out.writes_refused_disk_full = refused_.load(std::memory_order_relaxed);
     return out;
   }
 
@@ -136,6 +150,7 @@ class RocksDbEngine final : public Engine {
 
   absl::Status WriteIfNoWait(const WriteBatch& batch) override {
     if (write_options_.sync) return WouldBlockError();  // an fsync waits
+    RUMOR_RETURN_IF_ERROR(CheckSpace());
     rocksdb::WriteBatch wb;
     RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
     rocksdb::WriteOptions wo = write_options_;
@@ -146,6 +161,45 @@ class RocksDbEngine final : public Engine {
   }
 
  private:
+  static int64_t NowNanos() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+
+  // Free bytes for unprivileged users on the database's filesystem; the
+  // largest value when it cannot be read (the check then lets writes by).
+  uint64_t ReadFreeBytes() const {
+    struct statvfs st;
+    if (statvfs(dir_.c_str(), &st) != 0) {
+      return std::numeric_limits<uint64_t>::max();
+    }
+    return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+  }
+
+  // RESOURCE_EXHAUSTED while the disk has less than min_free_bytes_ free.
+  // One caller at a time re-reads the free space, at most every 100 ms.
+  absl::Status CheckSpace() {
+    if (min_free_bytes_ == 0) return absl::OkStatus();
+    int64_t now = NowNanos();
+    int64_t last = checked_at_ns_.load(std::memory_order_relaxed);
+    if (now - last >= 100'000'000 &&
+        checked_at_ns_.compare_exchange_strong(last, now,
+                                               std::memory_order_relaxed)) {
+      free_bytes_.store(ReadFreeBytes(), std::memory_order_relaxed);
+    }
+    uint64_t free = free_bytes_.load(std::memory_order_relaxed);
+    if (free >= min_free_bytes_) return absl::OkStatus();
+    refused_.fetch_add(1, std::memory_order_relaxed);
+    std::string msg = absl::StrCat(
+        "disk full: ", free >> 20, " MiB free on the filesystem of ", dir_,
+        ", below the ", min_free_bytes_ >> 20,
+        " MiB kvd keeps free (--min-free-disk-mb); nothing was written. "
+        "Writes resume once space is freed");
+    RUMOR_LOG_EVERY_SECONDS(WARNING, 10) << "refusing writes: " << msg;
+    return absl::ResourceExhaustedError(msg);
+  }
+
   absl::Status ToRocksDb(const WriteBatch& batch, rocksdb::WriteBatch* wb) {
     for (const auto& op : batch.ops()) {
       rocksdb::Status s =
@@ -165,6 +219,11 @@ class RocksDbEngine final : public Engine {
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::shared_ptr<rocksdb::Statistics> statistics_;
   rocksdb::WriteOptions write_options_;
+  const std::string dir_;
+  const uint64_t min_free_bytes_;
+  std::atomic<uint64_t> free_bytes_{0};
+  std::atomic<int64_t> checked_at_ns_{0};
+  std::atomic<uint64_t> refused_{0};
 };
 
 }  // namespace
@@ -214,7 +273,7 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
     return Annotate(FromRocksDb(s), absl::StrCat("opening database ", dir));
   }
   return std::unique_ptr<Engine>(new RocksDbEngine(
-      std::unique_ptr<rocksdb::DB>(raw), std::move(handles), options.sync,
+      std::unique_ptr<rocksdb::DB>(raw), std::move(handles), dir, options,
       db_options.statistics));
 }
 

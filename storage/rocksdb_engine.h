@@ -22,6 +22,15 @@ struct RocksDbOptions {
   bool sync = false;
   // Shared LRU cache for data blocks.
   size_t block_cache_bytes = 64 << 20;
+  // Writes are refused with RESOURCE_EXHAUSTED, before RocksDB sees them,
+  // while the filesystem holding the database has less free space than
+  // this (read at most every 100 ms); 0: never. RocksDB then never runs
+  // out of space in the middle of a write-ahead log append: RocksDB 7.8
+  // cannot recover from that without a restart (its log writer keeps the
+  // error, and Debian's build asserts on the next append), while memtable
+  // flushes and compactions that meet a full disk are retried once space
+  // is back. The margin must hold the memtables' flushes.
+  uint64_t min_free_bytes = 256ull << 20;
 };
 
 // Opens (creating if needed) the database in `dir`. FAILED_PRECONDITION

@@ -53,6 +53,7 @@ int main(int argc, char** argv) {
   std::string log_level = "info";
   size_t max_key_bytes = options.limits.max_key_bytes;
   size_t max_value_bytes = options.limits.max_value_bytes;
+  uint64_t min_free_disk_mb = options.min_free_disk_bytes >> 20;
   std::string seeds, tags;
   std::string probe_interval = "1s", probe_timeout, push_pull_interval = "30s";
   std::string forget_departed_after = "24h";
@@ -84,6 +85,13 @@ int main(int argc, char** argv) {
                "fsync every write before acknowledging it (survives power "
                "loss, slower)")
       ->envname("RUMOR_SYNC");
+  app.add_option("--min-free-disk-mb", min_free_disk_mb,
+                 "refuse writes (RESOURCE_EXHAUSTED, retryable) while the "
+                 "data directory's filesystem has less free space than this, "
+                 "in MiB, so the database never fills it (0: never refuse)")
+      ->envname("RUMOR_MIN_FREE_DISK_MB")
+      ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30))
+      ->capture_default_str();
   app.add_option("--max-key-bytes", max_key_bytes,
                  "largest key accepted, in bytes (hard cap 65536)")
       ->envname("RUMOR_MAX_KEY_BYTES")
@@ -266,6 +274,7 @@ int main(int argc, char** argv) {
   rumor::SetMinLogLevel(level);
   options.limits.max_key_bytes = max_key_bytes;
   options.limits.max_value_bytes = max_value_bytes;
+  options.min_free_disk_bytes = min_free_disk_mb << 20;
   for (auto seed : absl::StrSplit(seeds, ',', absl::SkipWhitespace())) {
     options.seeds.emplace_back(absl::StripAsciiWhitespace(seed));
   }

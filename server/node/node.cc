@@ -108,6 +108,8 @@ struct Node::State final : public AdminBackend {
         {"storage_pending_compaction_bytes", es.pending_compaction_bytes},
         {"storage_stall_micros", es.stall_micros},
         {"storage_writes_stopped", es.writes_stopped ? 1u : 0u},
+        {"storage_disk_free_bytes", es.disk_free_bytes},
+        {"storage_writes_refused_disk_full", es.writes_refused_disk_full},
         {"storage_queue_depth", storage_pool ? storage_pool->queued() : 0},
         {"peer_frames_sent", ts.frames_sent},
         {"peer_frames_dropped", ts.frames_dropped},
@@ -572,6 +574,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_ASSIGN_OR_RETURN(st->data_dir, DataDir::Open(options.data_dir));
   storage::RocksDbOptions db_options;
   db_options.sync = options.sync;
+  db_options.min_free_bytes = options.min_free_disk_bytes;
   RUMOR_ASSIGN_OR_RETURN(
       st->engine, storage::OpenRocksDbEngine(st->data_dir->db_path(), db_options));
   RUMOR_ASSIGN_OR_RETURN(

@@ -23,6 +23,10 @@ struct NodeOptions {
   std::string data_dir = "rumor-data";
   // fsync every acknowledged write.
   bool sync = false;
+  // Writes are refused (RESOURCE_EXHAUSTED) while the data directory's
+  // filesystem has less free space than this; 0: never
+  // (storage/rocksdb_engine.h says why).
+  uint64_t min_free_disk_bytes = 256ull << 20;
   Limits limits;
   // Threads that run storage operations off gRPC's threads; 0 runs them
   // inline on the gRPC callback threads.

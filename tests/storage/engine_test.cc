@@ -187,6 +187,37 @@ TEST(RocksDbEngineTest, SyncOptionFsyncsTheLogOnEveryWriteAndOnlyThen) {
   }
 }
 
+// Below the free-space margin every write is refused before RocksDB sees
+// it, and nothing is written; reads go on.
+TEST(RocksDbEngineTest, WritesAreRefusedWhileTheDiskHasLessThanTheMarginFree) {
+  rumor::testing::TempDir dir;
+  {
+    RocksDbOptions o;
+    o.min_free_bytes = 1;  // any real filesystem has a byte free
+    auto e = OpenRocksDbEngine(dir.Sub("roomy"), o);
+    ASSERT_TRUE(e.ok()) << e.status();
+    WriteBatch b;
+    b.Put(Column::kData, "k", "v");
+    ASSERT_TRUE((*e)->Write(b).ok());
+    EXPECT_GT((*e)->Stats().disk_free_bytes, 0u);
+    EXPECT_EQ((*e)->Stats().writes_refused_disk_full, 0u);
+  }
+  RocksDbOptions o;
+  o.min_free_bytes = uint64_t{1} << 62;  // more than any disk has
+  auto e = OpenRocksDbEngine(dir.Sub("full"), o);
+  ASSERT_TRUE(e.ok()) << e.status();
+  WriteBatch b;
+  b.Put(Column::kData, "k", "v");
+  absl::Status s = (*e)->Write(b);
+  EXPECT_EQ(s.code(), absl::StatusCode::kResourceExhausted) << s;
+  EXPECT_NE(s.message().find("disk full"), absl::string_view::npos) << s;
+  EXPECT_EQ((*e)->WriteIfNoWait(b).code(), absl::StatusCode::kResourceExhausted);
+  std::string v;
+  EXPECT_TRUE(absl::IsNotFound((*e)->Get(Column::kData, "k", &v)))
+      << "a refused write was applied";
+  EXPECT_EQ((*e)->Stats().writes_refused_disk_full, 2u);
+}
+
 TEST(RocksDbEngineTest, SecondOpenIsRefusedWhileLocked) {
   rumor::testing::TempDir dir;
   auto first = OpenRocksDbEngine(dir.Sub("db"), RocksDbOptions{});
