@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The chaos matrix (make chaos): every fault alone and a mixed schedule,
 # with R=W=2 and with R=W=1, over SEEDS seeds each, against the Docker
-# cluster (started if needed and removed at the end unless KEEP=1). Each
+# cluster (started by docker/chaos up if needed, with the size-limited data
+# filesystems disk-full needs, and removed at the end unless KEEP=1). Each
 # run is scripts/chaos-run.sh; the results land in OUT:
 #
 #   OUT/results.tsv   one line per run (fault, R=W, seed and the checker's
@@ -14,7 +15,7 @@
 #   FAULTS="partition-halves kill" SEEDS=3 RWS=2 scripts/chaos-matrix.sh
 #
 #   FAULTS    default: partition-halves partition-isolate partition-bridge
-#             partition-one-way kill pause loss clock-skew mixed
+#             partition-one-way kill pause loss clock-skew disk-full mixed
 #   SEEDS=10  seeds 1..SEEDS
 #   RWS="2 1" R=W settings
 #   DURATION=20  seconds of workload per run (one fault cycle fits in 20)
@@ -29,7 +30,7 @@ MODE=${MODE:-docker}
 if [ "$MODE" = local ]; then
   FAULTS=${FAULTS:-kill pause mixed}
 else
-  FAULTS=${FAULTS:-partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew mixed}
+  FAULTS=${FAULTS:-partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew disk-full mixed}
 fi
 SEEDS=${SEEDS:-10}
 RWS=${RWS:-2 1}
@@ -42,17 +43,20 @@ mkdir -p "$OUT"
 results="$OUT/results.tsv"
 printf 'fault\trw\tseed\tpassed\tinvoked\tok\tfailed\tindeterminate\tacked\tlost\tunexpected\trecovered\tresurrected\tdivergent\tconverge_s\tmax_siblings\tseconds\n' > "$results"
 
+# Tombstones are reaped within a run, so the checker sees whether a reaped
+# delete ever brings a value back.
+export RUMOR_TOMBSTONE_GRACE=${RUMOR_TOMBSTONE_GRACE:-20s}
 started_cluster=0
 if [ "$MODE" = docker ]; then
   if ! docker/chaos heal >/dev/null 2>&1; then
-    say "starting the Docker cluster (scripts/docker-cluster.sh up)"
-    bash scripts/docker-cluster.sh up || { say "error: the cluster did not come up"; exit 2; }
+    say "starting the Docker cluster (docker/chaos up)"
+    docker/chaos up || { say "error: the cluster did not come up"; exit 2; }
     started_cluster=1
   fi
 fi
 finish() {
   if [ "$started_cluster" -eq 1 ] && [ "$KEEP" != 1 ]; then
-    bash scripts/docker-cluster.sh down >/dev/null 2>&1 || true
+    docker/chaos down >/dev/null 2>&1 || true
   fi
 }
 trap finish EXIT

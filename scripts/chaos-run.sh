@@ -9,7 +9,8 @@
 #
 #   --fault=F      partition-halves, partition-isolate, partition-bridge,
 #                  partition-one-way, kill, pause, loss, clock-skew,
-#                  mixed (a random one of those each cycle), none
+#                  mixed (a random one of those each cycle), none, and
+#                  disk-full (needs the cluster started by docker/chaos up)
 #   --mode=M       docker (default: the cluster of docker/compose.yml,
 #                  started if not running, faults by docker/chaos) or local
 #                  (5 kvd processes on 127.0.0.1 started by this script; only
@@ -60,6 +61,8 @@ say() { echo "chaos-run: $*" >&2; }
 die() { say "error: $*"; exit 2; }
 
 FAULTS="partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew"
+# disk-full needs the size-limited data filesystems of `docker/chaos up`.
+case "$fault" in disk-full) FAULTS="$FAULTS disk-full" ;; esac
 LOCAL_FAULTS="kill pause"
 [ -n "$fault" ] || die "--fault is required (see --help)"
 case " $FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
@@ -199,15 +202,16 @@ inject() {  # fault
       node=$(pick_node)
       if [ "$mode" = local ]; then local_pause "$node"; else "$CHAOS" pause "$node" >/dev/null; fi
       active="pause $node" detail="pause $node" ;;
-    partition-halves) detail=$("$CHAOS" partition halves --seed="$RANDOM"); active=net ;;
+    partition-halves) detail=$("$CHAOS" partition halves --seed "$RANDOM"); active=net ;;
     partition-isolate) detail=$("$CHAOS" partition isolate "$(pick_node)"); active=net ;;
-    partition-bridge) detail=$("$CHAOS" partition bridge --seed="$RANDOM"); active=net ;;
+    partition-bridge) detail=$("$CHAOS" partition bridge --seed "$RANDOM"); active=net ;;
     partition-one-way)
       local a b
       a=$(pick_node); b=$(pick_node)
       while [ "$b" = "$a" ]; do b=$(pick_node); done
       detail=$("$CHAOS" partition one-way "$a" "$b"); active=net ;;
     loss) detail=$("$CHAOS" loss all 30); active=net ;;
+    disk-full) detail=$("$CHAOS" disk-full "$(pick_node)"); active=net ;;
     clock-skew)
       node=$(pick_node)
       local skews=(+1h -1h +10m -10m)
@@ -216,8 +220,16 @@ inject() {  # fault
   log_nemesis start "$f" "$detail"
   say "$(printf '%5.1f' "$(elapsed)") s: $detail"
 }
+membership_broken=0
 heal() {  # fault
   local f=$1
+  # A node whose wall clock jumped keeps its membership: every node still
+  # sees all 5 alive at the end of the hold.
+  if [ "$f" = clock-skew ] && ! wait_formed 10; then
+    membership_broken=1
+    log_nemesis problem "$f" "a node lost membership while its clock was skewed"
+    say "problem: not every node sees 5 alive members with a skewed clock"
+  fi
   case "$active" in
     "kill "*)
       if [ "$mode" = local ]; then local_restart "${active#kill }"; else "$CHAOS" restart "${active#kill }" --no-wait >/dev/null; fi ;;
@@ -274,6 +286,10 @@ code=$?
 set -e
 cat "$out/report.txt"
 [ "$code" -le 1 ] || { cat "$out/check.log" >&2; die "kvcheck check failed (exit $code)"; }
+if [ "$membership_broken" -eq 1 ]; then
+  echo "FAIL: membership was lost while a clock was skewed (see $nemesis)"
+  code=1
+fi
 
 if [ "$plot" -eq 1 ]; then
   bash "$ROOT/scripts/chaos-plot.sh" "$out" "$fault, R=W=$rw, seed $seed" ||

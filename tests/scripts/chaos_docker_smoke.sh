@@ -34,6 +34,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# Tombstones are reaped within the run, so the checker sees whether a
+# reaped delete ever brings a value back.
+export RUMOR_TOMBSTONE_GRACE=${RUMOR_TOMBSTONE_GRACE:-20s}
 start=$SECONDS
 if ! WAIT=180 bash scripts/docker-cluster.sh up > "$work/up.log" 2>&1; then
   tail -40 "$work/up.log" >&2
