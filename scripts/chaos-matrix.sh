@@ -65,9 +65,11 @@ field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1"; }
 total=0
 for _ in $FAULTS; do for _ in $RWS; do total=$((total + SEEDS)); done; done
 n=0 failures=0 start=$SECONDS
+# Seed by seed across the faults, so a matrix stopped early (Ctrl-C) has
+# covered every fault about equally.
 for rw in $RWS; do
-  for fault in $FAULTS; do
-    for seed in $(seq 1 "$SEEDS"); do
+  for seed in $(seq 1 "$SEEDS"); do
+    for fault in $FAULTS; do
       n=$((n + 1))
       dir="$OUT/$fault-rw$rw-seed$seed"
       plot=()
