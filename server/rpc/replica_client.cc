@@ -11,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "proto/callback_queue.h"
 #include "proto/peer.grpc.pb.h"
@@ -23,9 +24,15 @@ namespace {
 
 class ReplicaStream;
 
+// Backoffs and call deadlines are kept on the monotonic clock, so a step
+// of the wall clock neither shuts a peer out for the size of the step nor
+// expires every call in flight at once. A caller's wall-clock deadline is
+// turned into a monotonic one when the call is made.
+absl::Time SteadyNow() { return SteadyClock::Get()->Now(); }
+
 struct Pending {
   ReplyCallback done;
-  absl::Time deadline;
+  absl::Time deadline;  // monotonic clock
 };
 
 // Everything about one destination. Streams come and go; a Conn lives as
@@ -186,7 +193,7 @@ class ReplicaStream final
         conn->outbox.clear();
       }
       if (!status.ok() && !absl::IsCancelled(status)) {
-        absl::Time now = absl::Now();
+        absl::Time now = SteadyNow();
         conn->down = true;
         conn->last_error = std::string(status.message());
         conn->backoff =
@@ -278,7 +285,7 @@ void ReplicaClient::Impl::Sweep() {
     absl::MutexLock lock(&mu);
     for (auto& [address, conn] : conns) all.push_back(conn);
   }
-  absl::Time now = absl::Now();
+  absl::Time now = SteadyNow();
   for (const auto& conn : all) {
     std::vector<Pending> expired;
     {
@@ -366,7 +373,7 @@ void ReplicaClient::Call(const std::string& address, ReplicaOp op,
   absl::Status refused;
   {
     absl::MutexLock lock(&conn->mu);
-    absl::Time now = absl::Now();
+    absl::Time now = SteadyNow();
     if (conn->closing) {
       refused = absl::UnavailableError(
           absl::StrCat(address, " is no longer a member"));
@@ -375,7 +382,8 @@ void ReplicaClient::Call(const std::string& address, ReplicaOp op,
           "cannot reach ", address, " (", conn->last_error,
           "); retrying in ", absl::FormatDuration(conn->retry_at - now)));
     } else {
-      conn->pending[id] = Pending{std::move(done), deadline};
+      conn->pending[id] =
+          Pending{std::move(done), now + (deadline - absl::Now())};
       conn->outbox.push_back(std::move(request));
       if (conn->stream == nullptr) {
         start = new ReplicaStream(impl_.get(), conn);
@@ -420,7 +428,7 @@ bool ReplicaClient::Reachable(const std::string& address) {
     conn = it->second;
   }
   absl::MutexLock lock(&conn->mu);
-  return !conn->down || absl::Now() >= conn->retry_at;
+  return !conn->down || SteadyNow() >= conn->retry_at;
 }
 
 void ReplicaClient::Forget(const std::string& address) {
