@@ -2,7 +2,10 @@
 
 #include <sys/statvfs.h>
 
+#include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstring>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -24,6 +27,11 @@
 
 namespace rumor::storage {
 namespace {
+
+// Below the margin, metadata and delete-only batches still pass until this
+// much is left: enough for a node to start and refute, never enough for
+// RocksDB's log to meet a full disk.
+constexpr uint64_t kHardFloorBytes = 16ull << 20;
 
 // The one place a rocksdb::Status becomes an absl::Status.
 absl::Status FromRocksDb(const rocksdb::Status& s) {
@@ -86,10 +94,10 @@ class RocksDbEngine final : public Engine {
   }
 
   absl::Status Write(const WriteBatch& batch) override {
-    RUMOR_RETURN_IF_ERROR(CheckSpace());
+    RUMOR_RETURN_IF_ERROR(CheckSpace(batch));
     rocksdb::WriteBatch wb;
     RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
-    return FromRocksDb(db_->Write(write_options_, &wb));
+    return Checked(FromRocksDb(db_->Write(write_options_, &wb)));
   }
 
   absl::Status Scan(Column column, std::string_view start,
@@ -150,14 +158,14 @@ class RocksDbEngine final : public Engine {
 
   absl::Status WriteIfNoWait(const WriteBatch& batch) override {
     if (write_options_.sync) return WouldBlockError();  // an fsync waits
-    RUMOR_RETURN_IF_ERROR(CheckSpace());
+    RUMOR_RETURN_IF_ERROR(CheckSpace(batch));
     rocksdb::WriteBatch wb;
     RUMOR_RETURN_IF_ERROR(ToRocksDb(batch, &wb));
     rocksdb::WriteOptions wo = write_options_;
     wo.no_slowdown = true;  // Incomplete instead of a write stall
     rocksdb::Status s = db_->Write(wo, &wb);
     if (s.IsIncomplete()) return WouldBlockError();
-    return FromRocksDb(s);
+    return Checked(FromRocksDb(s));
   }
 
  private:
@@ -169,27 +177,46 @@ class RocksDbEngine final : public Engine {
 
   // Free bytes for unprivileged users on the database's filesystem; the
   // largest value when it cannot be read (the check then lets writes by).
-  uint64_t ReadFreeBytes() const {
+  uint64_t ReadFreeBytes() {
     struct statvfs st;
     if (statvfs(dir_.c_str(), &st) != 0) {
+      if (!statvfs_failed_.exchange(true)) {
+        RUMOR_LOG(WARNING) << "cannot read the free space of " << dir_ << ": "
+                           << std::strerror(errno)
+                           << "; writes are not held back when it runs low";
+      }
       return std::numeric_limits<uint64_t>::max();
     }
     return static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
   }
 
   // RESOURCE_EXHAUSTED while the disk has less than min_free_bytes_ free.
-  // One caller at a time re-reads the free space, at most every 100 ms.
-  absl::Status CheckSpace() {
+  // Node metadata (incarnation leases, tokens, peers) and batches of
+  // deletes only (tombstone reaping, handing data off), which a node needs
+  // to start, to refute a suspicion and to free space, pass until the disk
+  // is down to the last kHardFloorBytes (or the margin, if smaller). One
+  // caller at a time re-reads the free space, at most every 100 ms, and at
+  // once after a write failed.
+  absl::Status CheckSpace(const WriteBatch& batch) {
     if (min_free_bytes_ == 0) return absl::OkStatus();
     int64_t now = NowNanos();
     int64_t last = checked_at_ns_.load(std::memory_order_relaxed);
-    if (now - last >= 100'000'000 &&
+    if ((now - last >= 100'000'000 ||
+         recheck_.load(std::memory_order_relaxed)) &&
         checked_at_ns_.compare_exchange_strong(last, now,
                                                std::memory_order_relaxed)) {
+      recheck_.store(false, std::memory_order_relaxed);
       free_bytes_.store(ReadFreeBytes(), std::memory_order_relaxed);
     }
     uint64_t free = free_bytes_.load(std::memory_order_relaxed);
     if (free >= min_free_bytes_) return absl::OkStatus();
+    bool essential = true;
+    for (const auto& op : batch.ops()) {
+      if (op.column != Column::kMeta && !op.is_delete) essential = false;
+    }
+    if (essential && free >= std::min(min_free_bytes_, kHardFloorBytes)) {
+      return absl::OkStatus();
+    }
     refused_.fetch_add(1, std::memory_order_relaxed);
     std::string msg = absl::StrCat(
         "disk full: ", free >> 20, " MiB free on the filesystem of ", dir_,
@@ -198,6 +225,12 @@ class RocksDbEngine final : public Engine {
         "Writes resume once space is freed");
     RUMOR_LOG_EVERY_SECONDS(WARNING, 10) << "refusing writes: " << msg;
     return absl::ResourceExhaustedError(msg);
+  }
+
+  // A write RocksDB failed: read the free space again before the next one.
+  absl::Status Checked(absl::Status s) {
+    if (!s.ok()) recheck_.store(true, std::memory_order_relaxed);
+    return s;
   }
 
   absl::Status ToRocksDb(const WriteBatch& batch, rocksdb::WriteBatch* wb) {
@@ -224,6 +257,8 @@ class RocksDbEngine final : public Engine {
   std::atomic<uint64_t> free_bytes_{0};
   std::atomic<int64_t> checked_at_ns_{0};
   std::atomic<uint64_t> refused_{0};
+  std::atomic<bool> recheck_{false};
+  std::atomic<bool> statvfs_failed_{false};
 };
 
 }  // namespace

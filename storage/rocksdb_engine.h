@@ -29,7 +29,9 @@ struct RocksDbOptions {
   // cannot recover from that without a restart (its log writer keeps the
   // error, and Debian's build asserts on the next append), while memtable
   // flushes and compactions that meet a full disk are retried once space
-  // is back. The margin must hold the memtables' flushes.
+  // is back. The margin must hold the memtables' flushes. Batches that only
+  // touch node metadata or only delete (what a node needs to start, refute
+  // a suspicion and free space) pass until 16 MiB are left.
   uint64_t min_free_bytes = 256ull << 20;
 };
 

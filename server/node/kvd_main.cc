@@ -88,7 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--min-free-disk-mb", min_free_disk_mb,
                  "refuse writes (RESOURCE_EXHAUSTED, retryable) while the "
                  "data directory's filesystem has less free space than this, "
-                 "in MiB, so the database never fills it (0: never refuse)")
+                 "in MiB, so the database never fills it (0: never refuse; "
+                 "a disk that then fills can abort kvd, a RocksDB 7.8 "
+                 "defect)")
       ->envname("RUMOR_MIN_FREE_DISK_MB")
       ->check(CLI::Range(uint64_t{0}, uint64_t{1} << 30))
       ->capture_default_str();

@@ -216,6 +216,24 @@ TEST(RocksDbEngineTest, WritesAreRefusedWhileTheDiskHasLessThanTheMarginFree) {
   EXPECT_TRUE(absl::IsNotFound((*e)->Get(Column::kData, "k", &v)))
       << "a refused write was applied";
   EXPECT_EQ((*e)->Stats().writes_refused_disk_full, 2u);
+
+  // What a node needs to start, refute and free space still passes: node
+  // metadata, and batches that only delete (this disk has more than the
+  // 16 MiB hard floor free).
+  WriteBatch meta;
+  meta.Put(Column::kMeta, "incarnation", "7");
+  EXPECT_TRUE((*e)->Write(meta).ok());
+  WriteBatch deletes;
+  deletes.Delete(Column::kData, "k");
+  deletes.Delete(Column::kHints, "h");
+  EXPECT_TRUE((*e)->Write(deletes).ok());
+  WriteBatch mixed;
+  mixed.Put(Column::kMeta, "incarnation", "8");
+  mixed.Put(Column::kData, "k", "v");
+  EXPECT_EQ((*e)->Write(mixed).code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_TRUE((*e)->Get(Column::kMeta, "incarnation", &v).ok());
+  EXPECT_EQ(v, "7");
+  EXPECT_EQ((*e)->Stats().writes_refused_disk_full, 3u);
 }
 
 TEST(RocksDbEngineTest, SecondOpenIsRefusedWhileLocked) {
