@@ -156,6 +156,11 @@ class Checker {
         }
       } else if (op.type == "info" && present_anywhere.contains(op.value)) {
         ++r_->recovered;
+      } else if (op.type == "fail" && present_anywhere.contains(op.value)) {
+        ++r_->failed_present;
+        Problem(absl::StrCat("failed but present: add ", op.value, " to ", key,
+                             " was reported failed at t=", op.t,
+                             "s but is there"));
       }
     }
     for (const auto& el : present_anywhere) {
@@ -202,8 +207,9 @@ class Checker {
       if (m != memo.end()) return m->second;
       memo[v] = false;  // guards cycles, which a real history cannot have
       bool result = false;
-      if (depth < 10000) {
-        for (const Event* u : replaced_by[v]) {
+      auto by = replaced_by.find(v);
+      if (depth < 10000 && by != replaced_by.end()) {
+        for (const Event* u : by->second) {
           if (u->f == "delete" || accounted(u->value, depth + 1)) {
             result = true;
             break;
@@ -227,12 +233,22 @@ class Checker {
       } else if (op.type == "info" &&
                  (final_union.contains(op.value) ||
                   read_during_run.contains(op.value) ||
-                  replaced_by.contains(op.value))) {
+                  replaced_by.find(op.value) != replaced_by.end())) {
         ++r_->recovered;
+      } else if (op.type == "fail" &&
+                 (final_union.contains(op.value) ||
+                  read_during_run.contains(op.value) ||
+                  replaced_by.find(op.value) != replaced_by.end())) {
+        ++r_->failed_present;
+        Problem(absl::StrCat("failed but present: write ", op.value, " to ",
+                             key, " was reported failed at t=", op.t,
+                             "s but was seen"));
       }
     }
     for (const auto& v : final_union) {
-      for (const Event* u : replaced_by[v]) {
+      auto by = replaced_by.find(v);
+      if (by == replaced_by.end()) continue;
+      for (const Event* u : by->second) {
         if (u->type == "ok") {
           ++r_->resurrected;
           Problem(absl::StrCat("resurrected: ", v, " in ", key, " was replaced by ",
@@ -269,19 +285,22 @@ class Checker {
 }  // namespace
 
 bool Report::Passed() const {
-  return lost == 0 && unexpected == 0 && resurrected == 0 && divergent == 0 &&
-         unchecked == 0 && final_reads > 0;
+  return lost == 0 && unexpected == 0 && resurrected == 0 &&
+         failed_present == 0 && divergent == 0 && unchecked == 0 &&
+         final_reads > 0;
 }
 
 std::string Report::ToText() const {
   std::string out = absl::StrFormat(
       "operations: %d invoked, %d ok, %d failed, %d indeterminate\n"
       "acknowledged writes: %d\n"
-      "lost: %d\nunexpected: %d\nresurrected: %d\nrecovered: %d\n"
+      "lost: %d\nunexpected: %d\nresurrected: %d\nfailed but present: %d\n"
+      "recovered: %d\n"
       "keys: %d (%d divergent, %d without a final read), %d final reads\n"
       "max siblings: %d\n",
       invoked, ok, failed, indeterminate, acked, lost, unexpected, resurrected,
-      recovered, keys, divergent, unchecked, final_reads, max_siblings);
+      failed_present, recovered, keys, divergent, unchecked, final_reads,
+      max_siblings);
   if (converge_seconds >= 0) {
     absl::StrAppendFormat(&out, "converged: %s after %.1f s\n",
                           converged ? "yes" : "NO", converge_seconds);
@@ -295,12 +314,14 @@ std::string Report::ToJson() const {
   return absl::StrFormat(
       "{\"passed\":%s,\"invoked\":%d,\"ok\":%d,\"failed\":%d,"
       "\"indeterminate\":%d,\"acked\":%d,\"lost\":%d,\"unexpected\":%d,"
-      "\"resurrected\":%d,\"recovered\":%d,\"keys\":%d,\"divergent\":%d,"
+      "\"resurrected\":%d,\"failed_present\":%d,\"recovered\":%d,"
+      "\"keys\":%d,\"divergent\":%d,"
       "\"unchecked\":%d,\"final_reads\":%d,\"max_siblings\":%d,"
       "\"converged\":%s,\"converge_seconds\":%.1f}",
       Passed() ? "true" : "false", invoked, ok, failed, indeterminate, acked,
-      lost, unexpected, resurrected, recovered, keys, divergent, unchecked,
-      final_reads, max_siblings, converged ? "true" : "false",
+      lost, unexpected, resurrected, failed_present, recovered, keys,
+      divergent, unchecked, final_reads, max_siblings,
+      converged ? "true" : "false",
       converge_seconds);
 }
 

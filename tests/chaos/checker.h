@@ -16,6 +16,9 @@
 // is "resurrected"; a value read or present that nobody wrote is
 // "unexpected".
 //
+// An add or write recorded as "fail" whose value is present at the end or
+// was read is "failed_present": a "fail" must mean not applied.
+//
 // Divergent: the final reads of a key from different nodes differ, or the
 // convergence check found replicas that still differ. A key with no final
 // read at all counts as unchecked.
@@ -41,6 +44,9 @@ struct Report {
   int64_t unexpected = 0;
   int64_t recovered = 0;
   int64_t resurrected = 0;
+  // Operations recorded as "fail" (certainly not applied) whose value is
+  // present or was read: the client or the node misreported an outcome.
+  int64_t failed_present = 0;
   int64_t divergent = 0;   // keys
   int64_t unchecked = 0;   // keys with no final read
   int64_t keys = 0;
@@ -52,8 +58,8 @@ struct Report {
   // Up to 20 human-readable lines naming what went wrong.
   std::vector<std::string> problems;
 
-  // No lost, unexpected, resurrected, divergent or unchecked key, and at
-  // least one final read.
+  // No lost, unexpected, resurrected, failed-but-present, divergent or
+  // unchecked key, and at least one final read.
   bool Passed() const;
   // The report as text for people, and as one JSON object.
   std::string ToText() const;

@@ -240,6 +240,18 @@ TEST(RegisterCheck, ReadsOfValuesNobodyWroteAreUnexpected) {
   EXPECT_EQ(r.unexpected, 1);
 }
 
+TEST(Check, AFailedOperationWhoseValueIsThereFails) {
+  // "fail" must mean not applied: an add or write reported failed but
+  // present means an outcome was misreported.
+  History h;
+  h.Add("fail", "s", "0.1").Write("fail", "r", "0.2");
+  h.Final("s", "n1", {"0.1"}).Final("r", "n1", {"0.2"});
+  Report r = Check(h.events());
+  EXPECT_FALSE(r.Passed());
+  EXPECT_EQ(r.failed_present, 2);
+  EXPECT_EQ(r.unexpected, 0);
+}
+
 TEST(Check, AKeyWithoutAFinalReadFails) {
   History h;
   h.Add("ok", "s", "0.1").Write("ok", "r", "0.1");

@@ -18,8 +18,8 @@
 //   10% delete a register key (with the read context)
 // Every operation is recorded in the history (tests/chaos/history.h) as it
 // is invoked and as it completes: ok, fail (certainly not applied: the read
-// step failed, or the write was refused as invalid) or info (unknown: any
-// other error of the write step). The checker is tests/chaos/checker.h.
+// step failed, or the write was refused as invalid or for want of space) or
+// info (unknown: any other error of the write step). The checker is tests/chaos/checker.h.
 //
 // Exit codes: 0 passed (run: the workload ran), 1 the check failed (lost,
 // unexpected, resurrected or divergent), 2 bad flags or an unreadable
@@ -27,6 +27,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <chrono>
 #include <csignal>
@@ -90,15 +91,42 @@ class HistoryWriter {
     std::string line = ToJsonLine(e);
     line.push_back('\n');
     absl::MutexLock lock(&mu_);
-    std::fwrite(line.data(), 1, line.size(), f_);
-    std::fflush(f_);
+    if (std::fwrite(line.data(), 1, line.size(), f_) != line.size() ||
+        std::fflush(f_) != 0) {
+      if (error_.empty()) error_ = std::strerror(errno);
+    }
+  }
+
+  // The first write error ("" if none): a history missing a line could
+  // hide a lost write, so a run that had one is not a run.
+  std::string error() ABSL_LOCKS_EXCLUDED(mu_) {
+    absl::MutexLock lock(&mu_);
+    return error_;
   }
 
  private:
   explicit HistoryWriter(std::FILE* f) : f_(f) {}
   absl::Mutex mu_;
   std::FILE* f_ ABSL_GUARDED_BY(mu_);
+  std::string error_ ABSL_GUARDED_BY(mu_);
 };
+
+// A client bound to one node (no routing); Connect fails only for an
+// empty address, which the flags never give.
+std::unique_ptr<client::Client> ClientFor(const std::string& server,
+                                          double timeout_seconds) {
+  client::ClientOptions co;
+  co.server = server;
+  co.routing = client::ClientOptions::Routing::kAny;
+  co.timeout = absl::Seconds(timeout_seconds);
+  auto c = client::Client::Connect(co);
+  if (!c.ok()) {
+    std::fprintf(stderr, "kvcheck: %s: %s\n", server.c_str(),
+                 c.status().ToString().c_str());
+    std::exit(kExitUsage);
+  }
+  return std::move(*c);
+}
 
 struct RunOptions {
   std::vector<std::string> servers;
@@ -130,11 +158,7 @@ class Worker {
         counters_(counters),
         rng_(options.seed * 1000003 + process),
         node_(options.servers[process % options.servers.size()]) {
-    client::ClientOptions co;
-    co.server = node_;
-    co.routing = client::ClientOptions::Routing::kAny;
-    co.timeout = absl::Seconds(options.timeout);
-    client_ = std::move(*client::Client::Connect(co));
+    client_ = ClientFor(node_, options.timeout);
   }
 
   void Run(Clock::time_point end) {
@@ -208,10 +232,15 @@ class Worker {
     if (e.type == "fail") counters_->fail.fetch_add(1);
     if (e.type == "info") counters_->info.fetch_add(1);
   }
-  // A write step's error: refused as invalid is certain; anything else may
-  // or may not have been applied by some replica.
+  // A write step's error: refused as invalid, or RESOURCE_EXHAUSTED (the
+  // coordinator's own replica could not take it: a full disk or storage
+  // queue; it writes locally before it replicates, so nothing was sent) is
+  // certain; anything else may or may not have been applied by a replica.
   static const char* WriteOutcome(const absl::Status& s) {
-    return s.code() == absl::StatusCode::kInvalidArgument ? "fail" : "info";
+    return s.code() == absl::StatusCode::kInvalidArgument ||
+                   s.code() == absl::StatusCode::kResourceExhausted
+               ? "fail"
+               : "info";
   }
 
   void Add() {
@@ -343,6 +372,11 @@ int Run(const RunOptions& o) {
   progress.join();
   std::fprintf(stderr, "kvcheck: workload done: %ld ok, %ld fail, %ld info\n",
                counters.ok.load(), counters.fail.load(), counters.info.load());
+  if (std::string err = history->error(); !err.empty()) {
+    std::fprintf(stderr, "kvcheck: writing %s failed (%s): the history is "
+                 "incomplete\n", o.history.c_str(), err.c_str());
+    return kExitUsage;
+  }
   if (counters.ok.load() == 0 && counters.info.load() == 0) {
     std::fprintf(stderr, "kvcheck: no operation succeeded: is the cluster up?\n");
     return kExitUnreachable;
@@ -434,14 +468,19 @@ int CheckCluster(const CheckOptions& o) {
     std::fprintf(stderr, "kvcheck: %s\n", history.status().ToString().c_str());
     return kExitUsage;
   }
+  for (const Event& e : *history) {
+    if (e.type == "final" || e.type == "converge") {
+      std::fprintf(stderr,
+                   "kvcheck: %s was checked already (it holds final reads); "
+                   "`kvcheck analyze` checks it again offline\n",
+                   o.history.c_str());
+      return kExitUsage;
+    }
+  }
   std::vector<std::string> keys = KeysOf(*history);
   std::vector<std::unique_ptr<client::Client>> clients;
   for (const auto& server : o.servers) {
-    client::ClientOptions co;
-    co.server = server;
-    co.routing = client::ClientOptions::Routing::kAny;
-    co.timeout = absl::Seconds(o.timeout);
-    clients.push_back(std::move(*client::Client::Connect(co)));
+    clients.push_back(ClientFor(server, o.timeout));
   }
   std::string error;
   auto writer = HistoryWriter::Open(o.history, /*append=*/true, &error);
@@ -517,6 +556,11 @@ int CheckCluster(const CheckOptions& o) {
       break;
     }
   }
+  if (replicas == 0) {
+    std::fprintf(stderr, "kvcheck: no node told its replica count (N): the "
+                 "final reads could not ask every replica\n");
+    return kExitUnreachable;
+  }
   int failures = 0;
   for (size_t i = 0; i < clients.size(); ++i) {
     for (const auto& key : keys) {
@@ -549,6 +593,11 @@ int CheckCluster(const CheckOptions& o) {
       !keys.empty()) {
     std::fprintf(stderr, "kvcheck: no final read succeeded: is the cluster up?\n");
     return kExitUnreachable;
+  }
+  if (std::string err = writer->error(); !err.empty()) {
+    std::fprintf(stderr, "kvcheck: appending to %s failed (%s)\n",
+                 o.history.c_str(), err.c_str());
+    return kExitUsage;
   }
   return Analyze(*history, o);
 }
