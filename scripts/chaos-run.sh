@@ -9,10 +9,11 @@
 #
 #   --fault=F      partition-halves, partition-isolate, partition-bridge,
 #                  partition-one-way, kill, pause, loss, clock-skew,
-#                  mixed (a random one of those each cycle), none, and
-#                  disk-full (needs the cluster started by docker/chaos up)
-#   --mode=M       docker (default: the cluster of docker/compose.yml,
-#                  started if not running, faults by docker/chaos) or local
+#                  disk-full (needs the cluster started by docker/chaos up),
+#                  delay, duplicate, reorder (need netem in the kernel),
+#                  mixed (a random one of those each cycle), none
+#   --mode=M       docker (default: the running cluster of
+#                  docker/compose.yml, faults by docker/chaos) or local
 #                  (5 kvd processes on 127.0.0.1 started by this script; only
 #                  kill, pause and mixed, which need no network control)
 #   --seed=N       seeds the workload and the nemesis's choices (default 1)
@@ -27,8 +28,9 @@
 #                  (default chaos-out/FAULT-rwN-seedS)
 #   --plot         also draw DIR/plot.png (gnuplot)
 #
-# Exit: 0 the check passed, 1 it failed (lost, unexpected, resurrected or
-# divergent), 2 usage or setup error.
+# Exit: 0 the check passed, 1 it failed (lost, unexpected, resurrected,
+# divergent, or membership lost under clock skew), 2 usage, setup or
+# nemesis error, 3 the fault is not possible here (no netem).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -61,11 +63,16 @@ say() { echo "chaos-run: $*" >&2; }
 die() { say "error: $*"; exit 2; }
 
 FAULTS="partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew"
-# disk-full needs the size-limited data filesystems of `docker/chaos up`.
-case "$fault" in disk-full) FAULTS="$FAULTS disk-full" ;; esac
+NETEM_FAULTS="delay duplicate reorder"
+# disk-full needs the size-limited data filesystems of `docker/chaos up`;
+# mixed includes it when they are there.
+CHAOS_STATE_DIR=${CHAOS_STATE_DIR:-/var/lib/rumor-chaos}
+if [ "$fault" = disk-full ] || { [ "$mode" = docker ] && [ -e "$CHAOS_STATE_DIR/node1.img" ]; }; then
+  FAULTS="$FAULTS disk-full"
+fi
 LOCAL_FAULTS="kill pause"
 [ -n "$fault" ] || die "--fault is required (see --help)"
-case " $FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
+case " $FAULTS $NETEM_FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
 case "$mode" in
   docker) ;;
   local)
@@ -83,18 +90,29 @@ mkdir -p "$out"
 out=$(cd "$out" && pwd)
 history="$out/history.jsonl"
 nemesis="$out/nemesis.jsonl"
+# Nothing of an earlier run in the same place may pass for this one's.
+rm -f "$history" "$out/summary.json" "$out/report.txt" "$out/timeline.tsv" \
+  "$out/plot.png" "$out/check.log" "$out/workload.log" "$out"/node*.log
 : > "$nemesis"
+# Every random choice below is made in this shell (never in a $(...)
+# subshell, which bash reseeds), so a seed replays the same faults.
 RANDOM=$seed
+# A command of the nemesis or the setup that fails is an error of the run
+# (exit 2), never a verdict about rumor.
+set -E
+trap 'say "error: a command failed (line $LINENO)"; exit 2' ERR
 
 now_ms() { date +%s%3N; }
-# A nemesis event: the plot shades each fault from start to stop.
+# A nemesis event: the plot shades each fault from start to stop. The time
+# is when the nemesis began to act (NEMESIS_AT, set before the fault
+# command ran), not when the command returned.
 log_nemesis() {  # f fault detail
   printf '{"type":"nemesis","unix_ms":%s,"f":"%s","fault":"%s","detail":"%s"}\n' \
-    "$(now_ms)" "$1" "$2" "${3//\"/\'}" >> "$nemesis"
+    "${NEMESIS_AT:-$(now_ms)}" "$1" "$2" "${3//\"/\'}" >> "$nemesis"
 }
 
 NODES=5
-pick_node() { echo "node$((RANDOM % NODES + 1))"; }
+pick_node() { REPLY="node$((RANDOM % NODES + 1))"; }  # sets REPLY
 
 # --- local mode: 5 kvd processes that this script owns ---------------------
 LOCAL_BASE=${LOCAL_BASE:-19400}
@@ -105,7 +123,7 @@ local_args() {  # i
     [ "$j" -eq "$i" ] || seeds+="${seeds:+,}127.0.0.1:$((LOCAL_BASE + j - 1))"
   done
   echo "--listen=127.0.0.1:$port --data-dir=$out/data/node$i --seeds=$seeds" \
-       "--probe-interval=500ms"
+       "--probe-interval=500ms --tombstone-grace=20s"
 }
 local_start() {  # i
   mkdir -p "$out/data/node$1"
@@ -130,7 +148,12 @@ local_stop_all() {
     wait "${PIDS[$i]}" 2>/dev/null || true
   done
 }
-local_kill() { kill -KILL "${PIDS[${1#node}]}"; wait "${PIDS[${1#node}]}" 2>/dev/null || true; }
+local_kill() {
+  local i=${1#node}
+  kill -KILL "${PIDS[$i]}"
+  wait "${PIDS[$i]}" 2>/dev/null || true
+  unset "PIDS[$i]"  # reaped: its pid may be anybody's from now on
+}
 local_restart() { local_start "${1#node}"; }
 local_pause() { kill -STOP "${PIDS[${1#node}]}"; }
 local_unpause() { kill -CONT "${PIDS[${1#node}]}"; }
@@ -140,7 +163,12 @@ if [ "$mode" = local ]; then
   [ -x "$KVD" ] || die "$KVD not found: run 'make build' first"
   rm -rf "$out/data"
   for i in $(seq 1 $NODES); do
-    servers+="${servers:+,}127.0.0.1:$((LOCAL_BASE + i - 1))"
+    port=$((LOCAL_BASE + i - 1))
+    # Someone else's server on our port would answer for a node of ours.
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+      die "127.0.0.1:$port is in use (another chaos run?): set LOCAL_BASE"
+    fi
+    servers+="${servers:+,}127.0.0.1:$port"
   done
 else
   command -v docker >/dev/null 2>&1 || die "docker not found (use --mode=local)"
@@ -149,7 +177,6 @@ else
     servers+="${servers:+,}127.0.0.1:$((17379 + i - 1))"
   done
 fi
-first_server=${servers%%,*}
 
 workload_pid=""
 cleanup() {
@@ -192,30 +219,42 @@ fi
 # --- the nemesis -------------------------------------------------------------
 active=""  # what heal must undo: "kill nodeN", "pause nodeN", "net"
 inject() {  # fault
-  local f=$1 node detail
+  local f=$1 node detail code=0 a b skew
+  NEMESIS_AT=$(now_ms)
+  pick_node; node=$REPLY
   case "$f" in
     kill)
-      node=$(pick_node)
       if [ "$mode" = local ]; then local_kill "$node"; else "$CHAOS" kill "$node" >/dev/null; fi
       active="kill $node" detail="kill -9 $node" ;;
     pause)
-      node=$(pick_node)
       if [ "$mode" = local ]; then local_pause "$node"; else "$CHAOS" pause "$node" >/dev/null; fi
       active="pause $node" detail="pause $node" ;;
     partition-halves) detail=$("$CHAOS" partition halves --seed "$RANDOM"); active=net ;;
-    partition-isolate) detail=$("$CHAOS" partition isolate "$(pick_node)"); active=net ;;
+    partition-isolate) detail=$("$CHAOS" partition isolate "$node"); active=net ;;
     partition-bridge) detail=$("$CHAOS" partition bridge --seed "$RANDOM"); active=net ;;
     partition-one-way)
-      local a b
-      a=$(pick_node); b=$(pick_node)
-      while [ "$b" = "$a" ]; do b=$(pick_node); done
+      a=$node; pick_node; b=$REPLY
+      while [ "$b" = "$a" ]; do pick_node; b=$REPLY; done
       detail=$("$CHAOS" partition one-way "$a" "$b"); active=net ;;
     loss) detail=$("$CHAOS" loss all 30); active=net ;;
-    disk-full) detail=$("$CHAOS" disk-full "$(pick_node)"); active=net ;;
+    disk-full) detail=$("$CHAOS" disk-full "$node"); active=net ;;
     clock-skew)
-      node=$(pick_node)
-      local skews=(+1h -1h +10m -10m)
-      detail=$("$CHAOS" clock-skew "$node" "${skews[$((RANDOM % 4))]}"); active=net ;;
+      skews=(+1h -1h +10m -10m)
+      skew=${skews[$((RANDOM % 4))]}
+      skewed_node=$node skewed_at=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+      detail=$("$CHAOS" clock-skew "$node" "$skew"); active=net ;;
+    delay|duplicate|reorder)
+      case "$f" in
+        delay) detail=$("$CHAOS" delay all 100 50) || code=$? ;;
+        duplicate) detail=$("$CHAOS" duplicate all 20) || code=$? ;;
+        reorder) detail=$("$CHAOS" reorder all 30 50) || code=$? ;;
+      esac
+      if [ "$code" -eq 3 ]; then
+        say "$f is not possible on this kernel (no netem): not run"
+        exit 3
+      fi
+      [ "$code" -eq 0 ] || die "docker/chaos $f failed (exit $code)"
+      active=net ;;
   esac
   log_nemesis start "$f" "$detail"
   say "$(printf '%5.1f' "$(elapsed)") s: $detail"
@@ -224,12 +263,25 @@ membership_broken=0
 heal() {  # fault
   local f=$1
   # A node whose wall clock jumped keeps its membership: every node still
-  # sees all 5 alive at the end of the hold.
-  if [ "$f" = clock-skew ] && ! wait_formed 10; then
-    membership_broken=1
-    log_nemesis problem "$f" "a node lost membership while its clock was skewed"
-    say "problem: not every node sees 5 alive members with a skewed clock"
+  # sees all 5 alive at the end of the hold, and no other node declared it
+  # dead meanwhile (their logs since the jump).
+  if [ "$f" = clock-skew ]; then
+    local why=""
+    wait_formed 10 || why="not every node sees 5 alive members"
+    local c
+    for c in $(docker ps -q --filter label=com.docker.compose.project=rumor); do
+      if docker logs --since "$skewed_at" "$c" 2>&1 |
+           grep -q "at $skewed_node:[0-9]* is dead"; then
+        why="${why:+$why; }$skewed_node was declared dead"
+      fi
+    done
+    if [ -n "$why" ]; then
+      membership_broken=1
+      NEMESIS_AT=$(now_ms) log_nemesis problem "$f" "$why while its clock was skewed"
+      say "problem: $why while its clock was skewed"
+    fi
   fi
+  NEMESIS_AT=$(now_ms)
   case "$active" in
     "kill "*)
       if [ "$mode" = local ]; then local_restart "${active#kill }"; else "$CHAOS" restart "${active#kill }" --no-wait >/dev/null; fi ;;
@@ -255,8 +307,8 @@ sleep 3
 while [ "$fault" != none ] && [ $((SECONDS + hold)) -le "$end" ] && kill -0 "$workload_pid" 2>/dev/null; do
   f=$fault
   if [ "$fault" = mixed ]; then
-    pool=($FAULTS)
-    [ "$mode" = local ] && pool=($LOCAL_FAULTS)
+    read -r -a pool <<< "$FAULTS"
+    [ "$mode" = local ] && read -r -a pool <<< "$LOCAL_FAULTS"
     f=${pool[$((RANDOM % ${#pool[@]}))]}
   fi
   this_hold=$hold
@@ -267,10 +319,8 @@ while [ "$fault" != none ] && [ $((SECONDS + hold)) -le "$end" ] && kill -0 "$wo
   heal "$f"
   sleep 3
 done
-set +e
-wait "$workload_pid"
-code=$?
-set -e
+code=0
+wait "$workload_pid" || code=$?
 workload_pid=""
 [ "$code" -eq 0 ] || { cat "$out/workload.log" >&2; die "the workload failed (exit $code)"; }
 
@@ -278,12 +328,10 @@ workload_pid=""
 if [ "$mode" = docker ]; then "$CHAOS" heal >/dev/null; fi
 wait_formed 120 || say "warning: not every node sees 5 alive members 120 s after healing"
 say "checking: waiting for convergence, then reading every key from every node"
-set +e
+code=0
 "$KVCHECK" check --servers="$servers" --history="$history" --converge-timeout=180 \
   --summary="$out/summary.json" --timeline="$out/timeline.tsv" > "$out/report.txt" \
-  2> "$out/check.log"
-code=$?
-set -e
+  2> "$out/check.log" || code=$?
 cat "$out/report.txt"
 [ "$code" -le 1 ] || { cat "$out/check.log" >&2; die "kvcheck check failed (exit $code)"; }
 if [ "$membership_broken" -eq 1 ]; then
