@@ -41,7 +41,10 @@ run kill 20
 run pause 25
 # The paused node was declared dead and came back by refuting (a higher
 # incarnation), as the other nodes logged.
-grep -q "is dead" "$work"/pause/node*.log || fail "pause: no node was declared dead"
-grep -q "is alive (incarnation" "$work"/pause/node*.log ||
-  fail "pause: the paused node did not come back alive"
+node=$(sed -n 's/.*"detail":"pause node\([0-9]\)".*/\1/p' "$work/pause/nemesis.jsonl" | head -1)
+[ -n "$node" ] || fail "pause: no paused node in the nemesis log"
+addr="127.0.0.1:$(( ${LOCAL_BASE:-19400} + node - 1 ))"
+grep -q "at $addr is dead" "$work"/pause/node*.log || fail "pause: node$node ($addr) was never declared dead"
+grep -q "at $addr is alive (incarnation" "$work"/pause/node*.log ||
+  fail "pause: node$node ($addr) did not come back alive by refuting"
 echo "PASS"
