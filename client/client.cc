@@ -44,17 +44,18 @@ bool NeverSent(const grpc::Status& s);
 // A connection that failed says "cannot reach"; a node that answered with
 // an error of its own (a quorum it could not gather, say) is named as the
 // one that answered.
-absl::Status FromGrpc(const grpc::Status& s, const std::string& server) {
+absl::Status FromGrpc(const grpc::Status& s, const std::string& server,
+                      bool write = false) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = s.error_message();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
     msg = NeverSent(s) ? absl::StrCat("cannot reach ", server, ": ", msg)
                        : absl::StrCat(server, ": ", msg);
   } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
-    msg = absl::StrCat("no answer from ", server,
-                       " before the deadline; a write may or may not have "
-                       "been applied (",
-                       msg, ")");
+    msg = absl::StrCat("no answer from ", server, " before the deadline",
+                       write ? "; the write may or may not have been applied"
+                             : "",
+                       " (", msg, ")");
   }
   return absl::Status(static_cast<absl::StatusCode>(s.error_code()), msg);
 }
@@ -553,7 +554,7 @@ struct Client::Impl {
         return;
       }
     }
-    absl::Status status = FromGrpc(s, address);
+    absl::Status status = FromGrpc(s, address, call->op != KvOp::kGet);
     if (!status.ok() && !call->errors.empty()) {
       status = absl::Status(
           status.code(),
