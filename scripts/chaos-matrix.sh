@@ -46,7 +46,7 @@ say() { echo "chaos-matrix: $*" >&2; }
 
 mkdir -p "$OUT"
 results="$OUT/results.tsv"
-COLUMNS_SUMMARY="invoked ok failed indeterminate acked lost unexpected recovered resurrected failed_present divergent unchecked converge_seconds max_siblings"
+COLUMNS_SUMMARY="invoked ok failed indeterminate acked lost unexpected recovered resurrected failed_present divergent unchecked converge_seconds converge_since_heal_seconds max_siblings"
 printf 'fault\trw\tseed\tverdict\t%s\tseconds\n' "$(echo $COLUMNS_SUMMARY | tr ' ' '\t')" > "$results"
 
 # Tombstones are reaped within a run, so the checker sees whether a reaped

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The table of docs/reliability.md from a chaos matrix's results.tsv
 # (scripts/chaos-matrix.sh): one row per fault and R=W, sums over the seeds,
-# the largest convergence time and sibling count, and how many runs failed
+# the largest convergence time (from the last heal until every replica
+# agreed, where the run recorded it; else from the check's start) and
+# sibling count, and how many runs failed
 # their check or could not be run.
 #
 #   scripts/chaos-table.sh chaos-out/matrix/results.tsv > table.md
@@ -22,11 +24,12 @@ awk -F'\t' '
     unexp[k] += v("unexpected"); rec[k] += v("recovered")
     res[k] += v("resurrected"); fp[k] += v("failed_present")
     div[k] += v("divergent"); unch[k] += v("unchecked")
-    c = v("converge_seconds"); if (c == "") c = v("converge_s")
+    c = v("converge_since_heal_seconds"); if (c == "") c = v("converge_seconds")
+    if (c == "") c = v("converge_s")
     if (c + 0 > conv[k]) conv[k] = c + 0
     if (v("max_siblings") + 0 > sib[k]) sib[k] = v("max_siblings") + 0 }
   END {
-    print "| fault | R=W | seeds | ops | acked | lost | unexpected | resurrected | failed but present | divergent | unchecked | recovered | converge (max s) | max siblings | failed runs |"
+    print "| fault | R=W | seeds | ops | acked | lost | unexpected | resurrected | failed but present | divergent | unchecked | recovered | converge after heal (max s) | max siblings | failed runs |"
     print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= m; i++) { k = order[i]; split(k, p, "\t")
       if (k in unsup && !(k in runs)) {
