@@ -32,14 +32,7 @@ trap 'rm -f "$script"' EXIT
     name=$(basename "$d"); name=${name%-rw*}
     start=$(head -1 "$d/history.jsonl" | sed -n 's/.*"start_unix_ms":\([0-9]*\).*/\1/p')
     echo "unset object"
-    awk -v start="$start" '
-      { ms = $0; sub(/.*"unix_ms":/, "", ms); sub(/,.*/, "", ms)
-        f = $0; sub(/.*"f":"/, "", f); sub(/".*/, "", f)
-        t = (ms - start) / 1000
-        if (f == "start") from = t
-        else if (f == "stop" && from != "") {
-          n++; printf "set object %d rect from %.2f, graph 0 to %.2f, graph 1 fc rgb \"#f4cccc\" fs solid 0.6 noborder behind\n", n, from, t
-          from = "" } }' "$d/nemesis.jsonl"
+    awk -v start="$start" -f "$(dirname "$0")/chaos-windows.awk" "$d/nemesis.jsonl"
     echo "set title '$name'"
     echo "plot '$d/timeline.tsv' using 1:2 with lines lw 2 lc rgb '#2a6f2a', '' using 1:(\$3+\$4) with lines lw 2 lc rgb '#c03030'"
   done

@@ -19,14 +19,7 @@ start=$(head -1 "$dir/history.jsonl" | sed -n 's/.*"start_unix_ms":\([0-9]*\).*/
 [ -n "$start" ] || { echo "chaos-plot: no start_unix_ms in $dir/history.jsonl" >&2; exit 2; }
 
 # Fault windows as gnuplot rectangles, seconds since the start.
-rects=$(awk -v start="$start" '
-  { ms = $0; sub(/.*"unix_ms":/, "", ms); sub(/,.*/, "", ms)
-    f = $0; sub(/.*"f":"/, "", f); sub(/".*/, "", f)
-    t = (ms - start) / 1000
-    if (f == "start") from = t
-    else if (f == "stop" && from != "") {
-      n++; printf "set object %d rect from %.2f, graph 0 to %.2f, graph 1 fc rgb \"#f4cccc\" fs solid 0.6 noborder behind\n", n, from, t
-      from = "" } }' "$dir/nemesis.jsonl")
+rects=$(awk -v start="$start" -f "$(dirname "$0")/chaos-windows.awk" "$dir/nemesis.jsonl")
 
 gnuplot <<GP
 set terminal pngcairo size 1100,380 font "sans,10"
