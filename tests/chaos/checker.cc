@@ -41,6 +41,14 @@ std::vector<std::string> ExtraList(const Event& e, std::string_view name) {
   return parsed->values;
 }
 
+// Whether the nodes' final reads of one key (as sets) are not all equal.
+bool NodesDiffer(const std::vector<std::set<std::string>>& per_node) {
+  for (size_t i = 1; i < per_node.size(); ++i) {
+    if (per_node[i] != per_node[0]) return true;
+  }
+  return false;
+}
+
 class Checker {
  public:
   explicit Checker(Report* report) : r_(report) {}
@@ -170,10 +178,7 @@ class Checker {
                              " was never added"));
       }
     }
-    for (size_t i = 1; i < per_node.size(); ++i) {
-      if (per_node[i] != per_node[0]) return true;
-    }
-    return false;
+    return NodesDiffer(per_node);
   }
 
   bool CheckRegister(const std::string& key, const std::vector<Final>& finals) {
@@ -267,10 +272,7 @@ class Checker {
                              " was never written"));
       }
     }
-    for (size_t i = 1; i < per_node.size(); ++i) {
-      if (per_node[i] != per_node[0]) return true;
-    }
-    return false;
+    return NodesDiffer(per_node);
   }
 
   Report* r_;
