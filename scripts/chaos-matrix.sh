@@ -17,7 +17,7 @@
 #   FAULTS    default: partition-halves partition-isolate partition-bridge
 #             partition-one-way kill pause loss clock-skew disk-full delay
 #             duplicate reorder mixed (a fault the kernel cannot do, such
-#             as delay without netem, gets one "unsupported" row)
+#             as delay without NFQUEUE, gets one "unsupported" row)
 #   SEEDS=10  seeds 1..SEEDS
 #   RWS="2 1" R=W settings
 #   DURATION=20  seconds of workload per run (one fault cycle fits in 20)

@@ -10,7 +10,8 @@
 #   --fault=F      partition-halves, partition-isolate, partition-bridge,
 #                  partition-one-way, kill, pause, loss, clock-skew,
 #                  disk-full (needs the cluster started by docker/chaos up),
-#                  delay, duplicate, reorder (need netem in the kernel),
+#                  delay, duplicate, reorder (need NFQUEUE and TEE in the
+#                  kernel),
 #                  mixed (a random one of those each cycle), none
 #   --mode=M       docker (default: the running cluster of
 #                  docker/compose.yml, faults by docker/chaos) or local
@@ -30,7 +31,7 @@
 #
 # Exit: 0 the check passed, 1 it failed (lost, unexpected, resurrected,
 # divergent, or membership lost under clock skew), 2 usage, setup or
-# nemesis error, 3 the fault is not possible here (no netem).
+# nemesis error, 3 the fault is not possible here (no NFQUEUE or TEE).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,7 +55,7 @@ for arg in "$@"; do
     --rate=*) rate=${arg#*=} ;;
     --out=*) out=${arg#*=} ;;
     --plot) plot=1 ;;
-    -h|--help) sed -n '2,31p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 { if (!/^#/) exit; sub(/^# ?/, ""); print }' "$0"; exit 0 ;;
     *) echo "chaos-run: unknown argument $arg (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -62,8 +63,7 @@ done
 say() { echo "chaos-run: $*" >&2; }
 die() { say "error: $*"; exit 2; }
 
-FAULTS="partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew"
-NETEM_FAULTS="delay duplicate reorder"
+FAULTS="partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew delay duplicate reorder"
 # disk-full needs the size-limited data filesystems of `docker/chaos up`;
 # mixed includes it when they are there.
 CHAOS_STATE_DIR=${CHAOS_STATE_DIR:-/var/lib/rumor-chaos}
@@ -72,7 +72,7 @@ if [ "$fault" = disk-full ] || { [ "$mode" = docker ] && [ -e "$CHAOS_STATE_DIR/
 fi
 LOCAL_FAULTS="kill pause"
 [ -n "$fault" ] || die "--fault is required (see --help)"
-case " $FAULTS $NETEM_FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
+case " $FAULTS mixed none " in *" $fault "*) ;; *) die "unknown fault '$fault'" ;; esac
 case "$mode" in
   docker) ;;
   local)
@@ -250,7 +250,7 @@ inject() {  # fault
         reorder) detail=$("$CHAOS" reorder all 30 50) || code=$? ;;
       esac
       if [ "$code" -eq 3 ]; then
-        say "$f is not possible on this kernel (no netem): not run"
+        say "$f is not possible on this kernel (no NFQUEUE or TEE): not run"
         exit 3
       fi
       [ "$code" -eq 0 ] || die "docker/chaos $f failed (exit $code)"

@@ -33,7 +33,7 @@ awk -F'\t' '
     print "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
     for (i = 1; i <= m; i++) { k = order[i]; split(k, p, "\t")
       if (k in unsup && !(k in runs)) {
-        printf "| %s | %s | not possible on this kernel (no netem) | | | | | | | | | | | | |\n", p[1], p[2]
+        printf "| %s | %s | not possible on this kernel (no NFQUEUE or TEE) | | | | | | | | | | | | |\n", p[1], p[2]
         continue }
       printf "| %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d | %d | %.1f | %d | %d |\n",
         p[1], p[2], runs[k], ops[k], acked[k], lost[k], unexp[k], res[k], fp[k], div[k], unch[k],

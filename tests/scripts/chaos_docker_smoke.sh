@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The chaos smoke against the Docker cluster (CI runs it through ctest):
-# build the image, bring up the 5 nodes of docker/compose.yml, then one
-# seed each of a partition into two halves, a kill -9 and restart, and a
-# pause past the suspicion timeout, each under kvcheck's workload, failing
-# on any lost, unexpected, resurrected or divergent write. The cluster,
+# build the image, bring up the 5 nodes of docker/compose.yml, check that
+# delay, duplication and reordering act on the wire, then one seed each of
+# a partition into two halves, a kill -9 and restart, and a pause past the
+# suspicion timeout, each under kvcheck's workload, failing on any lost,
+# unexpected, resurrected or divergent write. The cluster,
 # its network and volumes are removed at the end, pass or fail.
 #
 #   chaos_docker_smoke.sh REPO_DIR BUILD_DIR
@@ -48,6 +49,73 @@ if ! WAIT=180 bash scripts/docker-cluster.sh up > "$work/up.log" 2>&1; then
   fail "the Docker cluster did not come up"
 fi
 echo "cluster up after $((SECONDS - start)) s (image built or reused)"
+
+# --- delay, duplicate and reorder act on the wire ---------------------------
+# Each is injected on node1 alone and must be seen where it acts: node1's
+# TCP round trips to its peers grow by the delay; node2's TCP counts the
+# duplicates (D-SACKs) and the reordered segments (out-of-order queue).
+# heal must leave no rule or rumor-netfault behind.
+cid() { docker ps -q --filter label=com.docker.compose.project=rumor \
+          --filter "label=com.docker.compose.service=$1"; }
+counter() {  # CONTAINER NAME: a TcpExt counter of /proc/net/netstat
+  docker exec "$1" awk -v name="$2" '$1 == "TcpExt:" {
+      if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 }
+      else { print $col[name] + 0; exit } }' /proc/net/netstat
+}
+max_rtt() {  # CONTAINER: the largest smoothed RTT (ms) of its TCP links to nodes
+  docker exec "$1" ss -tin state established '( dport = :7379 or sport = :7379 )' |
+    sed -n 's/.* rtt:\([0-9.]*\)\/.*/\1/p' | sort -n | tail -1
+}
+# Replica writes from node1 that span many segments, for reordering to act on.
+traffic() {
+  docker exec "$1" sh -c 'for i in 1 2 3 4 5 6; do
+      head -c 200000 /dev/urandom | base64 -w0 | kvcli --timeout=10s put --w 3 "wire-$i" - >/dev/null || exit 1
+    done' || fail "kvcli put of 6 large values through node1 failed"
+}
+check_packet_faults() {
+  local n1 n2 before after rtt deadline out
+  n1=$(cid node1) n2=$(cid node2)
+  [ -n "$n1" ] && [ -n "$n2" ] || fail "cannot find the node1 and node2 containers"
+
+  out=$(docker/chaos delay node1 400) || fail "docker/chaos delay failed: $out"
+  echo "$out"
+  deadline=$((SECONDS + 30))
+  while :; do
+    rtt=$(max_rtt "$n1")
+    awk -v r="${rtt:-0}" 'BEGIN { exit !(r >= 300) }' && break
+    [ "$SECONDS" -lt "$deadline" ] || fail "delay 400 ms on node1: its largest TCP RTT to a node is ${rtt:-none} ms after 30 s"
+    sleep 1
+  done
+  echo "ok: delay: node1's TCP RTT to a node is $rtt ms"
+  out=$(docker/chaos heal) || fail "heal after delay failed: $out"
+
+  before=$(counter "$n2" TCPDSACKOldSent)
+  out=$(docker/chaos duplicate node1 50) || fail "docker/chaos duplicate failed: $out"
+  echo "$out"
+  traffic "$n1"
+  after=$(counter "$n2" TCPDSACKOldSent)
+  [ "$after" -gt "$before" ] || fail "duplicate 50% on node1: node2 sent no D-SACK for a duplicate ($before -> $after)"
+  echo "ok: duplicate: node2 answered $((after - before)) duplicate segments with D-SACKs"
+
+  out=$(docker/chaos heal) || fail "heal after duplicate failed: $out"
+  before=$(counter "$n2" TCPOFOQueue)
+  out=$(docker/chaos reorder node1 50 100) || fail "docker/chaos reorder failed: $out"
+  echo "$out"
+  traffic "$n1"
+  after=$(counter "$n2" TCPOFOQueue)
+  [ "$after" -gt "$before" ] || fail "reorder 50% on node1: node2 queued no segment out of order ($before -> $after)"
+  echo "ok: reorder: node2 queued $((after - before)) segments out of order"
+
+  out=$(docker/chaos heal) || fail "heal failed: $out"
+  for c in $(docker ps -q --filter label=com.docker.compose.project=rumor); do
+    ! docker exec -u 0 "$c" sh -c 'iptables -S; iptables -t mangle -S' | grep -q RUMOR-CHAOS ||
+      fail "heal left rules in $c"
+    ! docker exec "$c" sh -c 'ls /tmp/rumor-netfault/*.pid' >/dev/null 2>&1 ||
+      fail "heal left rumor-netfault running in $c"
+  done
+  echo "ok: heal removed every rule and rumor-netfault"
+}
+check_packet_faults
 
 field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1"; }
 for fault in partition-halves kill pause; do
