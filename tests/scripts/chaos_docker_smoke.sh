@@ -72,8 +72,22 @@ traffic() {
       head -c 200000 /dev/urandom | base64 -w0 | kvcli --timeout=10s put --w 3 "wire-$i" - >/dev/null || exit 1
     done' || fail "kvcli put of 6 large values through node1 failed"
 }
+# Injects a fault (docker/chaos ARGS) on node1 under traffic and heals it:
+# node2's TcpExt COUNTER must have risen meanwhile.
+counter_rises() {  # COUNTER WHAT ARGS...
+  local name=$1 what=$2 before after out
+  shift 2
+  before=$(counter "$n2" "$name")
+  out=$(docker/chaos "$@") || fail "docker/chaos $* failed: $out"
+  echo "$out"
+  traffic "$n1"
+  after=$(counter "$n2" "$name")
+  [ "$after" -gt "$before" ] || fail "$* : node2's $name did not rise ($before -> $after)"
+  echo "ok: $1: node2 $what: $((after - before))"
+  out=$(docker/chaos heal) || fail "heal after $1 failed: $out"
+}
 check_packet_faults() {
-  local n1 n2 before after rtt deadline out
+  local rtt deadline out
   n1=$(cid node1) n2=$(cid node2)
   [ -n "$n1" ] && [ -n "$n2" ] || fail "cannot find the node1 and node2 containers"
 
@@ -89,24 +103,9 @@ check_packet_faults() {
   echo "ok: delay: node1's TCP RTT to a node is $rtt ms"
   out=$(docker/chaos heal) || fail "heal after delay failed: $out"
 
-  before=$(counter "$n2" TCPDSACKOldSent)
-  out=$(docker/chaos duplicate node1 50) || fail "docker/chaos duplicate failed: $out"
-  echo "$out"
-  traffic "$n1"
-  after=$(counter "$n2" TCPDSACKOldSent)
-  [ "$after" -gt "$before" ] || fail "duplicate 50% on node1: node2 sent no D-SACK for a duplicate ($before -> $after)"
-  echo "ok: duplicate: node2 answered $((after - before)) duplicate segments with D-SACKs"
+  counter_rises TCPDSACKOldSent "answered duplicate segments with D-SACKs" duplicate node1 50
+  counter_rises TCPOFOQueue "queued segments out of order" reorder node1 50 100
 
-  out=$(docker/chaos heal) || fail "heal after duplicate failed: $out"
-  before=$(counter "$n2" TCPOFOQueue)
-  out=$(docker/chaos reorder node1 50 100) || fail "docker/chaos reorder failed: $out"
-  echo "$out"
-  traffic "$n1"
-  after=$(counter "$n2" TCPOFOQueue)
-  [ "$after" -gt "$before" ] || fail "reorder 50% on node1: node2 queued no segment out of order ($before -> $after)"
-  echo "ok: reorder: node2 queued $((after - before)) segments out of order"
-
-  out=$(docker/chaos heal) || fail "heal failed: $out"
   for c in $(docker ps -q --filter label=com.docker.compose.project=rumor); do
     ! docker exec -u 0 "$c" sh -c 'iptables -S; iptables -t mangle -S' | grep -q RUMOR-CHAOS ||
       fail "heal left rules in $c"
