@@ -18,7 +18,8 @@
 #             partition-one-way kill pause loss clock-skew disk-full delay
 #             duplicate reorder mixed (a fault the kernel cannot do, such
 #             as delay without NFQUEUE, gets one "unsupported" row)
-#   SEEDS=10  seeds 1..SEEDS
+#   SEEDS=10  seeds FIRST_SEED..SEEDS
+#   FIRST_SEED=1  more seeds for an earlier matrix: FIRST_SEED=6 SEEDS=10
 #   RWS="2 1" R=W settings
 #   DURATION=20  seconds of workload per run (one fault cycle fits in 20)
 #   MIXED_DURATION=60  for mixed: several cycles, a random fault each
@@ -37,6 +38,8 @@ else
   FAULTS=${FAULTS:-partition-halves partition-isolate partition-bridge partition-one-way kill pause loss clock-skew disk-full delay duplicate reorder mixed}
 fi
 SEEDS=${SEEDS:-10}
+FIRST_SEED=${FIRST_SEED:-1}
+case "$SEEDS$FIRST_SEED" in *[!0-9]*) echo "chaos-matrix: SEEDS and FIRST_SEED are numbers" >&2; exit 2 ;; esac
 RWS=${RWS:-2 1}
 DURATION=${DURATION:-20}
 MIXED_DURATION=${MIXED_DURATION:-60}
@@ -79,13 +82,13 @@ trap finish EXIT
 
 field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" "$1"; }
 total=0
-for _ in $FAULTS; do for _ in $RWS; do total=$((total + SEEDS)); done; done
+for _ in $FAULTS; do for _ in $RWS; do total=$((total + SEEDS - FIRST_SEED + 1)); done; done
 n=0 failures=0 start=$SECONDS
 unsupported=" "
 # Seed by seed across the faults, so a matrix stopped early (Ctrl-C) has
 # covered every fault about equally.
 for rw in $RWS; do
-  for seed in $(seq 1 "$SEEDS"); do
+  for seed in $(seq "$FIRST_SEED" "$SEEDS"); do
     for fault in $FAULTS; do
       n=$((n + 1))
       case "$unsupported" in *" $fault "*) continue ;; esac
