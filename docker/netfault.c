@@ -17,10 +17,13 @@
 // order, which is what reorders packets: with --jitter a later packet can
 // be given a shorter delay than an earlier one, and with --reorder a share
 // of the packets goes out at once, ahead of the delayed ones (netem's
-// "delay MS reorder PCT"). Nothing is ever dropped here: the queue is
+// "delay MS reorder PCT"). Nothing is dropped on purpose: the queue is
 // fail-open (when it is full the kernel sends packets on undelayed), the
 // rule has --queue-bypass (with no program bound, packets pass), and on
-// SIGTERM or SIGINT every held packet is sent at once before exit.
+// SIGTERM or SIGINT, and on an error, every held packet is sent at once,
+// then those the kernel has queued but not yet handed over, before exit
+// (destroying a queue drops what is still in it). A SIGKILL, as when the
+// node's container stops, drops what is held at that moment.
 //
 // Only packet metadata is copied to user space (NFQNL_COPY_META), and large
 // offloaded (GSO) packets are queued whole.
@@ -68,6 +71,10 @@ static const char *const kUsage =
     "SIGTERM or SIGINT sends every held packet at once, then exits 0.\n"
     "Exit codes: 0 stopped, 1 error, 2 usage, 3 no NFQUEUE in this kernel.\n";
 
+static const char *pid_path;  // --pidfile, removed at exit once written
+static int pid_written;
+static void release_all(void);
+
 static void die(int code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -75,6 +82,8 @@ static void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
+  release_all();
+  if (pid_written) unlink(pid_path);
   exit(code);
 }
 
@@ -153,9 +162,16 @@ static struct {
 } stats;
 
 static struct nfq_q_handle *qh;
+static int draining;  // stopping: every packet read is accepted at once
 
 static void accept_packet(uint32_t id) {
   if (nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL) < 0) stats.verdict_errors++;
+}
+
+// Every held packet goes out now.
+static void release_all(void) {
+  if (!qh) return;
+  while (heap_len > 0) accept_packet(heap_pop().id);
 }
 
 static int on_packet(struct nfq_q_handle *q, struct nfgenmsg *msg, struct nfq_data *nfa, void *data) {
@@ -163,10 +179,10 @@ static int on_packet(struct nfq_q_handle *q, struct nfgenmsg *msg, struct nfq_da
   (void)msg;
   (void)data;
   struct nfqnl_msg_packet_hdr *ph = nfq_get_msg_packet_hdr(nfa);
-  if (!ph) return 0;
+  if (!ph) return 0;  // no id: nothing to give a verdict to
   uint32_t id = ntohl(ph->packet_id);
   stats.packets++;
-  if (cfg.reorder > 0 && rng_unit() < cfg.reorder) {
+  if (draining || (cfg.reorder > 0 && rng_unit() < cfg.reorder)) {
     stats.at_once++;
     accept_packet(id);
     return 0;
@@ -223,7 +239,7 @@ int main(int argc, char **argv) {
       {"pidfile", required_argument, 0, 'p'}, {"help", no_argument, 0, 'h'},
       {0, 0, 0, 0}};
   int have_queue = 0, have_seed = 0;
-  const char *status_path = NULL, *pid_path = NULL;
+  const char *status_path = NULL;
   uint64_t seed = 0;
   for (;;) {
     int c = getopt_long(argc, argv, "", options, NULL);
@@ -259,9 +275,9 @@ int main(int argc, char **argv) {
   qh = nfq_create_queue(h, (uint16_t)cfg.queue, on_packet, NULL);
   if (!qh) {
     int err = errno;
-    die(err == EBUSY || err == EEXIST ? 1 : EXIT_UNSUPPORTED,
-        "cannot bind NFQUEUE queue %u: %s (%s)", cfg.queue, strerror(err),
-        err == EBUSY || err == EEXIST ? "another program holds it" : "no nfnetlink_queue in this kernel?");
+    if (err == EBUSY || err == EEXIST) die(1, "cannot bind NFQUEUE queue %u: another program holds it", cfg.queue);
+    if (err == EPERM || err == EACCES) die(1, "cannot bind NFQUEUE queue %u: %s (needs root with CAP_NET_ADMIN)", cfg.queue, strerror(err));
+    die(EXIT_UNSUPPORTED, "cannot bind NFQUEUE queue %u: %s (no nfnetlink_queue in this kernel?)", cfg.queue, strerror(err));
   }
   if (nfq_set_mode(qh, NFQNL_COPY_META, 0) < 0) die(1, "cannot set the queue's copy mode: %s", strerror(errno));
   (void)nfq_set_queue_maxlen(qh, 1u << 16);
@@ -271,8 +287,10 @@ int main(int argc, char **argv) {
   int fd = nfq_fd(h);
   (void)nfnl_rcvbufsiz(nfq_nfnlh(h), 8u << 20);
   int one = 1;
-  // A verdict message lost to a full socket buffer would leave its packet
-  // in the kernel's queue; say so in the counters instead of failing.
+  // When the socket's receive buffer is full the kernel cannot hand a
+  // packet over; the fail-open queue then sends it on undelayed. Without
+  // this option every such overrun would also fail the next recv with
+  // ENOBUFS (counted in recv_errors, which then stays 0 in practice).
   (void)setsockopt(fd, SOL_NETLINK, NETLINK_NO_ENOBUFS, &one, sizeof one);
 
   sigset_t blocked, during_poll;
@@ -293,6 +311,7 @@ int main(int argc, char **argv) {
     FILE *f = fopen(pid_path, "w");
     if (!f || fprintf(f, "%d\n", (int)getpid()) < 0 || fclose(f) != 0)
       die(1, "cannot write %s: %s", pid_path, strerror(errno));
+    pid_written = 1;
   }
   write_status(status_path);
 
@@ -315,7 +334,9 @@ int main(int argc, char **argv) {
       die(1, "poll: %s", strerror(errno));
     }
     if (ready == 0) continue;
-    for (;;) {
+    // A bounded batch, so packets that are due are not kept waiting by a
+    // flood of new ones.
+    for (int batch = 0; batch < 256; ++batch) {
       ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
       if (n < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) break;
@@ -326,8 +347,16 @@ int main(int argc, char **argv) {
       nfq_handle_packet(h, buf, (int)n);
     }
   }
-  // Nothing held back is dropped: everything goes out now.
-  while (heap_len > 0) accept_packet(heap_pop().id);
+  // Nothing held back is dropped: everything goes out now, then whatever
+  // the kernel queued and has not handed over yet (docker/chaos removes the
+  // rule first, so no more arrive).
+  release_all();
+  draining = 1;
+  for (int rounds = 0; rounds < 1000; ++rounds) {
+    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
+    if (n <= 0) break;
+    nfq_handle_packet(h, buf, (int)n);
+  }
   write_status(status_path);
   nfq_destroy_queue(qh);
   nfq_close(h);
