@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The chaos matrix (make chaos): every fault alone and a mixed schedule,
-# with R=W=2 and with R=W=1, over SEEDS seeds each, against the Docker
+# with R=W=2 and with R=W=1, over seeds 1..SEEDS each, against the Docker
 # cluster (started by docker/chaos up if needed, with the size-limited data
 # filesystems disk-full needs, and removed at the end unless KEEP=1). Each
 # run is scripts/chaos-run.sh; the results land in OUT:
@@ -19,7 +19,9 @@
 #             duplicate reorder mixed (a fault the kernel cannot do, such
 #             as delay without NFQUEUE, gets one "unsupported" row)
 #   SEEDS=10  seeds FIRST_SEED..SEEDS
-#   FIRST_SEED=1  more seeds for an earlier matrix: FIRST_SEED=6 SEEDS=10
+#   FIRST_SEED=1  above 1: more seeds for an earlier matrix in OUT
+#             (FIRST_SEED=6 SEEDS=10 adds seeds 6..10; its results.tsv
+#             keeps the earlier seeds' rows and the table sums them all)
 #   RWS="2 1" R=W settings
 #   DURATION=20  seconds of workload per run (one fault cycle fits in 20)
 #   MIXED_DURATION=60  for mixed: several cycles, a random fault each
@@ -40,6 +42,8 @@ fi
 SEEDS=${SEEDS:-10}
 FIRST_SEED=${FIRST_SEED:-1}
 case "$SEEDS$FIRST_SEED" in *[!0-9]*) echo "chaos-matrix: SEEDS and FIRST_SEED are numbers" >&2; exit 2 ;; esac
+[ "$FIRST_SEED" -ge 1 ] && [ "$FIRST_SEED" -le "$SEEDS" ] ||
+  { echo "chaos-matrix: FIRST_SEED ($FIRST_SEED) must be from 1 to SEEDS ($SEEDS)" >&2; exit 2; }
 RWS=${RWS:-2 1}
 DURATION=${DURATION:-20}
 MIXED_DURATION=${MIXED_DURATION:-60}
@@ -50,7 +54,17 @@ say() { echo "chaos-matrix: $*" >&2; }
 mkdir -p "$OUT"
 results="$OUT/results.tsv"
 COLUMNS_SUMMARY="invoked ok failed indeterminate acked lost unexpected recovered resurrected failed_present divergent unchecked converge_seconds converge_since_heal_seconds max_siblings"
-printf 'fault\trw\tseed\tverdict\t%s\tseconds\n' "$(echo $COLUMNS_SUMMARY | tr ' ' '\t')" > "$results"
+header=$(printf 'fault\trw\tseed\tverdict\t%s\tseconds' "$(echo $COLUMNS_SUMMARY | tr ' ' '\t')")
+if [ "$FIRST_SEED" -gt 1 ] && [ -s "$results" ]; then
+  # Adding seeds: keep the rows of every run this matrix does not repeat.
+  [ "$(head -n 1 "$results")" = "$header" ] ||
+    { say "error: $results has other columns than this script writes; use another OUT"; exit 2; }
+  awk -F'\t' -v faults=" $FAULTS " -v rws=" $RWS " -v first="$FIRST_SEED" '
+    NR == 1 || index(faults, " " $1 " ") == 0 || index(rws, " " $2 " ") == 0 || $3 < first' \
+    "$results" > "$results.tmp" && mv "$results.tmp" "$results"
+else
+  echo "$header" > "$results"
+fi
 
 # Tombstones are reaped within a run, so the checker sees whether a reaped
 # delete ever brings a value back.
