@@ -52,44 +52,76 @@ echo "cluster up after $((SECONDS - start)) s (image built or reused)"
 
 # --- delay, duplicate and reorder act on the wire ---------------------------
 # Each is injected on node1 alone and must be seen where it acts: node1's
-# TCP round trips to its peers grow by the delay; node2's TCP counts the
-# duplicates (D-SACKs) and the reordered segments (out-of-order queue).
-# heal must leave no rule or rumor-netfault behind.
+# TCP round trips to its peers grow by the delay; the other nodes' TCP
+# counts the duplicates (D-SACKs) and the reordered segments (out-of-order
+# queue), and the rumor-netfault that reorders counts packets sent at once
+# and held. Every value written meanwhile must read back whole, and heal
+# must leave no rule or rumor-netfault behind.
 cid() { docker ps -q --filter label=com.docker.compose.project=rumor \
           --filter "label=com.docker.compose.service=$1"; }
-counter() {  # CONTAINER NAME: a TcpExt counter of /proc/net/netstat
-  docker exec "$1" awk -v name="$2" '$1 == "TcpExt:" {
-      if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 }
-      else { print $col[name] + 0; exit } }' /proc/net/netstat
+counter() {  # NAME: a TcpExt counter of /proc/net/netstat, summed over node2..node5
+  local c v sum=0
+  for c in $n2 $n3 $n4 $n5; do
+    v=$(docker exec "$c" awk -v name="$1" '$1 == "TcpExt:" {
+        if (!h) { for (i = 2; i <= NF; i++) col[$i] = i; h = 1 }
+        else { print $col[name] + 0; exit } }' /proc/net/netstat) ||
+      fail "cannot read /proc/net/netstat in $c"
+    sum=$((sum + v))
+  done
+  echo "$sum"
 }
 max_rtt() {  # CONTAINER: the largest smoothed RTT (ms) of its TCP links to nodes
   docker exec "$1" ss -tin state established '( dport = :7379 or sport = :7379 )' |
     sed -n 's/.* rtt:\([0-9.]*\)\/.*/\1/p' | sort -n | tail -1
 }
-# Replica writes from node1 that span many segments, for reordering to act on.
-traffic() {
-  docker exec "$1" sh -c 'for i in 1 2 3 4 5 6; do
-      head -c 200000 /dev/urandom | base64 -w0 | kvcli --timeout=10s put --w 3 "wire-$i" - >/dev/null || exit 1
-    done' || fail "kvcli put of 6 large values through node1 failed"
+# Six writes of 270 KB coordinated by node1 (--routing=any), which sends
+# them on to the replicas in many segments for the faults to act on; each
+# value is kept in node1's /tmp to be read back.
+traffic() {  # TAG
+  docker exec "$n1" sh -c 'for i in 1 2 3 4 5 6; do
+      head -c 200000 /dev/urandom | base64 -w0 > /tmp/wire-$0-$i &&
+      kvcli --routing=any --timeout=10s put --w 3 "wire-$0-$i" - < /tmp/wire-$0-$i >/dev/null || exit 1
+    done' "$1" || fail "kvcli put of 6 large values through node1 failed"
+}
+read_back() {  # TAG: each value written by traffic TAG, read through node3 with R=3
+  local i
+  for i in 1 2 3 4 5 6; do
+    docker exec "$n1" cat "/tmp/wire-$1-$i" |
+      docker exec -i "$n3" sh -c 'kvcli --routing=any --timeout=10s get --r 3 "$0" > /tmp/got &&
+          grep -qF -f - /tmp/got' "wire-$1-$i" ||
+      fail "wire-$1-$i does not read back whole through node3 after $1"
+  done
+  echo "ok: $1: the 6 values written under it read back whole"
 }
 # Injects a fault (docker/chaos ARGS) on node1 under traffic and heals it:
-# node2's TcpExt COUNTER must have risen meanwhile.
+# the other nodes' TcpExt COUNTER must have risen meanwhile.
 counter_rises() {  # COUNTER WHAT ARGS...
   local name=$1 what=$2 before after out
   shift 2
-  before=$(counter "$n2" "$name")
+  before=$(counter "$name")
   out=$(docker/chaos "$@") || fail "docker/chaos $* failed: $out"
   echo "$out"
-  traffic "$n1"
-  after=$(counter "$n2" "$name")
-  [ "$after" -gt "$before" ] || fail "$* : node2's $name did not rise ($before -> $after)"
-  echo "ok: $1: node2 $what: $((after - before))"
+  traffic "$1"
+  after=$(counter "$name")
+  [ "$after" -gt "$before" ] || fail "$* : node2..node5's $name did not rise ($before -> $after)"
+  echo "ok: $1: node2..node5 $what: $((after - before))"
+  if [ "$1" = reorder ]; then
+    # The netfault in node2 that reorders node1's packets sent some at once
+    # and held others.
+    local st
+    st=$(docker exec "$n2" cat /tmp/rumor-netfault/11.status) || fail "reorder: no rumor-netfault status in node2"
+    grep -q ' at_once=[1-9]' <<<"$st" && grep -q ' delayed=[1-9]' <<<"$st" ||
+      fail "reorder: node2's rumor-netfault did not both hold and pass packets: $st"
+    echo "ok: reorder: node2's rumor-netfault: $st"
+  fi
   out=$(docker/chaos heal) || fail "heal after $1 failed: $out"
+  read_back "$1"
 }
 check_packet_faults() {
-  local rtt deadline out
-  n1=$(cid node1) n2=$(cid node2)
-  [ -n "$n1" ] && [ -n "$n2" ] || fail "cannot find the node1 and node2 containers"
+  local rtt deadline out c
+  n1=$(cid node1) n2=$(cid node2) n3=$(cid node3) n4=$(cid node4) n5=$(cid node5)
+  [ -n "$n1" ] && [ -n "$n2" ] && [ -n "$n3" ] && [ -n "$n4" ] && [ -n "$n5" ] ||
+    fail "cannot find the five node containers"
 
   out=$(docker/chaos delay node1 400) || fail "docker/chaos delay failed: $out"
   echo "$out"
@@ -101,16 +133,21 @@ check_packet_faults() {
     sleep 1
   done
   echo "ok: delay: node1's TCP RTT to a node is $rtt ms"
+  traffic delay
   out=$(docker/chaos heal) || fail "heal after delay failed: $out"
+  read_back delay
 
   counter_rises TCPDSACKOldSent "answered duplicate segments with D-SACKs" duplicate node1 50
   counter_rises TCPOFOQueue "queued segments out of order" reorder node1 50 100
 
-  for c in $(docker ps -q --filter label=com.docker.compose.project=rumor); do
-    ! docker exec -u 0 "$c" sh -c 'iptables -S; iptables -t mangle -S' | grep -q RUMOR-CHAOS ||
-      fail "heal left rules in $c"
-    ! docker exec "$c" sh -c 'ls /tmp/rumor-netfault/*.pid' >/dev/null 2>&1 ||
-      fail "heal left rumor-netfault running in $c"
+  for c in $n1 $n2 $n3 $n4 $n5; do
+    out=$(docker exec -u 0 "$c" sh -c 'iptables -S && iptables -t mangle -S') ||
+      fail "cannot list the iptables rules of $c"
+    ! grep -q RUMOR-CHAOS <<<"$out" || fail "heal left rules in $c: $out"
+    out=$(docker exec "$c" sh -c 'for p in /proc/[0-9]*; do
+        [ "$(cat $p/comm 2>/dev/null)" != rumor-netfault ] || echo "${p#/proc/}"; done') ||
+      fail "cannot list the processes of $c"
+    [ -z "$out" ] || fail "heal left rumor-netfault running in $c (pid $out)"
   done
   echo "ok: heal removed every rule and rumor-netfault"
 }
