@@ -192,16 +192,19 @@ TEST_P(FullDisk, RefusesWritesWithResourceExhaustedAndRecoversWhenSpaceIsFreed) 
     // RocksDB deletes the old log when it opens, and preallocates the new
     // one at the first write: the free space kvd read at the start may be
     // above the margin for a moment. kvd reads it again at most every
-    // 100 ms, so within a few writes they are refused.
+    // 100 ms, so within a few writes they are refused (2 s: slack for a
+    // sanitizer build on a loaded machine).
     ASSERT_NO_FATAL_FAILURE(fill_to_40_mib());
+    // A probe taken meanwhile was acknowledged, so it must survive too.
     int probe = 0;
     bool refused_again = testing::WaitUntil(
         [&] {
-          return c3.Put(absl::StrCat("probe", probe++), "small", "")
-                     .status()
-                     .code() == absl::StatusCode::kResourceExhausted;
+          std::string key = absl::StrCat("probe", probe++);
+          auto put = c3.Put(key, "small", "");
+          if (put.ok()) acked[key] = "small";
+          return put.status().code() == absl::StatusCode::kResourceExhausted;
         },
-        10s, 20ms);
+        2s, 20ms);
     ASSERT_TRUE(refused_again)
         << "a restarted node below the margin still takes writes; log:\n"
         << kvd_->Log();
