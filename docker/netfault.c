@@ -73,7 +73,7 @@ static const char *const kUsage =
 
 static const char *pid_path;  // --pidfile, removed at exit once written
 static int pid_written;
-static void release_all(void);
+static void release_and_drain(void);
 
 static void die(int code, const char *fmt, ...) {
   va_list ap;
@@ -82,7 +82,7 @@ static void die(int code, const char *fmt, ...) {
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
-  release_all();
+  release_and_drain();
   if (pid_written) unlink(pid_path);
   exit(code);
 }
@@ -168,10 +168,26 @@ static void accept_packet(uint32_t id) {
   if (nfq_set_verdict(qh, id, NF_ACCEPT, 0, NULL) < 0) stats.verdict_errors++;
 }
 
-// Every held packet goes out now.
-static void release_all(void) {
-  if (!qh) return;
+static struct nfq_handle *nfq;
+static int nfq_fd_;
+
+// Every held packet goes out now, then whatever the kernel queued and has
+// not handed over yet (destroying the queue, or exiting, would drop it;
+// docker/chaos removes the rule first, so no more arrive). Runs once: die()
+// can be reached from within it.
+static void release_and_drain(void) {
+  static int done;
+  if (!qh || done) return;
+  done = 1;
   while (heap_len > 0) accept_packet(heap_pop().id);
+  draining = 1;
+  static char drain_buf[1 << 16];
+  for (long rounds = 0; rounds < 10000000; ++rounds) {
+    ssize_t n = recv(nfq_fd_, drain_buf, sizeof drain_buf, MSG_DONTWAIT);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;  // EAGAIN: empty
+    nfq_handle_packet(nfq, drain_buf, (int)n);
+  }
 }
 
 static int on_packet(struct nfq_q_handle *q, struct nfgenmsg *msg, struct nfq_data *nfa, void *data) {
@@ -268,7 +284,7 @@ int main(int argc, char **argv) {
   rng_state = have_seed ? seed : (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
   rng_state = rng_state * 0x9E3779B97F4A7C15ULL + 1;  // never zero
 
-  struct nfq_handle *h = nfq_open();
+  struct nfq_handle *h = nfq = nfq_open();
   if (!h) die(EXIT_UNSUPPORTED, "cannot open a netfilter queue socket: %s (no nfnetlink_queue in this kernel?)", strerror(errno));
   // Kernels before 3.8 need this; later ones ignore it.
   (void)nfq_bind_pf(h, AF_INET);
@@ -284,7 +300,7 @@ int main(int argc, char **argv) {
   uint32_t flags = NFQA_CFG_F_FAIL_OPEN | NFQA_CFG_F_GSO;
   if (nfq_set_queue_flags(qh, flags, flags) < 0)
     (void)nfq_set_queue_flags(qh, NFQA_CFG_F_FAIL_OPEN, NFQA_CFG_F_FAIL_OPEN);
-  int fd = nfq_fd(h);
+  int fd = nfq_fd_ = nfq_fd(h);
   (void)nfnl_rcvbufsiz(nfq_nfnlh(h), 8u << 20);
   int one = 1;
   // When the socket's receive buffer is full the kernel cannot hand a
@@ -347,16 +363,7 @@ int main(int argc, char **argv) {
       nfq_handle_packet(h, buf, (int)n);
     }
   }
-  // Nothing held back is dropped: everything goes out now, then whatever
-  // the kernel queued and has not handed over yet (docker/chaos removes the
-  // rule first, so no more arrive).
-  release_all();
-  draining = 1;
-  for (int rounds = 0; rounds < 1000; ++rounds) {
-    ssize_t n = recv(fd, buf, sizeof buf, MSG_DONTWAIT);
-    if (n <= 0) break;
-    nfq_handle_packet(h, buf, (int)n);
-  }
+  release_and_drain();
   write_status(status_path);
   nfq_destroy_queue(qh);
   nfq_close(h);
