@@ -59,10 +59,13 @@ if [ "$FIRST_SEED" -gt 1 ] && [ -s "$results" ]; then
   # Adding seeds: keep the rows of every run this matrix does not repeat.
   [ "$(head -n 1 "$results")" = "$header" ] ||
     { say "error: $results has other columns than this script writes; use another OUT"; exit 2; }
-  awk -F'\t' -v faults=" $FAULTS " -v rws=" $RWS " -v first="$FIRST_SEED" '
-    NR == 1 || index(faults, " " $1 " ") == 0 || index(rws, " " $2 " ") == 0 || $3 < first' \
+  awk -F'\t' -v faults=" $FAULTS " -v rws=" $RWS " -v first="$FIRST_SEED" -v last="$SEEDS" '
+    NR == 1 || index(faults, " " $1 " ") == 0 || index(rws, " " $2 " ") == 0 ||
+      $3 < first || $3 > last' \
     "$results" > "$results.tmp" && mv "$results.tmp" "$results"
 else
+  [ "$FIRST_SEED" -eq 1 ] ||
+    say "note: no earlier $results to add seeds $FIRST_SEED..$SEEDS to: the table will hold only these"
   echo "$header" > "$results"
 fi
 
