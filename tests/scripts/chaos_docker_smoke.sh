@@ -76,33 +76,39 @@ max_rtt() {  # CONTAINER: the largest smoothed RTT (ms) of its TCP links to node
 }
 # Six writes of 270 KB coordinated by node1 (--routing=any), which sends
 # them on to the replicas in many segments for the faults to act on; each
-# value is kept in node1's /tmp to be read back.
-traffic() {  # TAG
+# value is kept in node1's /tmp to be read back. TIMEOUT: kvcli's deadline
+# per put (a 270 KB put behind a 400 ms delay takes several round trips).
+traffic() {  # TAG [TIMEOUT]
   docker exec "$n1" sh -c 'for i in 1 2 3 4 5 6; do
       head -c 200000 /dev/urandom | base64 -w0 > /tmp/wire-$0-$i &&
-      kvcli --routing=any --timeout=10s put --w 3 "wire-$0-$i" - < /tmp/wire-$0-$i >/dev/null || exit 1
-    done' "$1" || fail "kvcli put of 6 large values through node1 failed"
+      kvcli --routing=any --timeout=$1 put --w 3 "wire-$0-$i" - < /tmp/wire-$0-$i >/dev/null || exit 1
+    done' "$1" "${2:-10s}" || fail "kvcli put of 6 large values through node1 failed ($1)"
 }
-read_back() {  # TAG: each value written by traffic TAG, read through node3 with R=3
-  local i
+# Each value written by traffic TAG, read through node3 with R=3: exactly
+# one value (kvcli prints it on the first line; siblings would start with
+# "N siblings:"), byte for byte the one written.
+read_back() {  # TAG
+  local i want got
   for i in 1 2 3 4 5 6; do
-    docker exec "$n1" cat "/tmp/wire-$1-$i" |
-      docker exec -i "$n3" sh -c 'kvcli --routing=any --timeout=10s get --r 3 "$0" > /tmp/got &&
-          grep -qF -f - /tmp/got' "wire-$1-$i" ||
-      fail "wire-$1-$i does not read back whole through node3 after $1"
+    want=$(docker exec "$n1" sh -c '{ cat "$0"; echo; } | sha256sum' "/tmp/wire-$1-$i") ||
+      fail "cannot read /tmp/wire-$1-$i in node1"
+    got=$(docker exec "$n3" sh -c 'out=$(kvcli --routing=any --timeout=10s get --r 3 "$0") &&
+        printf "%s\n" "$out" | head -n 1 | sha256sum' "wire-$1-$i") ||
+      fail "wire-$1-$i cannot be read through node3 after $1"
+    [ "$got" = "$want" ] || fail "wire-$1-$i does not read back as written through node3 after $1"
   done
-  echo "ok: $1: the 6 values written under it read back whole"
+  echo "ok: $1: the 6 values written under it read back as written"
 }
 # Injects a fault (docker/chaos ARGS) on node1 under traffic and heals it:
 # the other nodes' TcpExt COUNTER must have risen meanwhile.
 counter_rises() {  # COUNTER WHAT ARGS...
   local name=$1 what=$2 before after out
   shift 2
-  before=$(counter "$name")
+  before=$(counter "$name") || exit 1
   out=$(docker/chaos "$@") || fail "docker/chaos $* failed: $out"
   echo "$out"
   traffic "$1"
-  after=$(counter "$name")
+  after=$(counter "$name") || exit 1
   [ "$after" -gt "$before" ] || fail "$* : node2..node5's $name did not rise ($before -> $after)"
   echo "ok: $1: node2..node5 $what: $((after - before))"
   if [ "$1" = reorder ]; then
@@ -133,7 +139,7 @@ check_packet_faults() {
     sleep 1
   done
   echo "ok: delay: node1's TCP RTT to a node is $rtt ms"
-  traffic delay
+  traffic delay 60s
   out=$(docker/chaos heal) || fail "heal after delay failed: $out"
   read_back delay
 
@@ -145,7 +151,7 @@ check_packet_faults() {
       fail "cannot list the iptables rules of $c"
     ! grep -q RUMOR-CHAOS <<<"$out" || fail "heal left rules in $c: $out"
     out=$(docker exec "$c" sh -c 'for p in /proc/[0-9]*; do
-        [ "$(cat $p/comm 2>/dev/null)" != rumor-netfault ] || echo "${p#/proc/}"; done') ||
+        tr "\0" " " 2>/dev/null <$p/cmdline | grep -q "^rumor-netfault " && echo "${p#/proc/}"; done; true') ||
       fail "cannot list the processes of $c"
     [ -z "$out" ] || fail "heal left rumor-netfault running in $c (pid $out)"
   done
