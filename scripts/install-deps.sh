@@ -11,6 +11,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14
   gnuplot-nox procps iproute2
+  python3-grpcio python3-protobuf python3-pytest python3-pytest-asyncio
 )
 
 missing=()
