@@ -38,19 +38,20 @@ constexpr std::chrono::milliseconds kMinRefreshInterval(100);
 // ...and not sooner than this after one failed (or found no token).
 constexpr std::chrono::milliseconds kRefreshRetryAfter(1000);
 
-bool NeverSent(const grpc::Status& s);
+bool NeverSent(const grpc::Status& s, bool node_answered);
 
 // The one place a grpc::Status becomes an absl::Status on the client side.
 // A connection that failed says "cannot reach"; a node that answered with
 // an error of its own (a quorum it could not gather, say) is named as the
 // one that answered.
 absl::Status FromGrpc(const grpc::Status& s, const std::string& server,
-                      bool write = false) {
+                      bool write = false, bool node_answered = false) {
   if (s.ok()) return absl::OkStatus();
   std::string msg = s.error_message();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    msg = NeverSent(s) ? absl::StrCat("cannot reach ", server, ": ", msg)
-                       : absl::StrCat(server, ": ", msg);
+    msg = NeverSent(s, node_answered)
+              ? absl::StrCat("cannot reach ", server, ": ", msg)
+              : absl::StrCat(server, ": ", msg);
   } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     msg = absl::StrCat("no answer from ", server, " before the deadline",
                        write ? "; the write may or may not have been applied"
@@ -65,11 +66,16 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& server,
 // or the node refused it before doing anything because it is shutting
 // down (kvd's exact wording, server/rpc/kv_service.cc). Anything else (a
 // reset or closed connection, a failed quorum) may have been applied.
-bool NeverSent(const grpc::Status& s) {
+// `node_answered`: the response carried kvd's headers, so the call reached
+// it. Its own UNAVAILABLE (a quorum it could not gather) quotes its peers'
+// errors, "connection refused" among them, and must not be read as this
+// client's failure to connect.
+bool NeverSent(const grpc::Status& s, bool node_answered) {
   if (s.error_code() != grpc::StatusCode::UNAVAILABLE) return false;
   if (s.error_message() == "node is shutting down; retry on another node") {
     return true;
   }
+  if (node_answered) return false;
   std::string msg = absl::AsciiStrToLower(s.error_message());
   return absl::StrContains(msg, "failed to connect to all addresses") ||
          absl::StrContains(msg, "connection refused") ||
@@ -527,16 +533,15 @@ struct Client::Impl {
   void OnKvDone(Call* call, const grpc::Status& s) {
     const std::string& address = call->ep->address;
     if (Answered(s)) call->ep->answered->fetch_add(1, std::memory_order_relaxed);
-    if (std::optional<uint64_t> v = ReportedRingVersion(*call->ctx)) {
-      NoteRingVersion(*v, address);
-    }
+    std::optional<uint64_t> reported = ReportedRingVersion(*call->ctx);
+    if (reported) NoteRingVersion(*reported, address);
     // A call that was never sent moves on to the next candidate as often
     // as it takes (nothing can be applied twice): a ring address this
     // client cannot reach, such as a name private to the cluster's
     // network, ends at the seed, which forwards. A read is also retried
     // once after any other UNAVAILABLE. A write whose outcome is unknown
     // is never retried.
-    bool never_sent = NeverSent(s);
+    bool never_sent = NeverSent(s, reported.has_value());
     bool retryable =
         never_sent ||
         (call->op == KvOp::kGet &&
@@ -554,7 +559,8 @@ struct Client::Impl {
         return;
       }
     }
-    absl::Status status = FromGrpc(s, address, call->op != KvOp::kGet);
+    absl::Status status =
+        FromGrpc(s, address, call->op != KvOp::kGet, reported.has_value());
     if (!status.ok() && !call->errors.empty()) {
       status = absl::Status(
           status.code(),

@@ -355,6 +355,42 @@ TEST_F(RoutingTest, AWriteWhoseOutcomeIsUnknownIsNotRetriedButAReadIs) {
             (std::map<std::string, int>{{failing->address(), 1}, {pref[1], 1}}));
 }
 
+// kvd's own UNAVAILABLE for a write whose quorum fell short quotes its
+// peers' errors, "failed to connect" and "Connection refused" among them.
+// The call reached the node (its headers say so), so the write may have
+// been applied: it is not retried, and not worded as unreachable.
+TEST_F(RoutingTest, AQuorumFailureQuotingAPeersConnectErrorIsNotRetried) {
+  SetLayout(/*replicas=*/3, /*version=*/1, /*seed=*/12);
+  v1::RingLayoutResponse layout = cluster_.layout();
+  FakeNode* failing = nodes_[1].get();
+  const std::string quorum_failed =
+      "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:9: "
+      "lost the connection to 127.0.0.1:9: failed to connect to all "
+      "addresses; last error: UNKNOWN: ipv4:127.0.0.1:9: Connection refused; "
+      "its outcome is unknown";
+  failing->FailWith("put", grpc::Status(grpc::StatusCode::UNAVAILABLE, quorum_failed));
+  failing->FailWith("delete", grpc::Status(grpc::StatusCode::UNAVAILABLE, quorum_failed));
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->RefreshRing().ok());
+  int i = 0;
+  while (PreferenceAddresses(layout, Key(i))[0] != failing->address()) ++i;
+  std::string key = Key(i);
+
+  auto put = client->Put(key, "v", "");
+  ASSERT_FALSE(put.ok());
+  EXPECT_EQ(put.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(absl::StrContains(put.status().message(), "cannot reach"))
+      << put.status();
+  EXPECT_EQ(Receivers("put", key),
+            (std::map<std::string, int>{{failing->address(), 1}}));
+
+  absl::Status del = client->Delete(key, "");
+  EXPECT_EQ(del.code(), absl::StatusCode::kUnavailable) << del;
+  EXPECT_EQ(Receivers("delete", key),
+            (std::map<std::string, int>{{failing->address(), 1}}));
+}
+
 TEST_F(RoutingTest, DeadNodesAreNotSentAnything) {
   v1::RingLayoutResponse layout =
       MakeLayout(nodes(), /*tokens=*/16, /*replicas=*/3, /*version=*/1, 13);
