@@ -1,7 +1,7 @@
 # Included from the top-level CMakeLists.txt: the Python client's generated
 # modules (messages and gRPC stubs of the client API), built by default.
 #
-#   build/python/rumor_pb/{kv,admin,health}_pb2.py and *_pb2_grpc.py
+#   build/python/rumor_pb/{kv,admin}_pb2.py and *_pb2_grpc.py
 #
 # client/python/rumor imports them as rumor_pb.kv_pb2 etc., so Python needs
 # both directories: PYTHONPATH=client/python:build/python.
@@ -12,8 +12,11 @@
 # form a top-level package named "proto", which other packages, such as
 # proto-plus, also claim.) None of these files imports another; one that
 # did would have to name it "rumor_pb/<file>.proto" for this to work.
-# peer.proto is the nodes' own protocol: clients do not need it.
-set(RUMOR_PYTHON_PROTOS kv admin health)
+# peer.proto is the nodes' own protocol: clients do not need it. Nor
+# health.proto (gRPC's standard health service, which the client does not
+# call): its module would register grpc.health.v1 messages that
+# grpcio-health-checking's own registers too, and the two clash.
+set(RUMOR_PYTHON_PROTOS kv admin)
 set(RUMOR_PYTHON_GEN_DIR ${CMAKE_BINARY_DIR}/python)
 
 set(rumor_python_inputs "")

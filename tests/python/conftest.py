@@ -3,10 +3,12 @@
 Live clusters: real kvd processes from $RUMOR_BUILD_DIR (the build
 directory: its kvd binary and its generated python/rumor_pb), each on
 127.0.0.1 with a port the OS chooses, a data directory under pytest's
-temporary directory and a log file next to it. Every process is killed
-when its fixture ends, whether the tests passed or not; they are also
-started with a parent-death signal, so even a killed pytest leaves none
-behind.
+temporary directory and a log file next to it, and an environment without
+the caller's RUMOR_* variables (kvd reads its flags from them). Every
+process is killed when its fixture ends, whether the tests passed or not;
+they are also started with a parent-death signal (setpriv), so even a
+killed pytest leaves none behind. A node that exited by itself (a crash, a
+sanitizer's abort) fails the fixture's teardown, with the end of its log.
 
 Fake nodes: in-process gRPC servers that answer KV and Admin calls as a
 test scripts them, for what a real cluster cannot do on demand (a node
@@ -86,6 +88,22 @@ def kvd_binary() -> Path:
 _SETPRIV = shutil.which("setpriv")
 
 
+def setpriv() -> str:
+    if not _SETPRIV:
+        pytest.fail(
+            "setpriv (util-linux) is not on PATH: the tests start kvd through it "
+            "so that no kvd outlives pytest (apt-get install util-linux)"
+        )
+    return _SETPRIV
+
+
+def kvd_environment() -> Dict[str, str]:
+    """The tests' environment without RUMOR_* variables: kvd reads every
+    flag from one (RUMOR_SEEDS, RUMOR_REPLICAS, ...), and the caller's must
+    not change the clusters the tests start."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("RUMOR_")}
+
+
 class KvdNode:
     """One kvd process, started and stopped by the tests."""
 
@@ -99,22 +117,29 @@ class KvdNode:
         self.process: Optional[subprocess.Popen] = None
         self.address = ""
         self.port = 0
+        # Set when the tests kill the process: it did not exit by itself.
+        self.killed = False
 
     def start(self, port: int = 0) -> None:
         """Starts kvd on 127.0.0.1:`port` (0: any) and waits until it serves."""
         if self.port_file.exists():
             self.port_file.unlink()
         argv = [
+            setpriv(),
+            "--pdeathsig",
+            "KILL",
+            "--",
             str(self.kvd),
             f"--listen=127.0.0.1:{port}",
             f"--data-dir={self.data_dir}",
             f"--port-file={self.port_file}",
             *self.flags,
         ]
-        if _SETPRIV:
-            argv = [_SETPRIV, "--pdeathsig", "KILL", "--", *argv]
+        self.killed = False
         with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT)
+            self.process = subprocess.Popen(
+                argv, stdout=log, stderr=subprocess.STDOUT, env=kvd_environment()
+            )
         wait_until(
             lambda: self.port_file.exists() or self.process.poll() is not None,
             START_TIMEOUT,
@@ -127,20 +152,40 @@ class KvdNode:
 
     @property
     def pid(self) -> int:
-        assert self.process is not None
+        if self.process is None:
+            raise RuntimeError(f"{self.name} was never started")
         return self.process.pid
 
     @property
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    @property
+    def exited_by_itself(self) -> bool:
+        """The process ended without the tests killing it."""
+        return self.process is not None and self.process.poll() is not None and not self.killed
+
     def signal(self, sig: int) -> None:
         if self.running:
             self.process.send_signal(sig)
 
+    def state(self) -> str:
+        """The process's state letter in /proc/<pid>/stat (R, S, T, ...)."""
+        stat = Path(f"/proc/{self.pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2]  # "pid (comm) S ...": comm may hold spaces
+
+    def stop(self) -> None:
+        """SIGSTOP, and waits until the kernel shows the process stopped."""
+        self.signal(signal.SIGSTOP)
+        wait_until(lambda: self.state() in "Tt", 10, f"{self.name} to stop")
+
+    def resume(self) -> None:
+        self.signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, and waits until the process is gone."""
         if self.process is not None and self.process.poll() is None:
+            self.killed = True
             self.process.send_signal(signal.SIGCONT)  # in case a test stopped it
             self.process.kill()
             self.process.wait(timeout=30)
@@ -156,12 +201,21 @@ class Cluster:
     """`size` kvd processes; node 0 starts the cluster, the others join
     through it."""
 
-    def __init__(self, directory: Path, size: int = 3, flags: Optional[List[str]] = None) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        size: int = 3,
+        flags: Optional[List[str]] = None,
+        probe_interval: str = "1s",
+    ) -> None:
         kvd = kvd_binary()
         directory.mkdir(parents=True, exist_ok=True)
-        # Fast failure detection, and joins that finish within a second or two.
+        # Joins that finish within a second or two. Probes every second
+        # (kvd's default) leave a slow node (sanitizers, a loaded machine)
+        # time to answer; tests that wait for a failure to be detected ask
+        # for faster ones.
         common = [
-            "--probe-interval=200ms",
+            f"--probe-interval={probe_interval}",
             "--handoff-interval=200ms",
             "--handoff-settle=1s",
             *(flags or []),
@@ -223,11 +277,30 @@ class Cluster:
     def node_at(self, address: str) -> KvdNode:
         return next(n for n in self.nodes if n.address == address)
 
-    def close(self) -> None:
+    def close(self, check: bool = True) -> None:
+        """Kills every node, each whatever happens to the others. With
+        `check`, then fails if a node had exited by itself (crashed),
+        showing the end of its log."""
+        crashed = [n for n in self.nodes if n.exited_by_itself]
+        errors: List[str] = []
         for client in self._clients.values():
-            client.close()
+            try:
+                client.close()
+            except Exception as e:  # pragma: no cover - still kill the nodes
+                errors.append(f"closing a client: {e!r}")
         for node in self.nodes:
-            node.kill()
+            try:
+                node.kill()
+            except Exception as e:
+                errors.append(f"killing {node.name} (pid {node.process.pid}): {e!r}")
+        if check and crashed:
+            errors += [
+                f"{n.name} ({n.address}) exited by itself with status "
+                f"{n.process.returncode}; the end of its log:\n{n.log()}"
+                for n in crashed
+            ]
+        if errors:
+            pytest.fail("\n".join(errors), pytrace=False)
 
 
 def _start_cluster(directory: Path, **kwargs) -> Cluster:
@@ -235,7 +308,7 @@ def _start_cluster(directory: Path, **kwargs) -> Cluster:
     try:
         cluster.start()
     except BaseException:
-        cluster.close()
+        cluster.close(check=False)  # the start's error says what happened
         raise
     return cluster
 
@@ -259,8 +332,9 @@ def cluster(tmp_path_factory) -> Cluster:
 
 @pytest.fixture
 def fresh_cluster(tmp_path) -> Cluster:
-    """A 3-node cluster of the test's own, which it may damage."""
-    c = _start_cluster(tmp_path / "cluster")
+    """A 3-node cluster of the test's own, which it may damage; fast
+    probes (200 ms), so that a killed node is soon declared dead."""
+    c = _start_cluster(tmp_path / "cluster", probe_interval="200ms")
     try:
         yield c
     finally:
@@ -365,8 +439,14 @@ def fake_nodes():
     try:
         yield make
     finally:
+        errors = []
         for node in nodes:
-            node.stop()
+            try:
+                node.stop()
+            except Exception as e:  # the others are stopped still
+                errors.append(f"stopping the fake node at {node.address}: {e!r}")
+        if errors:
+            pytest.fail("\n".join(errors), pytrace=False)
 
 
 def layout(version: int, replicas: int, nodes) -> admin_pb2.RingLayoutResponse:

@@ -6,6 +6,7 @@ import pytest
 
 import rumor
 from rumor import _routing
+from rumor._proto import request_options
 from rumor._routing import KvCall, Router
 from rumor.errors import error_from_status, never_sent
 from rumor.ring import RingLayout, RingNode, ring_position
@@ -18,14 +19,41 @@ REFUSED = (
     "Failed to connect to remote host: Connection refused"
 )
 
+# kvd's own answers to a write (server/replication/coordinator.cc), which
+# quote its replicas' errors: a connection refused between two nodes says
+# nothing about the client's call, which reached the coordinator.
+QUORUM_SHORT = (
+    "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:7002: "
+    "lost the connection to 127.0.0.1:7002: failed to connect to all addresses; "
+    "last error: UNKNOWN: ipv4:127.0.0.1:7002: Connection refused; the write may "
+    "have been applied on some replicas: its outcome is unknown"
+)
+FORWARDED_SHORT = (
+    "forwarded to replica 127.0.0.1:7002: only 2 of the key's 3 replicas can be "
+    "reached (down: 127.0.0.1:7003); a write needs W=3; nothing was written; "
+    "the write may have been applied: its outcome is unknown"
+)
+NOTHING_WRITTEN = (
+    "only 2 of the key's 3 replicas can be reached (down: 127.0.0.1:7003); "
+    "a write needs W=3; nothing was written"
+)
+SHUTTING_DOWN = "node is shutting down; retry on another node"
+
 
 def test_only_connection_failures_and_a_refusing_node_count_as_never_sent():
     assert never_sent(U, REFUSED)
     assert never_sent(U, "DNS resolution failed for nosuchhost:1")
-    assert never_sent(U, "node is shutting down; retry on another node")
+    assert never_sent(U, SHUTTING_DOWN)
     assert not never_sent(U, "Socket closed")
     assert not never_sent(U, "Connection reset by peer")
     assert not never_sent(D, REFUSED)
+
+
+def test_a_node_that_answered_sent_it_unless_it_said_it_is_shutting_down():
+    assert never_sent(U, SHUTTING_DOWN, answered=True)
+    assert not never_sent(U, QUORUM_SHORT, answered=True)
+    assert not never_sent(U, REFUSED, answered=True)
+    assert not never_sent(U, NOTHING_WRITTEN, answered=True)
 
 
 def test_a_write_that_may_have_been_sent_has_an_unknown_outcome():
@@ -45,19 +73,56 @@ def test_a_write_that_may_have_been_sent_has_an_unknown_outcome():
 
 
 def test_the_nodes_own_word_on_a_write_is_kept():
-    unknown = (
-        "only 1 of the 2 acknowledgements needed (W=2) arrived: x; the write may "
-        "have been applied on some replicas: its outcome is unknown"
-    )
-    e = error_from_status(U, unknown, "n:1", write=True)
+    # Answered or not (headers lost): the node said the outcome is unknown.
+    for answered in (True, False):
+        e = error_from_status(U, QUORUM_SHORT, "n:1", write=True, answered=answered)
+        assert type(e) is rumor.UnknownOutcome, answered
+        assert str(e) == f"n:1: {QUORUM_SHORT}"  # says it once
+    e = error_from_status(D, QUORUM_SHORT, "n:1", write=True, answered=True)
     assert type(e) is rumor.UnknownOutcome
-    assert str(e) == f"n:1: {unknown}"  # says it once
-    e = error_from_status(D, unknown, "n:1", write=True)
-    assert type(e) is rumor.UnknownOutcome
-    assert str(e) == f"no answer from n:1 before the deadline ({unknown})"
-    nothing = "only 2 of the key's 3 replicas can be reached; a write needs W=3; nothing was written"
-    e = error_from_status(U, nothing, "n:1", write=True)
-    assert type(e) is rumor.Unavailable and str(e) == f"n:1: {nothing}"
+    assert str(e) == f"no answer from n:1 before the deadline ({QUORUM_SHORT})"
+    # A replica's "nothing was written", quoted by the node that forwarded
+    # the write: the forward itself may have been applied.
+    e = error_from_status(U, FORWARDED_SHORT, "n:1", write=True, answered=True)
+    assert type(e) is rumor.UnknownOutcome and str(e) == f"n:1: {FORWARDED_SHORT}"
+    e = error_from_status(U, NOTHING_WRITTEN, "n:1", write=True, answered=True)
+    assert type(e) is rumor.Unavailable and str(e) == f"n:1: {NOTHING_WRITTEN}"
+    e = error_from_status(U, SHUTTING_DOWN, "n:1", write=True, answered=True)
+    assert type(e) is rumor.Unavailable and str(e) == f"cannot reach n:1: {SHUTTING_DOWN}"
+
+
+def test_a_read_the_node_answered_is_not_worded_as_unreachable():
+    e = error_from_status(U, QUORUM_SHORT, "n:1", write=False, answered=True)
+    assert type(e) is rumor.Unavailable and str(e) == f"n:1: {QUORUM_SHORT}"
+
+
+def test_a_write_failing_with_any_code_but_a_definite_refusal_has_an_unknown_outcome():
+    for code in (
+        grpc.StatusCode.UNKNOWN,
+        grpc.StatusCode.INTERNAL,
+        grpc.StatusCode.ABORTED,
+        grpc.StatusCode.DATA_LOSS,
+        grpc.StatusCode.NOT_FOUND,
+    ):
+        e = error_from_status(code, "boom", "n:1", write=True, answered=True)
+        assert type(e) is rumor.UnknownOutcome, code
+        assert e.code == code
+        assert str(e) == "n:1: boom; the write may or may not have been applied"
+        e = error_from_status(code, "boom", "n:1", write=False, answered=True)
+        assert type(e) is rumor.RumorError, code
+    refusals = {
+        grpc.StatusCode.INVALID_ARGUMENT: rumor.InvalidArgument,
+        grpc.StatusCode.OUT_OF_RANGE: rumor.InvalidArgument,
+        grpc.StatusCode.FAILED_PRECONDITION: rumor.FailedPrecondition,
+        # kvd: the disk or the storage queue is full, nothing was written.
+        grpc.StatusCode.RESOURCE_EXHAUSTED: rumor.Unavailable,
+        grpc.StatusCode.UNIMPLEMENTED: rumor.RumorError,
+        grpc.StatusCode.PERMISSION_DENIED: rumor.RumorError,
+        grpc.StatusCode.UNAUTHENTICATED: rumor.RumorError,
+    }
+    for code, cls in refusals.items():
+        e = error_from_status(code, "refused", "n:1", write=True, answered=True)
+        assert type(e) is cls, code
 
 
 def test_reads_and_unsent_calls_are_not_unknown_outcomes():
@@ -114,10 +179,21 @@ def test_bad_arguments_are_refused_before_anything_is_sent():
             client.get("k", r="2")
         with pytest.raises(rumor.InvalidArgument, match="timeout must be more than 0"):
             client.get("k", timeout=-1)
+        for endless in (float("inf"), float("nan"), 10**400):
+            with pytest.raises(rumor.InvalidArgument, match="timeout must be a finite number"):
+                client.put("k", "v", timeout=endless)
         with pytest.raises(TypeError, match="resolver"):
             rumor.Client("127.0.0.1:1", resolver="merge")
+    with pytest.raises(rumor.InvalidArgument, match="timeout must be a finite number"):
+        rumor.Client("127.0.0.1:1", timeout=float("inf"))
     with pytest.raises(rumor.RumorError, match="the client is closed"):
         client.get("k")
+
+
+def test_a_timeout_under_a_millisecond_still_gives_the_node_a_budget():
+    assert request_options(timeout=0.0004).timeout_ms == 1
+    assert request_options(timeout=0.0025).timeout_ms == 2
+    assert request_options(timeout=None).timeout_ms == 0  # the node's default
 
 
 # -- routing rules, on a manual clock ----------------------------------------
@@ -221,3 +297,24 @@ def test_a_write_is_retried_only_when_it_was_never_sent():
     late = KvCall(router, b"k", write=False, deadline=clock.now + 5, clock=clock)
     clock.now += 6
     assert not late.failed(U, REFUSED, answered=False)  # past the deadline
+
+
+def test_a_write_the_node_answered_is_not_retried_unless_it_was_shutting_down():
+    clock = Clock()
+    router = Router("seed:1", by_ring=True, clock=clock)
+    router.begin_refresh()
+    router.finish_refresh(ring_for(b"k", "alive", "alive", "alive"))
+
+    # The node answered, quoting a peer's refused connection: not retried,
+    # and not worded as unreachable.
+    put = KvCall(router, b"k", write=True, deadline=clock.now + 5, clock=clock)
+    assert put.address == "n1:1"
+    assert not put.failed(U, QUORUM_SHORT, answered=True)
+    e = put.error(U, QUORUM_SHORT)
+    assert type(e) is rumor.UnknownOutcome and str(e) == f"n1:1: {QUORUM_SHORT}"
+    assert router.route(b"k", []) == "n1:1"  # it answered: not failing
+
+    # Its refusal while it shuts down was never applied: moves on.
+    put = KvCall(router, b"k", write=True, deadline=clock.now + 5, clock=clock)
+    assert put.failed(U, SHUTTING_DOWN, answered=True)
+    assert put.address == "n2:1"

@@ -14,6 +14,21 @@ P = ring_position(KEY)
 # Loopback addresses nothing listens on: connections are refused.
 UNREACHABLE = ["127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1"]
 
+# kvd's answers to a write whose quorum fell short
+# (server/replication/coordinator.cc): they quote the replicas' errors,
+# a refused connection between two nodes among them.
+QUORUM_SHORT = (
+    "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:7002: "
+    "lost the connection to 127.0.0.1:7002: failed to connect to all addresses; "
+    "last error: UNKNOWN: ipv4:127.0.0.1:7002: Connection refused; the write may "
+    "have been applied on some replicas: its outcome is unknown"
+)
+FORWARDED_SHORT = (
+    "forwarded to replica 127.0.0.1:7002: only 2 of the key's 3 replicas can be "
+    "reached (down: 127.0.0.1:7003); a write needs W=3; nothing was written; "
+    "the write may have been applied: its outcome is unknown"
+)
+
 
 def found(value: bytes):
     def answer(request, context):
@@ -91,13 +106,12 @@ def test_replicas_that_cannot_be_reached_are_skipped_for_the_next_then_the_seed(
     assert len(seed.kv_calls("Get")) == 1
 
 
-def test_a_call_that_cannot_be_sent_anywhere_says_where_it_tried(fake_nodes):
-    seed = fake_nodes()
-    seed.stop()  # the seed is gone: no ring, no node
-    with rumor.Client(seed.address, timeout=5) as client:
+def test_a_call_that_cannot_be_sent_anywhere_says_where_it_tried():
+    seed = UNREACHABLE[0]  # no ring, no node
+    with rumor.Client(seed, timeout=5) as client:
         with pytest.raises(rumor.Unavailable) as e:
             client.get(KEY)
-    assert str(e.value).startswith(f"cannot reach {seed.address}: ")
+    assert str(e.value).startswith(f"cannot reach {seed}: ")
 
 
 def test_a_get_is_retried_once_on_another_replica_after_unavailable(fake_nodes):
@@ -123,36 +137,61 @@ def test_a_get_is_retried_once_on_another_replica_after_unavailable(fake_nodes):
 def test_a_write_that_reached_a_node_is_never_retried(fake_nodes):
     seed, first, second = fake_nodes(), fake_nodes(), fake_nodes()
     seed.layout = layout(1, 3, [(first.address, "alive", [P]), (second.address, "alive", [P + 1]), (seed.address, "alive", [P + 2])])
-    unknown = (
-        "only 1 of the 2 acknowledgements needed (W=2) arrived: x; the write may "
-        "have been applied on some replicas: its outcome is unknown"
-    )
-    first.handlers["Put"] = fail(grpc.StatusCode.UNAVAILABLE, unknown)
-    first.handlers["Delete"] = fail(grpc.StatusCode.UNAVAILABLE, "none of the key's 3 replicas can be reached from this node; nothing was written")
+    # The node answers (with its ring-version header): the "Connection
+    # refused" in its message is a peer's, not this client's.
+    first.handlers["Put"] = fail(grpc.StatusCode.UNAVAILABLE, QUORUM_SHORT)
+    first.handlers["Delete"] = fail(grpc.StatusCode.UNAVAILABLE, FORWARDED_SHORT)
     with rumor.Client(seed.address) as client:
         client.refresh_ring()
         with pytest.raises(rumor.UnknownOutcome) as e:
             client.put(KEY, "v")
-        assert str(e.value) == f"{first.address}: {unknown}"
+        assert e.value.code == grpc.StatusCode.UNAVAILABLE
+        assert str(e.value) == f"{first.address}: {QUORUM_SHORT}"
+        with pytest.raises(rumor.UnknownOutcome) as e:
+            client.delete(KEY, b"ctx")
+        assert str(e.value) == f"{first.address}: {FORWARDED_SHORT}"
+        first.handlers["Delete"] = fail(
+            grpc.StatusCode.UNAVAILABLE,
+            "none of the key's 3 replicas can be reached from this node; nothing was written",
+        )
         with pytest.raises(rumor.Unavailable, match="nothing was written"):
             client.delete(KEY, b"ctx")
-    assert len(first.kv_calls("Put")) == 1 and len(first.kv_calls("Delete")) == 1
+        # Still the first replica's: it answered, so it is not failing.
+        client.get(KEY)
+    assert len(first.kv_calls("Put")) == 1 and len(first.kv_calls("Delete")) == 2
+    assert len(first.kv_calls("Get")) == 1
+    assert second.calls == [] and seed.calls == []
+
+
+@pytest.mark.asyncio
+async def test_async_write_that_reached_a_node_is_never_retried(fake_nodes):
+    seed, first, second = fake_nodes(), fake_nodes(), fake_nodes()
+    seed.layout = layout(1, 3, [(first.address, "alive", [P]), (second.address, "alive", [P + 1]), (seed.address, "alive", [P + 2])])
+    first.handlers["Put"] = fail(grpc.StatusCode.UNAVAILABLE, QUORUM_SHORT)
+    async with rumor.AsyncClient(seed.address) as client:
+        await client.refresh_ring()
+        with pytest.raises(rumor.UnknownOutcome) as e:
+            await client.put(KEY, "v")
+        assert str(e.value) == f"{first.address}: {QUORUM_SHORT}"
+    assert len(first.kv_calls("Put")) == 1
     assert second.calls == [] and seed.calls == []
 
 
 def test_a_write_without_an_answer_in_time_has_an_unknown_outcome(fake_nodes):
     node = fake_nodes()
-    node.handlers["Put"] = node.hang
-    node.handlers["Get"] = node.hang
     with rumor.Client(node.address, routing="any") as client:
+        client.delete(KEY)  # connects: the calls below are sent at once
+        node.handlers["Put"] = node.hang
+        node.handlers["Get"] = node.hang
         with pytest.raises(rumor.UnknownOutcome) as e:
-            client.put(KEY, "v", timeout=0.5)
+            client.put(KEY, "v", timeout=2)
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
         assert "the write may or may not have been applied" in str(e.value)
         with pytest.raises(rumor.DeadlineExceeded) as e:
-            client.get(KEY, timeout=0.5)
+            client.get(KEY, timeout=2)
         assert str(e.value).startswith(f"no answer from {node.address} before the deadline")
-    assert len(node.kv_calls("Put")) == 1
+    wait_until(lambda: len(node.kv_calls("Put")) == 1, 10, "the put to reach the node")
+    wait_until(lambda: len(node.kv_calls("Get")) == 1, 10, "the get to reach the node")
 
 
 def test_a_new_ring_version_in_a_response_makes_the_client_fetch_the_ring(fake_nodes):
@@ -185,10 +224,12 @@ async def test_async_client_follows_the_same_routing_and_errors(fake_nodes):
         assert client.ring_version == 1
         obj = await client.get(KEY)  # unreachable, then UNAVAILABLE once, then an answer
         assert obj.values == (b"from-second",)
+        # The unreachable replica is skipped now; the first's channel is connected.
         with pytest.raises(rumor.UnknownOutcome) as e:
-            await client.put(KEY, "v", timeout=0.5)
+            await client.put(KEY, "v", timeout=2)
         assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
-    assert len(first.kv_calls("Get")) == 1 and len(first.kv_calls("Put")) == 1
+    wait_until(lambda: len(first.kv_calls("Put")) == 1, 10, "the put to reach the first replica")
+    assert len(first.kv_calls("Get")) == 1
     assert second.kv_calls("Put") == [] and seed.calls == []
 
 

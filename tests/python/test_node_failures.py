@@ -1,8 +1,6 @@
 """A node stopped (SIGSTOP) or killed (SIGKILL) under the clients; each test
 has a 3-node cluster of its own (N=3, R=W=2)."""
 
-import signal
-
 import grpc
 import pytest
 from conftest import counter_deltas, wait_until
@@ -12,12 +10,11 @@ import rumor
 
 def key_first_on(client, address, prefix):
     """A key whose preference list (as the nodes compute it) starts at `address`."""
-    i = 0
-    while True:
+    for i in range(1000):  # a few dozen keys are enough
         key = f"{prefix}-{i}"
         if client.ring(key).preference_list[0].address == address:
             return key
-        i += 1
+    pytest.fail(f"none of 1000 keys has its first replica on {address}")
 
 
 def test_a_write_to_a_node_that_stopped_answering_has_an_unknown_outcome(fresh_cluster):
@@ -29,21 +26,20 @@ def test_a_write_to_a_node_that_stopped_answering_has_an_unknown_outcome(fresh_c
         key = key_first_on(client, stopped.address, "stopped")
         client.put(key, "before")  # connects to the node
         before = cluster.counters(others)
-        stopped.signal(signal.SIGSTOP)
         try:
+            stopped.stop()
             with pytest.raises(rumor.UnknownOutcome) as e:
                 client.put(key, "during", timeout=1)
             assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
             assert e.value.address == stopped.address
-            assert str(e.value) == (
-                f"no answer from {stopped.address} before the deadline (Deadline Exceeded); "
-                "the write may or may not have been applied"
-            )
+            message = str(e.value)
+            assert message.startswith(f"no answer from {stopped.address} before the deadline ("), message
+            assert message.endswith("; the write may or may not have been applied"), message
             with pytest.raises(rumor.DeadlineExceeded):
                 client.get(key, timeout=1)
             after = cluster.counters(others)
         finally:
-            stopped.signal(signal.SIGCONT)
+            stopped.resume()
         # Not retried elsewhere: it may have been applied.
         assert counter_deltas(before, after, "requests_put") == {}
         obj = wait_until(lambda: client.get(key, timeout=2), 30, "the node to answer again")
@@ -59,14 +55,14 @@ async def test_async_write_to_a_node_that_stopped_answering_has_an_unknown_outco
     async with rumor.AsyncClient(cluster.seed) as client:
         await client.refresh_ring()
         await client.put(key, "before")
-        stopped.signal(signal.SIGSTOP)
         try:
+            stopped.stop()
             with pytest.raises(rumor.UnknownOutcome) as e:
                 await client.delete(key, None, timeout=1)
             assert e.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
             assert "the write may or may not have been applied" in str(e.value)
         finally:
-            stopped.signal(signal.SIGCONT)
+            stopped.resume()
 
 
 def test_with_a_replica_killed_quorum_calls_go_on_and_routing_falls_back(fresh_cluster):

@@ -83,7 +83,11 @@ def test_an_empty_ring_routes_nothing():
 
 
 def test_preference_list_of_hashes_the_key():
-    nodes = [RingNode(i, f"n{i}:1", "alive", (i * (1 << 60),)) for i in range(1, 16)]
+    # Node i holds token i << 60 (i = 1..15): a key's list starts at the
+    # node of the first token at or after its XXH64, by the vectors above.
+    nodes = [RingNode(i, f"n{i}:1", "alive", (i << 60,)) for i in range(1, 16)]
     v = view(3, *nodes)
-    for key in (b"a", b"greeting", b"cart"):
-        assert v.preference_list_of(key) == v.preference_list(ring_position(key), 3)
+    assert ids(v.preference_list_of(b"abc")) == [5, 6, 7]  # 0x44BC...
+    assert ids(v.preference_list_of(b"a")) == [14, 15, 1]  # 0xD24E...: wraps
+    assert ids(v.preference_list_of(b"")) == [15, 1, 2]  # 0xEF46...
+    assert ids(v.preference_list_of("greeting".encode())) == [15, 1, 2]  # 0xE7C5...

@@ -4,6 +4,7 @@ blocking and the asyncio client; no I/O here."""
 
 from __future__ import annotations
 
+import math
 from typing import Any, Iterable, List, Optional, Tuple, Union
 
 try:
@@ -82,12 +83,18 @@ def _quorum(name: str, value: Optional[int]) -> int:
 
 
 def check_timeout(timeout: Any, what: str = "timeout") -> float:
-    """A timeout in seconds, validated: a positive number."""
+    """A timeout in seconds, validated: a positive, finite number."""
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
         raise TypeError(f"{what} must be a number of seconds, not {type(timeout).__name__}")
-    if not timeout > 0:
+    try:
+        seconds = float(timeout)
+    except OverflowError:  # an int beyond any float
+        seconds = math.inf
+    if not math.isfinite(seconds):
+        raise InvalidArgument(f"{what} must be a finite number of seconds, not {timeout}")
+    if not seconds > 0:
         raise InvalidArgument(f"{what} must be more than 0 seconds, not {timeout}")
-    return float(timeout)
+    return seconds
 
 
 def request_options(
@@ -98,7 +105,8 @@ def request_options(
     client does)."""
     options = kv_pb2.RequestOptions(r=_quorum("r", r), w=_quorum("w", w))
     if timeout is not None:
-        options.timeout_ms = min(_UINT32_MAX, int(check_timeout(timeout) * 1000))
+        # At least 1 ms: 0 would mean "no budget given" (the node's default).
+        options.timeout_ms = min(_UINT32_MAX, max(1, int(check_timeout(timeout) * 1000)))
     return options
 
 

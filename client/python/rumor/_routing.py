@@ -212,8 +212,10 @@ class KvCall:
         self._tried: List[str] = []
         self._errors: List[str] = []
         self._retried_after_sent = False
+        self._answered = False
         address = router.route(key, [])
-        assert address is not None  # the seed, at least
+        if address is None:  # pragma: no cover - route() gives the seed at least
+            raise RumorError("no node to send the call to", code=grpc.StatusCode.INTERNAL)
         self.address: str = address
 
     def remaining(self) -> float:
@@ -225,12 +227,14 @@ class KvCall:
 
     def failed(self, code: grpc.StatusCode, details: str, answered: bool) -> bool:
         """Records that the attempt at `address` failed; `answered`: the
-        node sent the error itself (its response headers arrived). True
-        when the call goes on: `address` is then the next attempt's.
+        node sent the error itself (its response carried the ring-version
+        header, in the initial or the trailing metadata). True when the
+        call goes on: `address` is then the next attempt's.
 
         A node that could not be connected to, or whose connection failed
         without its answer, is skipped by the next calls for a while."""
-        sent = not never_sent(code, details)
+        self._answered = answered
+        sent = not never_sent(code, details, answered)
         if not sent or (code == grpc.StatusCode.UNAVAILABLE and not answered):
             self._router.mark_failing(self.address)
         retryable = not sent or (
@@ -250,5 +254,13 @@ class KvCall:
         return True
 
     def error(self, code: grpc.StatusCode, details: str) -> RumorError:
-        """The exception the call raises after its last attempt failed so."""
-        return error_from_status(code, details, self.address, write=self._write, retried=self._errors)
+        """The exception the call raises after its last attempt failed so
+        (as failed() was told)."""
+        return error_from_status(
+            code,
+            details,
+            self.address,
+            write=self._write,
+            answered=self._answered,
+            retried=self._errors,
+        )

@@ -34,7 +34,7 @@ import grpc
 from rumor import _proto
 from rumor._proto import BytesLike, admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc
 from rumor._routing import KvCall, Router, refresh_error
-from rumor.errors import InvalidArgument, RumorError, error_from_status
+from rumor.errors import DeadlineExceeded, InvalidArgument, RumorError, error_from_status
 from rumor.model import Member, NodeStatus, Object, RingInfo
 from rumor.ring import RingLayout
 
@@ -85,6 +85,12 @@ class _Refresh(threading.Thread):
         self._future: Optional[grpc.Future] = None
         self._cancelled = False
         self.error: Optional[RumorError] = None
+
+    @property
+    def budget(self) -> float:
+        """The longest the refresh can take, in seconds: every source's
+        deadline in turn, and a margin."""
+        return self._timeout * len(self._sources) + 1.0
 
     def run(self) -> None:
         router = self._client._router
@@ -192,7 +198,8 @@ class Client:
             return obj
         merged = _proto.to_bytes("the resolver's result", self._resolver(list(obj.values)))
         written = self.put(key, merged, obj.context, timeout=timeout, return_body=True)
-        assert written is not None
+        if written is None:  # pragma: no cover - put(return_body=True) returns the object
+            raise RumorError("the write-back returned no object", code=grpc.StatusCode.INTERNAL)
         return written
 
     def put(
@@ -288,10 +295,20 @@ class Client:
                 # No refresh in flight (each finishes before its thread
                 # ends), so the slot is free.
                 sources = self._router.begin_refresh()
-                assert sources is not None
+                if sources is None:  # pragma: no cover - the slot is free (see above)
+                    raise RumorError(
+                        "a ring refresh is in flight without its thread",
+                        code=grpc.StatusCode.INTERNAL,
+                    )
                 refresh = self._refresh = _Refresh(self, sources, seconds)
                 refresh.start()
-        refresh.join()
+        # Each of its attempts has a deadline: it ends within its budget.
+        refresh.join(refresh.budget)
+        if refresh.is_alive():  # pragma: no cover - a gRPC deadline not kept
+            raise DeadlineExceeded(
+                f"the ring refresh did not end within {refresh.budget:g}s",
+                code=grpc.StatusCode.DEADLINE_EXCEEDED,
+            )
         if refresh.error is not None:
             raise refresh.error
 

@@ -10,13 +10,15 @@
     |                        cannot be reached, too few replicas can, the node
     |                        has not joined yet or is overloaded. Retry later.
     +-- DeadlineExceeded     a read or an admin call got no answer in time
-    +-- UnknownOutcome       a put or delete that reached a node and then failed
-                             (no answer before the deadline, connection lost,
-                             or a quorum that fell short after some replicas
-                             acknowledged): it may or may not have been
-                             applied, on some replicas or all. Read the key to
-                             find out; a retry with the same context cannot
-                             overwrite anything the first attempt did not.
+    +-- UnknownOutcome       a put or delete that may have reached a node and
+                             then failed (no answer before the deadline,
+                             connection lost, a quorum that fell short after
+                             some replicas acknowledged, or any error other
+                             than a definite refusal): it may or may not have
+                             been applied, on some replicas or all. Read the
+                             key to find out; a retry with the same context
+                             cannot overwrite anything the first attempt did
+                             not.
 
 A key that is not found is not an error: Object.found is False.
 """
@@ -79,20 +81,54 @@ class UnknownOutcome(RumorError):
 
 _MAY_HAVE_BEEN_APPLIED = "the write may or may not have been applied"
 
+# kvd's refusal of a call it did nothing with (server/rpc/kv_service.cc).
+_SHUTTING_DOWN = "node is shutting down; retry on another node"
 
-def never_sent(code: grpc.StatusCode, details: str) -> bool:
+# Codes with which a put or delete was certainly refused as a whole: nothing
+# was written. (RESOURCE_EXHAUSTED: kvd refuses writes with it while its
+# disk or storage queue is full, before writing anything.) A write failing
+# with any other code, UNAVAILABLE aside (see error_from_status), may have
+# been applied.
+_DEFINITE_REFUSALS = frozenset(
+    (
+        grpc.StatusCode.INVALID_ARGUMENT,
+        grpc.StatusCode.OUT_OF_RANGE,
+        grpc.StatusCode.FAILED_PRECONDITION,
+        grpc.StatusCode.RESOURCE_EXHAUSTED,
+        grpc.StatusCode.UNIMPLEMENTED,
+        grpc.StatusCode.PERMISSION_DENIED,
+        grpc.StatusCode.UNAUTHENTICATED,
+    )
+)
+
+
+def _says_outcome_unknown(details: str) -> bool:
+    """Whether kvd said the write may have been applied (its words; a
+    replica's "nothing was written" quoted in them does not count)."""
+    return "outcome is unknown" in details or "may have been applied" in details
+
+
+def never_sent(code: grpc.StatusCode, details: str, answered: bool = False) -> bool:
     """Whether a failed call certainly did nothing on the node.
 
-    True when its channel could not connect to (or resolve) the address, so
-    the node cannot have seen it, or when the node refused it before doing
-    anything because it is shutting down (kvd's exact wording). Anything
-    else UNAVAILABLE (a reset or closed connection, a failed quorum) may
-    have been applied. The same rule as the C++ client's.
+    `answered`: the node answered the call itself (its response carried
+    kvd's "rumor-ring-version" header, in the initial or the trailing
+    metadata), so the call reached it. Then only kvd's own refusal while it
+    shuts down (its exact wording) counts as never sent: its other errors
+    quote its peers' ("failed to connect ...; Connection refused" of a
+    replica it could not reach), which say nothing about this call.
+
+    Otherwise also true when the channel could not connect to (or resolve)
+    the address, so the node cannot have seen the call. Anything else
+    UNAVAILABLE (a reset or closed connection, a failed quorum) may have
+    been applied. The same rule as the C++ client's.
     """
     if code != grpc.StatusCode.UNAVAILABLE:
         return False
-    if details == "node is shutting down; retry on another node":
+    if details == _SHUTTING_DOWN:
         return True
+    if answered:
+        return False
     text = details.lower()
     return (
         "failed to connect to all addresses" in text
@@ -107,30 +143,37 @@ def error_from_status(
     address: str,
     *,
     write: bool,
+    answered: bool = False,
     retried: Sequence[str] = (),
 ) -> RumorError:
     """The exception for a call to `address` that failed with `code` and
     `details`, as the C++ client words it.
 
-    `write`: the call was a put or delete. `retried`: "address: error" of
-    earlier attempts of the same call, named in the message.
+    `write`: the call was a put or delete. `answered`: the node answered it
+    itself (see never_sent). `retried`: "address: error" of earlier
+    attempts of the same call, named in the message.
+
+    A write fails with UnknownOutcome unless it was certainly not applied:
+    never sent, refused with one of the codes of a definite refusal, or an
+    UNAVAILABLE saying "nothing was written" (and not that its outcome is
+    unknown: kvd's quorum failures quote its replicas' errors).
     """
     details = details or code.name
     cls: type = RumorError
     if code == grpc.StatusCode.UNAVAILABLE:
-        if never_sent(code, details):
+        if write and _says_outcome_unknown(details):
+            cls, message = UnknownOutcome, f"{address}: {details}"
+        elif never_sent(code, details, answered):
             cls, message = Unavailable, f"cannot reach {address}: {details}"
         elif write and "nothing was written" not in details:
-            cls, message = UnknownOutcome, f"{address}: {details}"
-            if "outcome is unknown" not in details:
-                message += f"; {_MAY_HAVE_BEEN_APPLIED}"
+            cls, message = UnknownOutcome, f"{address}: {details}; {_MAY_HAVE_BEEN_APPLIED}"
         else:
             cls, message = Unavailable, f"{address}: {details}"
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"no answer from {address} before the deadline ({details})"
         if write:
             cls = UnknownOutcome
-            if "outcome is unknown" not in details:
+            if not _says_outcome_unknown(details):
                 message += f"; {_MAY_HAVE_BEEN_APPLIED}"
         else:
             cls = DeadlineExceeded
@@ -145,6 +188,12 @@ def error_from_status(
         cls, message = Unavailable, f"{address}: {details}"
     elif code == grpc.StatusCode.UNIMPLEMENTED:
         message = f"{address} does not implement this call ({details})"
+    elif write and code not in _DEFINITE_REFUSALS:
+        # UNKNOWN, INTERNAL, ABORTED, DATA_LOSS, ...: the node may have
+        # applied the write before it failed.
+        cls, message = UnknownOutcome, f"{address}: {details}"
+        if not _says_outcome_unknown(details):
+            message += f"; {_MAY_HAVE_BEEN_APPLIED}"
     else:
         message = f"{address}: {details}"
     if retried:
