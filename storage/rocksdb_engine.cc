@@ -271,6 +271,15 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
   db_options.IncreaseParallelism(2);
   db_options.max_background_jobs = 2;
   db_options.keep_log_file_num = 5;
+  // A log can be deleted only once every column family with writes in it
+  // has flushed them. The data family switches memtables often; the hint
+  // and metadata families take a few small writes and flush rarely, so
+  // each data memtable left behind a log of about 35 MiB (preallocated)
+  // that nothing deleted: a chaos run found 4 of them on a node, which
+  // took its 512 MB disk below the free-space margin and stopped every
+  // write, repair and hint delivery to it. Past this total, RocksDB
+  // flushes the families that hold the oldest log alive.
+  db_options.max_total_wal_size = 2 * options.write_buffer_bytes;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Tickers only (WAL syncs, stalls): no histograms or timers on the write
   // path.
@@ -286,7 +295,7 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
 
   rocksdb::ColumnFamilyOptions cf_options(db_options);
   cf_options.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  cf_options.write_buffer_size = 32 << 20;
+  cf_options.write_buffer_size = options.write_buffer_bytes;
   cf_options.compression = rocksdb::kNoCompression;
 
   std::vector<rocksdb::ColumnFamilyDescriptor> families;
