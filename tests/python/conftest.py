@@ -84,6 +84,21 @@ def kvd_binary() -> Path:
     return kvd
 
 
+# kvd's own answers to a write (server/replication/coordinator.cc), which
+# quote its replicas' errors: a connection refused between two nodes says
+# nothing about the client's call, which reached the coordinator.
+QUORUM_SHORT = (
+    "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:7002: "
+    "lost the connection to 127.0.0.1:7002: failed to connect to all addresses; "
+    "last error: UNKNOWN: ipv4:127.0.0.1:7002: Connection refused; the write may "
+    "have been applied on some replicas: its outcome is unknown"
+)
+FORWARDED_SHORT = (
+    "forwarded to replica 127.0.0.1:7002: only 2 of the key's 3 replicas can be "
+    "reached (down: 127.0.0.1:7003); a write needs W=3; nothing was written; "
+    "the write may have been applied: its outcome is unknown"
+)
+
 # setpriv (util-linux) makes the kernel SIGKILL kvd when pytest dies.
 _SETPRIV = shutil.which("setpriv")
 

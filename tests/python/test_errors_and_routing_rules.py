@@ -4,6 +4,8 @@ rules (rumor/_routing.py), without a network."""
 import grpc
 import pytest
 
+from conftest import FORWARDED_SHORT, QUORUM_SHORT
+
 import rumor
 from rumor import _routing
 from rumor._proto import request_options
@@ -19,20 +21,6 @@ REFUSED = (
     "Failed to connect to remote host: Connection refused"
 )
 
-# kvd's own answers to a write (server/replication/coordinator.cc), which
-# quote its replicas' errors: a connection refused between two nodes says
-# nothing about the client's call, which reached the coordinator.
-QUORUM_SHORT = (
-    "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:7002: "
-    "lost the connection to 127.0.0.1:7002: failed to connect to all addresses; "
-    "last error: UNKNOWN: ipv4:127.0.0.1:7002: Connection refused; the write may "
-    "have been applied on some replicas: its outcome is unknown"
-)
-FORWARDED_SHORT = (
-    "forwarded to replica 127.0.0.1:7002: only 2 of the key's 3 replicas can be "
-    "reached (down: 127.0.0.1:7003); a write needs W=3; nothing was written; "
-    "the write may have been applied: its outcome is unknown"
-)
 NOTHING_WRITTEN = (
     "only 2 of the key's 3 replicas can be reached (down: 127.0.0.1:7003); "
     "a write needs W=3; nothing was written"

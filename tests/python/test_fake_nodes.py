@@ -3,7 +3,7 @@ fake nodes that answer as each test needs (conftest.FakeNode)."""
 
 import grpc
 import pytest
-from conftest import layout, wait_until
+from conftest import FORWARDED_SHORT, QUORUM_SHORT, layout, wait_until
 
 import rumor
 from rumor._proto import kv_pb2
@@ -14,20 +14,6 @@ P = ring_position(KEY)
 # Loopback addresses nothing listens on: connections are refused.
 UNREACHABLE = ["127.0.0.1:1", "127.0.0.2:1", "127.0.0.3:1"]
 
-# kvd's answers to a write whose quorum fell short
-# (server/replication/coordinator.cc): they quote the replicas' errors,
-# a refused connection between two nodes among them.
-QUORUM_SHORT = (
-    "only 1 of the 2 acknowledgements needed (W=2) arrived: 127.0.0.1:7002: "
-    "lost the connection to 127.0.0.1:7002: failed to connect to all addresses; "
-    "last error: UNKNOWN: ipv4:127.0.0.1:7002: Connection refused; the write may "
-    "have been applied on some replicas: its outcome is unknown"
-)
-FORWARDED_SHORT = (
-    "forwarded to replica 127.0.0.1:7002: only 2 of the key's 3 replicas can be "
-    "reached (down: 127.0.0.1:7003); a write needs W=3; nothing was written; "
-    "the write may have been applied: its outcome is unknown"
-)
 
 
 def found(value: bytes):

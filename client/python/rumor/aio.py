@@ -23,7 +23,7 @@ import grpc.aio
 from rumor import _proto
 from rumor._proto import BytesLike, admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc
 from rumor._routing import KvCall, Router, refresh_error
-from rumor.client import _check_options
+from rumor.client import _check_options, _ClientBase
 from rumor.errors import RumorError, error_from_status
 from rumor.model import Member, NodeStatus, Object, RingInfo
 from rumor.ring import RingLayout
@@ -49,7 +49,7 @@ def _reported_version(error: grpc.aio.AioRpcError) -> Optional[int]:
     return _proto.ring_version_of(error.initial_metadata(), error.trailing_metadata())
 
 
-class AsyncClient:
+class AsyncClient(_ClientBase):
     """An asyncio client of a rumor cluster; arguments as rumor.Client's.
 
     Nothing connects until the first call.
@@ -215,18 +215,7 @@ class AsyncClient:
     async def __aexit__(self, *exc) -> None:
         await self.close()
 
-    def __repr__(self) -> str:
-        routing = "ring" if self._router.by_ring else "any"
-        return f"rumor.AsyncClient({self._server!r}, routing={routing!r})"
-
     # -- internals ---------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RumorError("the client is closed", code=grpc.StatusCode.CANCELLED)
-
-    def _timeout_of(self, timeout: Optional[float]) -> float:
-        return self._timeout if timeout is None else _proto.check_timeout(timeout)
 
     def _node(self, address: str) -> _Node:
         self._check_open()

@@ -136,7 +136,29 @@ class _Refresh(threading.Thread):
                 self._future.cancel()
 
 
-class Client:
+class _ClientBase:
+    """What the blocking and the asyncio client share: their description,
+    the closed check and the default timeout. Both set _server, _router,
+    _timeout and _closed."""
+
+    _server: str
+    _router: Router
+    _timeout: float
+    _closed: bool
+
+    def __repr__(self) -> str:
+        routing = "ring" if self._router.by_ring else "any"
+        return f"rumor.{type(self).__name__}({self._server!r}, routing={routing!r})"
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RumorError("the client is closed", code=grpc.StatusCode.CANCELLED)
+
+    def _timeout_of(self, timeout: Optional[float]) -> float:
+        return self._timeout if timeout is None else _proto.check_timeout(timeout)
+
+
+class Client(_ClientBase):
     """A blocking client of a rumor cluster.
 
     `server` is the host:port of any node (the seed). `timeout` is the
@@ -335,18 +357,7 @@ class Client:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def __repr__(self) -> str:
-        routing = "ring" if self._router.by_ring else "any"
-        return f"rumor.Client({self._server!r}, routing={routing!r})"
-
     # -- internals ---------------------------------------------------------
-
-    def _check_open(self) -> None:
-        if self._closed:
-            raise RumorError("the client is closed", code=grpc.StatusCode.CANCELLED)
-
-    def _timeout_of(self, timeout: Optional[float]) -> float:
-        return self._timeout if timeout is None else _proto.check_timeout(timeout)
 
     def _node(self, address: str) -> _Node:
         with self._lock:
