@@ -278,8 +278,10 @@ absl::StatusOr<std::unique_ptr<Engine>> OpenRocksDbEngine(
   // that nothing deleted: a chaos run found 4 of them on a node, which
   // took its 512 MB disk below the free-space margin and stopped every
   // write, repair and hint delivery to it. Past this total, RocksDB
-  // flushes the families that hold the oldest log alive.
-  db_options.max_total_wal_size = 2 * options.write_buffer_bytes;
+  // flushes the families that hold the oldest log alive (three memtables:
+  // with two, a forced switch could leave the data family two memtables
+  // to flush and stop writes).
+  db_options.max_total_wal_size = 3 * options.write_buffer_bytes;
   db_options.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   // Tickers only (WAL syncs, stalls): no histograms or timers on the write
   // path.

@@ -33,11 +33,14 @@ struct RocksDbOptions {
   // touch node metadata or only delete (what a node needs to start, refute
   // a suspicion and free space) pass until 16 MiB are left.
   uint64_t min_free_bytes = 256ull << 20;
-  // Each column family's memtable. The write-ahead logs are kept to about
-  // twice this in all: beyond it RocksDB flushes whichever column families
-  // still hold the oldest log alive. (Its default, four times every
-  // family's memtables, let logs kept alive by the little-written hint and
-  // metadata families grow to about 1 GiB.)
+  // Each column family's memtable. The write-ahead logs are limited to
+  // three times this: beyond it RocksDB flushes whichever column families
+  // still hold the oldest log alive, so the logs take at most about 4.1
+  // times this on disk (the limit, plus the current log, preallocated at
+  // 1.1 times). Below three, a forced flush could catch the data family
+  // with both its memtables full and stop writes. (RocksDB's default, four
+  // times every family's memtables, let logs kept alive by the little-
+  // written hint and metadata families grow to about 1 GiB.)
   size_t write_buffer_bytes = 32 << 20;
 };
 
