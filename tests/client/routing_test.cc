@@ -391,6 +391,28 @@ TEST_F(RoutingTest, AQuorumFailureQuotingAPeersConnectErrorIsNotRetried) {
             (std::map<std::string, int>{{failing->address(), 1}}));
 }
 
+// kvd's refusal while it shuts down comes before it does anything: the
+// write goes on to the next replica, although the node answered.
+TEST_F(RoutingTest, AWriteRefusedByANodeShuttingDownGoesToTheNextReplica) {
+  SetLayout(/*replicas=*/3, /*version=*/1, /*seed=*/13);
+  v1::RingLayoutResponse layout = cluster_.layout();
+  FakeNode* failing = nodes_[1].get();
+  failing->FailWith("put", grpc::Status(grpc::StatusCode::UNAVAILABLE,
+                                        "node is shutting down; retry on another node"));
+  auto client = Connect();
+  ASSERT_NE(client, nullptr);
+  ASSERT_TRUE(client->RefreshRing().ok());
+  int i = 0;
+  while (PreferenceAddresses(layout, Key(i))[0] != failing->address()) ++i;
+  std::string key = Key(i);
+  std::vector<std::string> pref = PreferenceAddresses(layout, key);
+
+  auto put = client->Put(key, "v", "");
+  ASSERT_TRUE(put.ok()) << put.status();
+  EXPECT_EQ(Receivers("put", key),
+            (std::map<std::string, int>{{failing->address(), 1}, {pref[1], 1}}));
+}
+
 TEST_F(RoutingTest, DeadNodesAreNotSentAnything) {
   v1::RingLayoutResponse layout =
       MakeLayout(nodes(), /*tokens=*/16, /*replicas=*/3, /*version=*/1, 13);
