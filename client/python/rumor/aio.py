@@ -22,8 +22,8 @@ import grpc.aio
 
 from rumor import _proto
 from rumor._proto import BytesLike, admin_pb2, admin_pb2_grpc, kv_pb2, kv_pb2_grpc
-from rumor._routing import KvCall, Router, refresh_error
-from rumor.client import _check_options, _ClientBase
+from rumor._routing import KvCall, refresh_error
+from rumor.client import _ClientBase
 from rumor.errors import RumorError, error_from_status
 from rumor.model import Member, NodeStatus, Object, RingInfo
 from rumor.ring import RingLayout
@@ -63,10 +63,7 @@ class AsyncClient(_ClientBase):
         routing: str = "ring",
         resolver: Optional[AsyncResolver] = None,
     ) -> None:
-        self._timeout = _check_options(server, timeout, routing, resolver)
-        self._server = server
-        self._resolver = resolver
-        self._router = Router(server, by_ring=routing == "ring")
+        super().__init__(server, timeout, routing, resolver)
         self._nodes: Dict[str, _Node] = {}
         self._refresh: Optional["asyncio.Task[Optional[RumorError]]"] = None
         self._closed = False

@@ -138,13 +138,16 @@ class _Refresh(threading.Thread):
 
 class _ClientBase:
     """What the blocking and the asyncio client share: their description,
-    the closed check and the default timeout. Both set _server, _router,
-    _timeout and _closed."""
+    the checked options, the router, the closed check and the default
+    timeout. Each sets _closed."""
 
-    _server: str
-    _router: Router
-    _timeout: float
     _closed: bool
+
+    def __init__(self, server: str, timeout: float, routing: str, resolver) -> None:
+        self._timeout = _check_options(server, timeout, routing, resolver)
+        self._server = server
+        self._resolver = resolver
+        self._router = Router(server, by_ring=routing == "ring")
 
     def __repr__(self) -> str:
         routing = "ring" if self._router.by_ring else "any"
@@ -181,10 +184,7 @@ class Client(_ClientBase):
         routing: str = "ring",
         resolver: Optional[Resolver] = None,
     ) -> None:
-        self._timeout = _check_options(server, timeout, routing, resolver)
-        self._server = server
-        self._resolver = resolver
-        self._router = Router(server, by_ring=routing == "ring")
+        super().__init__(server, timeout, routing, resolver)
         self._lock = threading.Lock()  # guards the fields below
         self._nodes: Dict[str, _Node] = {}
         self._refresh: Optional[_Refresh] = None
