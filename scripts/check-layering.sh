@@ -9,6 +9,7 @@
 #   server/membership/         common/, server/ring/, server/membership/
 #   server/replication/        common/, storage/, server/{ring,membership,replication}/
 #   server/antientropy/        common/, storage/, server/{ring,membership,replication,antientropy}/
+#   server/metrics/            common/, server/metrics/
 #   server/rpc/                anything but server/node/
 #   client/                    common/, client/, proto/ (never server/ or storage/)
 #
@@ -88,15 +89,16 @@ check server/membership common/ server/ring/ server/membership/
 check server/replication common/ storage/ server/ring/ server/membership/ server/replication/
 check server/antientropy common/ storage/ server/ring/ server/membership/ \
   server/replication/ server/antientropy/
+check server/metrics common/ server/metrics/
 check server/rpc common/ storage/ server/ring/ server/membership/ \
-  server/replication/ server/antientropy/ server/rpc/ proto/
+  server/replication/ server/antientropy/ server/metrics/ server/rpc/ proto/
 check client common/ client/ proto/
 # Everything else is only held to the quoted-include rule.
 for d in bench tests; do
   check "$d" common/ storage/ server/ client/ proto/ bench/ tests/
 done
 for d in common storage server/ring server/membership server/replication \
-         server/antientropy; do
+         server/antientropy server/metrics; do
   no_grpc "$d"
 done
 
