@@ -899,17 +899,26 @@ const char* ServingStatusName(ServingStatus status) {
   return "UNKNOWN";
 }
 
-absl::StatusOr<ServingStatus> Client::Health(const CallOptions& opts) {
+absl::StatusOr<ServingStatus> Client::Health(const std::string& service,
+                                             const CallOptions& opts) {
   namespace health = ::grpc::health::v1;
   auto stub = health::Health::NewStub(impl_->seed->channel);
   grpc::ClientContext ctx;
   impl_->SetDeadline(&ctx, opts);
+  health::HealthCheckRequest req;
+  req.set_service(service);
   health::HealthCheckResponse resp;
-  grpc::Status s = stub->Check(&ctx, health::HealthCheckRequest(), &resp);
+  grpc::Status s = stub->Check(&ctx, req, &resp);
   if (s.error_code() == grpc::StatusCode::UNIMPLEMENTED) {
     return absl::UnimplementedError(
         absl::StrCat(impl_->options.server,
                      " does not serve gRPC health checks (grpc.health.v1)"));
+  }
+  if (s.error_code() == grpc::StatusCode::NOT_FOUND) {
+    return absl::NotFoundError(absl::StrCat(
+        impl_->options.server, " knows no service named '", service,
+        "' (rumor.v1.KV, rumor.v1.Admin, rumor.v1.Peer, rumor.v1.Replica or "
+        "empty for the whole node)"));
   }
   if (!s.ok()) return FromGrpc(s, impl_->options.server);
   switch (resp.status()) {

@@ -336,11 +336,18 @@ class Client {
   absl::Status PauseAae(bool paused, const CallOptions& opts = {});
 
   // The seed's answer to gRPC's standard health check
-  // (grpc.health.v1.Health/Check, about the server as a whole): kServing
-  // once the node serves, kNotServing while it shuts down. An error when
-  // it cannot be asked: UNAVAILABLE (cannot reach it), DEADLINE_EXCEEDED,
-  // UNIMPLEMENTED (a server without the health service).
-  absl::StatusOr<ServingStatus> Health(const CallOptions& opts = {});
+  // (grpc.health.v1.Health/Check) about `service` ("" : the node as a
+  // whole; or "rumor.v1.KV", "rumor.v1.Admin", ...): kServing once the
+  // node serves, kNotServing while it starts (has not yet learnt its ring:
+  // the whole node and rumor.v1.KV) or shuts down. An error when it cannot
+  // be asked: UNAVAILABLE (cannot reach it), DEADLINE_EXCEEDED,
+  // UNIMPLEMENTED (a server without the health service), NOT_FOUND (a
+  // service name the node does not know).
+  absl::StatusOr<ServingStatus> Health(const CallOptions& opts = {}) {
+    return Health("", opts);
+  }
+  absl::StatusOr<ServingStatus> Health(const std::string& service,
+                                       const CallOptions& opts = {});
 
   // Routing. With Routing::kRing: fetches the ring now, from the seed (or,
   // if it cannot be reached, from the other nodes of the ring already

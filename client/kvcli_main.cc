@@ -658,8 +658,8 @@ int RunRepair(Client& client, const Globals& g, const std::string& peer) {
 
 // gRPC's standard health check of --server: exit 0 only when it answers
 // SERVING (a container's HEALTHCHECK runs this).
-int RunHealth(Client& client, const Globals& g) {
-  auto status = client.Health();
+int RunHealth(Client& client, const Globals& g, const std::string& service) {
+  auto status = client.Health(service);
   if (!status.ok()) return FailStatus(status.status());
   const char* name = rumor::client::ServingStatusName(*status);
   if (g.json) {
@@ -669,7 +669,8 @@ int RunHealth(Client& client, const Globals& g) {
   }
   if (*status == rumor::client::ServingStatus::kServing) return kExitOk;
   return Fail(kExitServer,
-              absl::StrCat(g.server, " is not serving (", name, ")"));
+              absl::StrCat(g.server, service.empty() ? "" : " ", service,
+                           " is not serving (", name, ")"));
 }
 
 std::string ValueText(const std::string& v, const Globals& g) {
@@ -834,7 +835,14 @@ int main(int argc, char** argv) {
   auto* health = app.add_subcommand(
       "health",
       "gRPC health check of the node (grpc.health.v1): exit 0 when it "
-      "answers SERVING, 3 when it does not or cannot be reached");
+      "answers SERVING, 3 when it does not or cannot be reached (a node "
+      "that has not learnt its ring yet, or is shutting down, is not "
+      "serving)");
+  std::string health_service;
+  health->add_option("--service", health_service,
+                     "ask about one service: rumor.v1.KV (clients), "
+                     "rumor.v1.Admin, rumor.v1.Peer, rumor.v1.Replica; "
+                     "default: the node as a whole");
   auto* members = app.add_subcommand("members", "list the cluster's members");
   auto* ring = app.add_subcommand(
       "ring", "ring ownership per node, or KEY's preference list");
@@ -941,7 +949,7 @@ int main(int argc, char** argv) {
   if (del->parsed()) return RunDelete(**client, g, key, context, call);
   if (replicas->parsed()) return RunReplicas(**client, g, key);
   if (status->parsed()) return RunStatus(**client, g);
-  if (health->parsed()) return RunHealth(**client, g);
+  if (health->parsed()) return RunHealth(**client, g, health_service);
   if (members->parsed()) return RunMembers(**client, g);
   if (ring->parsed()) return RunRing(**client, g, key, ring->count("key") > 0);
   if (leave->parsed()) return RunLeave(**client, g);

@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
                  "directory for this node's data; one kvd per directory")
       ->envname("RUMOR_DATA_DIR")
       ->capture_default_str();
+  app.add_option("--metrics", options.metrics,
+                 "host:port to serve Prometheus metrics on, at /metrics over "
+                 "plain HTTP (default: none; e.g. 127.0.0.1:9100)")
+      ->envname("RUMOR_METRICS");
   app.add_flag("--sync", options.sync,
                "fsync every write before acknowledging it (survives power "
                "loss, slower)")

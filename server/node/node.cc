@@ -22,6 +22,9 @@
 #include "common/version.h"
 #include "common/hash.h"
 #include "server/membership/membership_runner.h"
+#include "server/metrics/exposition.h"
+#include "server/metrics/http_server.h"
+#include "server/metrics/request_metrics.h"
 #include "server/node/data_dir.h"
 #include "server/node/node_meta.h"
 #include "server/antientropy/anti_entropy.h"
@@ -98,96 +101,274 @@ struct Node::State final : public AdminBackend {
     return info;
   }
   std::vector<std::pair<std::string, uint64_t>> Values() const override {
+    std::vector<std::pair<std::string, uint64_t>> out;
+    for (const NodeValue& v : NodeValues()) out.push_back({v.name, v.value});
+    for (const auto& [owner, count] : hints->Counts()) {
+      out.push_back({"hints_for_" + NodeIdToString(owner), count});
+    }
+    return out;
+  }
+  // A named counter or gauge: one line of `kvcli status`, and on /metrics
+  // rumor_<name> (with _total for a counter).
+  struct NodeValue {
+    std::string name;
+    uint64_t value = 0;
+    MetricType type = MetricType::kGauge;
+    const char* help = "";
+  };
+  std::vector<NodeValue> NodeValues() const {
+    constexpr MetricType kC = MetricType::kCounter;
+    constexpr MetricType kG = MetricType::kGauge;
     storage::EngineStats es = engine->Stats();
     PeerTransportStats ts = peer_transport ? peer_transport->stats()
                                            : PeerTransportStats{};
-    std::vector<std::pair<std::string, uint64_t>> out = {
-        {"storage_wal_syncs", es.wal_syncs},
-        {"storage_sst_bytes", es.sst_bytes},
-        {"storage_memtable_bytes", es.memtable_bytes},
-        {"storage_pending_compaction_bytes", es.pending_compaction_bytes},
-        {"storage_stall_micros", es.stall_micros},
-        {"storage_writes_stopped", es.writes_stopped ? 1u : 0u},
-        {"storage_disk_free_bytes", es.disk_free_bytes},
-        {"storage_writes_refused_disk_full", es.writes_refused_disk_full},
-        {"storage_queue_depth", storage_pool ? storage_pool->queued() : 0},
-        {"peer_frames_sent", ts.frames_sent},
-        {"peer_frames_dropped", ts.frames_dropped},
-        {"peer_streams_opened", ts.streams_opened},
-        {"peer_stream_failures", ts.stream_failures},
-        {"peer_links", ts.links},
-        {"peer_links_forgotten", ts.links_forgotten},
-        {"peer_links_expired", ts.links_expired},
+    std::vector<NodeValue> out = {
+        {"storage_wal_syncs", es.wal_syncs, kC, "Write-ahead log syncs."},
+        {"storage_sst_bytes", es.sst_bytes, kG,
+         "Bytes in RocksDB's table files."},
+        {"storage_memtable_bytes", es.memtable_bytes, kG,
+         "Bytes in RocksDB's memtables."},
+        {"storage_pending_compaction_bytes", es.pending_compaction_bytes, kG,
+         "Bytes RocksDB estimates compaction still has to rewrite."},
+        {"storage_stall_micros", es.stall_micros, kC,
+         "Microseconds RocksDB delayed or stopped writes for."},
+        {"storage_writes_stopped", es.writes_stopped ? 1u : 0u, kG,
+         "1 while RocksDB stops writes."},
+        {"storage_disk_free_bytes", es.disk_free_bytes, kG,
+         "Free bytes on the data directory's file system."},
+        {"storage_writes_refused_disk_full", es.writes_refused_disk_full, kC,
+         "Writes refused because the disk is below the free-space margin."},
+        {"storage_queue_depth", storage_pool ? storage_pool->queued() : 0, kG,
+         "Storage work waiting for the storage thread pool."},
+        {"peer_frames_sent", ts.frames_sent, kC, "Gossip frames sent."},
+        {"peer_frames_dropped", ts.frames_dropped, kC,
+         "Gossip frames dropped (queue full or no stream)."},
+        {"peer_streams_opened", ts.streams_opened, kC,
+         "Gossip streams opened to peers (reconnects included)."},
+        {"peer_stream_failures", ts.stream_failures, kC,
+         "Gossip streams that failed."},
+        {"peer_links", ts.links, kG, "Peers with a gossip link."},
+        {"peer_links_forgotten", ts.links_forgotten, kC,
+         "Gossip links dropped for departed members."},
+        {"peer_links_expired", ts.links_expired, kC,
+         "Idle gossip links closed."},
         {"peer_malformed_frames",
-         peer_service ? peer_service->malformed_frames() : 0},
+         peer_service ? peer_service->malformed_frames() : 0, kC,
+         "Gossip frames from peers that did not decode (dropped)."},
     };
     CoordinatorStats cs = coordinator->stats();
-    for (auto [name, value] : std::initializer_list<
-             std::pair<const char*, uint64_t>>{
-             {"requests_get", cs.gets},
-             {"requests_put", cs.puts},
-             {"requests_delete", cs.deletes},
-             {"requests_forwarded", cs.forwarded},
-             {"quorum_unavailable", cs.unavailable},
-             {"quorum_timeouts", cs.timeouts},
-             {"read_repairs", cs.read_repairs},
-             {"hints_sent", cs.hints_sent},
-             {"replica_writes_received", cs.replica_writes},
-             {"hints_stored", cs.hints_stored}}) {
-      out.push_back({name, value});
+    for (const NodeValue& v : std::initializer_list<NodeValue>{
+             {"requests_get", cs.gets, kC, "Gets coordinated."},
+             {"requests_put", cs.puts, kC, "Puts coordinated."},
+             {"requests_delete", cs.deletes, kC, "Deletes coordinated."},
+             {"requests_forwarded", cs.forwarded, kC,
+              "Requests forwarded to a replica of their key."},
+             {"quorum_unavailable", cs.unavailable, kC,
+              "Requests refused: too few replicas reachable for R or W."},
+             {"quorum_timeouts", cs.timeouts, kC,
+              "Requests whose quorum did not answer in time."},
+             {"read_repairs", cs.read_repairs, kC,
+              "Stale replicas updated by read repair."},
+             {"hints_sent", cs.hints_sent, kC,
+              "Writes sent to a fallback node as hints."},
+             {"replica_writes_received", cs.replica_writes, kC,
+              "Replica writes this node applied for a coordinator."},
+             {"hints_stored", cs.hints_stored, kC,
+              "Hints this node stored for other nodes."}}) {
+      out.push_back(v);
     }
     uint64_t total = 0;
-    for (const auto& [owner, count] : hints->Counts()) {
-      out.push_back({"hints_for_" + NodeIdToString(owner), count});
-      total += count;
-    }
-    out.push_back({"hints_held", total});
-    out.push_back({"hints_dropped", hints->dropped()});
+    for (const auto& [owner, count] : hints->Counts()) total += count;
+    out.push_back({"hints_held", total, kG, "Hints held for other nodes."});
+    out.push_back({"hints_dropped", hints->dropped(), kC,
+                   "Hints refused because their owner's queue was full."});
     if (handoff != nullptr) {
       HandoffStats hs = handoff->stats();
-      out.push_back({"hints_delivered", hs.hints_delivered});
-      out.push_back({"hints_rehomed", hs.hints_rehomed});
-      out.push_back({"handoff_keys_sent", hs.keys_sent});
-      out.push_back({"handoff_keys_dropped", hs.keys_dropped});
-      out.push_back({"handoff_ranges_pending", hs.transfers_pending});
-      out.push_back({"handoff_failures", hs.failures});
-      out.push_back({"join_keys_pulled", hs.keys_pulled});
-      out.push_back({"join_ranges_left", hs.bootstrap_ranges_left});
+      for (const NodeValue& v : std::initializer_list<NodeValue>{
+               {"hints_delivered", hs.hints_delivered, kC,
+                "Hints delivered to their owner."},
+               {"hints_rehomed", hs.hints_rehomed, kC,
+                "Hints sent to current replicas after their owner left."},
+               {"handoff_keys_sent", hs.keys_sent, kC,
+                "Keys sent to new owners by range handoff."},
+               {"handoff_keys_dropped", hs.keys_dropped, kC,
+                "Keys deleted after every new owner had them."},
+               {"handoff_ranges_pending", hs.transfers_pending, kG,
+                "Ranges still to hand off."},
+               {"handoff_failures", hs.failures, kC,
+                "Handoff batches that failed (retried)."},
+               {"join_keys_pulled", hs.keys_pulled, kC,
+                "Objects pulled while joining."},
+               {"join_ranges_left", hs.bootstrap_ranges_left, kG,
+                "Joining: ranges not pulled yet."}}) {
+        out.push_back(v);
+      }
     }
     if (replica_client != nullptr) {
       ReplicaClientStats rs = replica_client->stats();
-      out.push_back({"replica_calls", rs.calls});
-      out.push_back({"replica_frames_sent", rs.frames_sent});
-      out.push_back({"replica_calls_failed", rs.failed});
-      out.push_back({"replica_calls_timed_out", rs.timed_out});
-      out.push_back({"replica_streams_opened", rs.streams_opened});
+      for (const NodeValue& v : std::initializer_list<NodeValue>{
+               {"replica_calls", rs.calls, kC, "Replication calls made."},
+               {"replica_frames_sent", rs.frames_sent, kC,
+                "Replication frames sent."},
+               {"replica_calls_failed", rs.failed, kC,
+                "Replication calls that failed."},
+               {"replica_calls_timed_out", rs.timed_out, kC,
+                "Replication calls that timed out."},
+               {"replica_streams_opened", rs.streams_opened, kC,
+                "Replication streams opened (reconnects included)."}}) {
+        out.push_back(v);
+      }
     }
     if (antientropy != nullptr) {
       AntiEntropy::State ae = antientropy->GetState();
-      out.push_back({"aae_tree_ready", ae.ready ? 1u : 0u});
-      out.push_back({"aae_tree_keys_at_build", ae.build_keys});
-      out.push_back({"aae_tree_bytes", ae.tree_bytes});
-      out.push_back({"aae_exchanges", ae.counters.exchanges});
-      out.push_back({"aae_exchange_failures", ae.counters.exchange_failures});
-      out.push_back({"aae_keys_compared", ae.counters.keys_compared});
-      out.push_back({"aae_keys_repaired", ae.counters.keys_repaired});
-      out.push_back({"aae_bytes", ae.counters.bytes});
-      out.push_back({"aae_backoffs", ae.counters.backoffs});
-      out.push_back({"aae_rate_share_percent",
-                     static_cast<uint64_t>(ae.pacing.share * 100 + 0.5)});
-      out.push_back({"aae_slowdowns", ae.pacing.slowdowns});
-      out.push_back({"aae_latency_probes", ae.pacing.probes});
-      out.push_back({"aae_tree_checks", ae.verify.runs});
-      out.push_back({"aae_tree_segments_corrected",
-                     ae.verify.segments_corrected});
-      out.push_back({"tombstones_pending", ae.reaping.pending});
-      out.push_back({"tombstones_reaped", ae.reaping.reaped});
-      out.push_back({"tombstones_kept", ae.reaping.kept});
+      for (const NodeValue& v : std::initializer_list<NodeValue>{
+               {"aae_tree_ready", ae.ready ? 1u : 0u, kG,
+                "1 once the anti-entropy hash tree is built."},
+               {"aae_tree_keys_at_build", ae.build_keys, kG,
+                "Keys in the hash tree when it was built."},
+               {"aae_tree_bytes", ae.tree_bytes, kG,
+                "Memory of the hash tree."},
+               {"aae_exchanges", ae.counters.exchanges, kC,
+                "Anti-entropy exchanges with peers."},
+               {"aae_exchange_failures", ae.counters.exchange_failures, kC,
+                "Anti-entropy exchanges that failed."},
+               {"aae_keys_compared", ae.counters.keys_compared, kC,
+                "Keys compared by anti-entropy."},
+               {"aae_keys_repaired", ae.counters.keys_repaired, kC,
+                "Keys repaired by anti-entropy."},
+               {"aae_bytes", ae.counters.bytes, kC,
+                "Bytes moved by anti-entropy repair."},
+               {"aae_backoffs", ae.counters.backoffs, kC,
+                "Times anti-entropy backed off for client load."},
+               {"aae_rate_share_percent",
+                static_cast<uint64_t>(ae.pacing.share * 100 + 0.5), kG,
+                "Share of its rate limit anti-entropy runs at now."},
+               {"aae_slowdowns", ae.pacing.slowdowns, kC,
+                "Times client latency slowed anti-entropy down."},
+               {"aae_latency_probes", ae.pacing.probes, kC,
+                "Latency samples the repair governor took."},
+               {"aae_tree_checks", ae.verify.runs, kC,
+                "Verifications of the hash tree against the data."},
+               {"aae_tree_segments_corrected", ae.verify.segments_corrected,
+                kC, "Hash tree segments a verification corrected."},
+               {"tombstones_pending", ae.reaping.pending, kG,
+                "Tombstones waiting for their grace period to reap."},
+               {"tombstones_reaped", ae.reaping.reaped, kC,
+                "Tombstones removed everywhere."},
+               {"tombstones_kept", ae.reaping.kept, kC,
+                "Tombstones kept because a replica lacked them."}}) {
+        out.push_back(v);
+      }
     }
-    out.push_back({"actor_epoch", actor_epoch.load()});
+    out.push_back({"actor_epoch", actor_epoch.load(), kG,
+                   "This node's actor epoch (dots it writes)."});
     MembershipRunner* r = Runner();
-    out.push_back({"cluster_joined", r != nullptr && r->Joined() ? 1u : 0u});
+    out.push_back({"cluster_joined", r != nullptr && r->Joined() ? 1u : 0u,
+                   kG, "1 once the node knows the ring."});
     return out;
+  }
+
+  // Everything /metrics shows, in Prometheus' text format.
+  std::string RenderMetrics() const {
+    MetricsWriter w;
+    NodeInfo i = Info();
+    w.Family("rumor_node_info", MetricType::kGauge,
+             "Always 1; labels describe the node.");
+    w.Sample("rumor_node_info",
+             {{"node", NodeIdToString(i.id)},
+              {"address", i.address},
+              {"cluster", i.cluster},
+              {"version", kVersion}},
+             uint64_t{1});
+    w.Gauge("rumor_uptime_seconds", "Seconds since the node started.",
+            static_cast<uint64_t>(absl::ToInt64Seconds(
+                SteadyClock::Get()->Now() - i.started)));
+    w.Gauge("rumor_serving", "1 while the node serves clients (health).",
+            serving.load() ? 1u : 0u);
+    request_metrics.Write(&w);
+    absl::StatusOr<MembershipSnapshot> ms = Membership();
+    if (ms.ok()) {
+      std::map<std::string, uint64_t> by_status = {
+          {"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+      for (const MemberState& m : ms->members) {
+        ++by_status[MemberStatusName(m.status)];
+      }
+      w.Family("rumor_members", MetricType::kGauge,
+               "Cluster members by status, as this node sees them (itself "
+               "included).");
+      for (const auto& [status, n] : by_status) {
+        w.Sample("rumor_members", {{"status", status}}, n);
+      }
+      w.Gauge("rumor_local_health",
+              "Lifeguard's local health awareness; 0 is healthy.",
+              static_cast<uint64_t>(std::max(0, ms->awareness)));
+      const MembershipStats& st = ms->stats;
+      for (const NodeValue& v : std::initializer_list<NodeValue>{
+               {"swim_probes_sent", st.probes_sent, MetricType::kCounter,
+                "SWIM probes sent."},
+               {"swim_acks_received", st.acks_received, MetricType::kCounter,
+                "SWIM acks received."},
+               {"swim_ping_reqs_sent", st.ping_reqs_sent,
+                MetricType::kCounter, "Indirect probes requested."},
+               {"swim_nacks_received", st.nacks_received,
+                MetricType::kCounter, "Lifeguard nacks received."},
+               {"swim_suspicions_raised", st.suspicions_raised,
+                MetricType::kCounter, "Members this node suspected."},
+               {"swim_suspicions_refuted", st.suspicions_refuted,
+                MetricType::kCounter,
+                "Suspicions of this node that it refuted."},
+               {"swim_deaths_declared", st.deaths_declared,
+                MetricType::kCounter, "Members this node declared dead."},
+               {"swim_messages_sent", st.messages_sent, MetricType::kCounter,
+                "Gossip messages sent."},
+               {"swim_bytes_sent", st.bytes_sent, MetricType::kCounter,
+                "Gossip bytes sent."},
+               {"swim_messages_received", st.messages_received,
+                MetricType::kCounter, "Gossip messages received."},
+               {"swim_id_collisions", st.id_collisions, MetricType::kCounter,
+                "Announcements of this node's id by another address."}}) {
+        WriteValue(&w, v);
+      }
+    }
+    std::map<NodeId, HintOwnerStats> hs = hints->OwnerStats();
+    struct HintFamily {
+      const char* name;
+      MetricType type;
+      const char* help;
+      uint64_t HintOwnerStats::*field;
+    };
+    for (const HintFamily& f : {
+             HintFamily{"rumor_hints_held_for", MetricType::kGauge,
+                        "Hints held, per node they are for.",
+                        &HintOwnerStats::held},
+             HintFamily{"rumor_hints_stored_for_total", MetricType::kCounter,
+                        "Hints stored, per node they are for.",
+                        &HintOwnerStats::stored},
+             HintFamily{"rumor_hints_delivered_for_total",
+                        MetricType::kCounter,
+                        "Hints delivered (or re-homed), per node they were "
+                        "for.",
+                        &HintOwnerStats::delivered},
+             HintFamily{"rumor_hints_dropped_for_total", MetricType::kCounter,
+                        "Hints refused because the queue of the node they "
+                        "were for was full.",
+                        &HintOwnerStats::dropped}}) {
+      w.Family(f.name, f.type, f.help);
+      for (const auto& [owner, stats] : hs) {
+        w.Sample(f.name,
+                 {{"target", owner == kNoNode ? std::string("other")
+                                              : NodeIdToString(owner)}},
+                 stats.*f.field);
+      }
+    }
+    for (const NodeValue& v : NodeValues()) WriteValue(&w, v);
+    return w.Take();
+  }
+  static void WriteValue(MetricsWriter* w, const NodeValue& v) {
+    std::string name = absl::StrCat("rumor_", v.name);
+    if (v.type == MetricType::kCounter) name += "_total";
+    w->Family(name, v.type, v.help);
+    w->Sample(name, {}, v.value);
   }
   // The admin service serves from BuildAndStart on; the runner exists only
   // once the bound address is known.
@@ -433,6 +614,40 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<grpc::Service> kv_service;
   std::unique_ptr<grpc::Service> admin_service;
   std::unique_ptr<grpc::Server> server;
+  // Client requests by operation and outcome (the KV service records).
+  RequestMetrics request_metrics;
+  // Whether clients are served: the node knows its ring and is not
+  // draining. Drives gRPC health (see HealthLoop).
+  std::atomic<bool> serving{false};
+  absl::Mutex health_mu;
+  bool health_stop ABSL_GUARDED_BY(health_mu) = false;
+  std::thread health_thread;
+  std::unique_ptr<MetricsHttpServer> metrics_server;  // --metrics
+
+  // gRPC health per service: the client API (and the server as a whole,
+  // "") serves once the node knows its ring, since until then it refuses
+  // every request; Admin, Peer and Replica serve from the start, as a
+  // node joins through them. All go NOT_SERVING when the node drains.
+  void UpdateHealth() {
+    bool now = View()->joined;
+    if (now == serving.load()) return;
+    grpc::HealthCheckServiceInterface* h = server->GetHealthCheckService();
+    h->SetServingStatus("", now);
+    h->SetServingStatus(kKvServiceName, now);
+    serving.store(now);
+  }
+  void HealthLoop() {
+    for (;;) {
+      {
+        absl::MutexLock lock(&health_mu);
+        health_mu.AwaitWithTimeout(absl::Condition(&health_stop),
+                                   absl::Milliseconds(100));
+        if (health_stop) return;
+      }
+      UpdateHealth();
+    }
+  }
+  static constexpr const char* kKvServiceName = "rumor.v1.KV";
 
   absl::Mutex shutdown_mu;
   bool shut_down ABSL_GUARDED_BY(shutdown_mu) = false;
@@ -678,8 +893,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                              1000);
   builder.AddChannelArgument(GRPC_ARG_HTTP2_MAX_PING_STRIKES, 0);
   builder.SetMaxReceiveMessageSize(static_cast<int>(kMaxGrpcMessageBytes));
-  st->kv_service = NewKvService(st->coordinator.get(), &st->requests,
-                                [raw] { return raw->View()->ring_version; });
+  st->kv_service =
+      NewKvService(st->coordinator.get(), &st->requests, &st->request_metrics,
+                   [raw] { return raw->View()->ring_version; });
   builder.RegisterService(st->kv_service.get());
   st->admin_service = NewAdminService(st.get(), &st->requests);
   builder.RegisterService(st->admin_service.get());
@@ -701,6 +917,17 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
     return absl::UnavailableError(absl::StrCat(
         "cannot listen on ", options.listen,
         ": address in use or not available on this host"));
+  }
+  {
+    // gRPC's default health service starts out SERVING for "" and knows no
+    // service names; HealthLoop turns the client API on once it can serve.
+    grpc::HealthCheckServiceInterface* h = st->server->GetHealthCheckService();
+    h->SetServingStatus("", false);
+    h->SetServingStatus(State::kKvServiceName, false);
+    for (const char* name : {"rumor.v1.Admin", "rumor.v1.Peer",
+                             "rumor.v1.Replica", "grpc.health.v1.Health"}) {
+      h->SetServingStatus(name, true);
+    }
   }
   st->address = options.advertise.empty()
                     ? absl::StrCat(listen.host, ":", port)
@@ -825,19 +1052,44 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   st->handoff->Start();
   st->antientropy->Start();
 
-  st->server->GetHealthCheckService()->SetServingStatus(true);
-  RUMOR_LOG(INFO) << "node " << NodeIdToString(st->id) << " (incarnation "
+  // A node that starts a new cluster serves at once: no poll in between.
+  raw->UpdateHealth();
+  st->health_thread = std::thread([raw] { raw->HealthLoop(); });
+  std::unique_ptr<Node> node(new Node(std::move(st)));
+  std::string metrics_note;
+  if (!options.metrics.empty()) {
+    // Started last: it reads every part of the node.
+    RUMOR_ASSIGN_OR_RETURN(HostPort mhp,
+                           ParseHostPort(options.metrics, "metrics address"));
+    MetricsHttpOptions mo;
+    mo.host = mhp.host;
+    mo.port = mhp.port;
+    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> m =
+        MetricsHttpServer::Start(mo, [raw] { return raw->RenderMetrics(); });
+    if (!m.ok()) {
+      node->Shutdown(absl::ZeroDuration());
+      return m.status();
+    }
+    raw->metrics_server = std::move(*m);
+    metrics_note = absl::StrCat(", metrics on http://", mhp.host, ":",
+                                raw->metrics_server->port(), "/metrics");
+  }
+  RUMOR_LOG(INFO) << "node " << NodeIdToString(raw->id) << " (incarnation "
                   << incarnation.incarnation << ") serving on " << options.listen
-                  << " (port " << port << "), advertising " << st->address
+                  << " (port " << port << "), advertising " << raw->address
                   << ", data in " << options.data_dir
-                  << (options.sync ? ", fsync per write" : "")
+                  << (options.sync ? ", fsync per write" : "") << metrics_note
                   << (!options.seeds.empty()
                           ? ", joining through seeds"
                           : remembered > 0
                                 ? absl::StrCat(", rejoining through ", remembered,
                                                " remembered ring member(s)")
                                 : std::string(", starting a new cluster"));
-  return std::unique_ptr<Node>(new Node(std::move(st)));
+  return node;
+}
+
+int Node::metrics_port() const {
+  return state_->metrics_server ? state_->metrics_server->port() : 0;
 }
 
 absl::Status Node::FatalError() const {
@@ -870,6 +1122,13 @@ void Node::Shutdown(absl::Duration grace) {
     state_->shut_down = true;
   }
   RUMOR_LOG(INFO) << "shutting down: draining requests for up to " << grace;
+  {
+    absl::MutexLock lock(&state_->health_mu);
+    state_->health_stop = true;
+  }
+  if (state_->health_thread.joinable()) state_->health_thread.join();
+  state_->serving.store(false);
+  // Every service name, not only "": load balancers stop sending first.
   state_->server->GetHealthCheckService()->SetServingStatus(false);
   // Background handoff stops (whatever it had not finished resumes on the
   // next start). Gossip stops next; peers will notice and suspect us (a
@@ -892,6 +1151,8 @@ void Node::Shutdown(absl::Duration grace) {
   state_->antientropy->Stop();
   // Peers keep gossip streams open to us and may open new ones until the
   // server stops accepting calls: end them in sweeps while it stops.
+  // Metrics read the storage pool, which goes away below.
+  if (state_->metrics_server) state_->metrics_server->Stop();
   std::atomic<bool> drained{false};
   std::thread sweeper([this, &drained] {
     while (!drained.load()) {

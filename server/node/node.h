@@ -38,6 +38,9 @@ class Node {
   NodeId id() const;
   // The advertised host:port, with the real port when listening on port 0.
   const std::string& address() const;
+  // The port /metrics is served on (the real one when --metrics asked for
+  // port 0); 0 without --metrics.
+  int metrics_port() const;
 
   // True once the node was asked to stop itself (it left the cluster);
   // kvd polls this and exits.

@@ -35,6 +35,9 @@ absl::Status ValidateOptions(const NodeOptions& o) {
   if (!o.advertise.empty()) {
     RUMOR_RETURN_IF_ERROR(ParseHostPort(o.advertise, "advertise address").status());
   }
+  if (!o.metrics.empty()) {
+    RUMOR_RETURN_IF_ERROR(ParseHostPort(o.metrics, "metrics address").status());
+  }
   for (const std::string& seed : o.seeds) {
     RUMOR_ASSIGN_OR_RETURN(HostPort hp, ParseHostPort(seed, "seed"));
     if (hp.port == 0) {

@@ -21,6 +21,9 @@ struct NodeOptions {
   // the bound port. Required when listening on a wildcard address.
   std::string advertise;
   std::string data_dir = "rumor-data";
+  // host:port to serve Prometheus metrics on (GET /metrics, plain HTTP);
+  // empty: none. Port 0 picks a free port (see Node::metrics_port()).
+  std::string metrics;
   // fsync every acknowledged write.
   bool sync = false;
   // Writes are refused (RESOURCE_EXHAUSTED) while the data directory's

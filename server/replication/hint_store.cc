@@ -68,6 +68,7 @@ absl::Status HintStore::Store(NodeId owner, std::string_view key,
     if (held >= max_per_owner_ ||
         (it == counts_.end() && counts_.size() >= kMaxOwners)) {
       ++dropped_;
+      ++ActivityFor(owner).dropped;
       RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
           << "hint queue for node " << NodeIdToString(owner) << " is full ("
           << (held >= max_per_owner_
@@ -96,7 +97,12 @@ absl::Status HintStore::Store(NodeId owner, std::string_view key,
   storage::WriteBatch batch;
   batch.Put(storage::Column::kHints, hk, merged.Encode());
   absl::Status written = hints_->Write(batch);
-  if (!written.ok()) release();
+  if (!written.ok()) {
+    release();
+    return written;
+  }
+  absl::MutexLock clock(&counts_mu_);
+  ++ActivityFor(owner).stored;
   return written;
 }
 
@@ -152,6 +158,7 @@ absl::StatusOr<bool> HintStore::DeleteIfUnchanged(NodeId owner,
   absl::MutexLock clock(&counts_mu_);
   auto it = counts_.find(owner);
   if (it != counts_.end() && --it->second == 0) counts_.erase(it);
+  ++ActivityFor(owner).delivered;
   return true;
 }
 
@@ -171,6 +178,20 @@ std::map<NodeId, uint64_t> HintStore::Counts() const {
 uint64_t HintStore::dropped() const {
   absl::MutexLock lock(&counts_mu_);
   return dropped_;
+}
+
+HintOwnerStats& HintStore::ActivityFor(NodeId owner) {
+  auto it = activity_.find(owner);
+  if (it != activity_.end()) return it->second;
+  if (activity_.size() >= kMaxOwners) owner = kNoNode;
+  return activity_[owner];
+}
+
+std::map<NodeId, HintOwnerStats> HintStore::OwnerStats() const {
+  absl::MutexLock lock(&counts_mu_);
+  std::map<NodeId, HintOwnerStats> out = activity_;
+  for (const auto& [owner, count] : counts_) out[owner].held = count;
+  return out;
 }
 
 }  // namespace rumor::server

@@ -28,6 +28,14 @@
 
 namespace rumor::server {
 
+// What happened to the hints of one owner since this process started.
+struct HintOwnerStats {
+  uint64_t held = 0;       // hints held now (survives restarts)
+  uint64_t stored = 0;     // writes that stored a new or changed hint
+  uint64_t delivered = 0;  // deleted once delivered (or re-homed)
+  uint64_t dropped = 0;    // refused: the owner's queue was full
+};
+
 class HintStore {
  public:
   // Counts the hints already in `hints` (one scan: they survive restarts).
@@ -69,6 +77,10 @@ class HintStore {
   // Hints held per owner (owners with none are absent).
   std::map<NodeId, uint64_t> Counts() const;
   uint64_t dropped() const;  // refused because an owner's queue was full
+  // Per owner, for the owners with hints held or activity since the start.
+  // Activity is tracked for kMaxOwners owners at most; the rest is counted
+  // under kNoNode.
+  std::map<NodeId, HintOwnerStats> OwnerStats() const;
 
  private:
   HintStore(storage::ColumnStore* hints, size_t max_per_owner)
@@ -82,6 +94,9 @@ class HintStore {
   mutable absl::Mutex counts_mu_;
   std::map<NodeId, uint64_t> counts_ ABSL_GUARDED_BY(counts_mu_);
   uint64_t dropped_ ABSL_GUARDED_BY(counts_mu_) = 0;
+  std::map<NodeId, HintOwnerStats> activity_ ABSL_GUARDED_BY(counts_mu_);
+  HintOwnerStats& ActivityFor(NodeId owner)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(counts_mu_);
 };
 
 }  // namespace rumor::server

@@ -51,9 +51,10 @@ grpc::Status ShuttingDown() {
 class KvService final : public v1::KV::CallbackService {
  public:
   KvService(Coordinator* coordinator, RequestTracker* tracker,
-            std::function<uint64_t()> ring_version)
+            RequestMetrics* metrics, std::function<uint64_t()> ring_version)
       : coordinator_(coordinator),
         tracker_(tracker),
+        metrics_(metrics),
         ring_version_(std::move(ring_version)) {}
 
   grpc::ServerUnaryReactor* Get(grpc::CallbackServerContext* ctx,
@@ -63,6 +64,7 @@ class KvService final : public v1::KV::CallbackService {
                             std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
+      Refused(RequestOp::kGet);
       reactor->Finish(ShuttingDown());
       return reactor;
     }
@@ -70,6 +72,8 @@ class KvService final : public v1::KV::CallbackService {
     coordinator_->Get(
         View(req->key()), FromProto(req->options(), ctx),
         [this, reactor, resp, started](absl::StatusOr<ObjectView> view) {
+          Record(RequestOp::kGet, view.status(), view.ok() && !view->found,
+                 started);
           if (view.ok()) {
             resp->set_found(view->found);
             FillValues(std::move(*view), resp->mutable_values(),
@@ -88,6 +92,7 @@ class KvService final : public v1::KV::CallbackService {
                             std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
+      Refused(RequestOp::kPut);
       reactor->Finish(ShuttingDown());
       return reactor;
     }
@@ -98,6 +103,7 @@ class KvService final : public v1::KV::CallbackService {
         FromProto(req->options(), ctx), return_body,
         [this, reactor, resp, return_body,
          started](absl::StatusOr<ObjectView> view) {
+          Record(RequestOp::kPut, view.status(), false, started);
           if (view.ok() && return_body) {
             FillValues(std::move(*view), resp->mutable_values(),
                        resp->mutable_context());
@@ -115,6 +121,7 @@ class KvService final : public v1::KV::CallbackService {
                             std::to_string(ring_version_()));
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
+      Refused(RequestOp::kDelete);
       reactor->Finish(ShuttingDown());
       return reactor;
     }
@@ -122,6 +129,7 @@ class KvService final : public v1::KV::CallbackService {
     coordinator_->Delete(View(req->key()), View(req->context()),
                          FromProto(req->options(), ctx),
                          [this, reactor, started](absl::Status s) {
+                           Record(RequestOp::kDelete, s, false, started);
                            reactor->Finish(ToGrpcStatus(s));
                            tracker_->End(started);
                          });
@@ -129,8 +137,20 @@ class KvService final : public v1::KV::CallbackService {
   }
 
  private:
+  void Record(RequestOp op, const absl::Status& s, bool not_found,
+              std::chrono::steady_clock::time_point started) {
+    metrics_->Record(op, s.code(), not_found,
+                     std::chrono::duration_cast<std::chrono::microseconds>(
+                         std::chrono::steady_clock::now() - started)
+                         .count());
+  }
+  void Refused(RequestOp op) {
+    metrics_->Record(op, absl::StatusCode::kUnavailable, false, 0);
+  }
+
   Coordinator* const coordinator_;
   RequestTracker* const tracker_;
+  RequestMetrics* const metrics_;
   const std::function<uint64_t()> ring_version_;
 };
 
@@ -138,8 +158,8 @@ class KvService final : public v1::KV::CallbackService {
 
 std::unique_ptr<grpc::Service> NewKvService(
     Coordinator* coordinator, RequestTracker* tracker,
-    std::function<uint64_t()> ring_version) {
-  return std::make_unique<KvService>(coordinator, tracker,
+    RequestMetrics* metrics, std::function<uint64_t()> ring_version) {
+  return std::make_unique<KvService>(coordinator, tracker, metrics,
                                      std::move(ring_version));
 }
 

@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 
+#include "server/metrics/request_metrics.h"
 #include "server/replication/coordinator.h"
 #include "server/rpc/request_tracker.h"
 
@@ -16,13 +17,15 @@ class Service;
 
 namespace rumor::server {
 
-// `coordinator` and `tracker` must outlive the service. Every response
+// `coordinator`, `tracker` and `metrics` must outlive the service; every
+// request is recorded in `metrics` by operation, outcome and latency
+// (refusals while shutting down included). Every response
 // carries the initial metadata header "rumor-ring-version" with
 // `ring_version()`, so that routing clients notice ownership changes.
 // Thread-safe.
 std::unique_ptr<grpc::Service> NewKvService(
     Coordinator* coordinator, RequestTracker* tracker,
-    std::function<uint64_t()> ring_version);
+    RequestMetrics* metrics, std::function<uint64_t()> ring_version);
 
 }  // namespace rumor::server
 

@@ -10,11 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/notification.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
+#include "tests/support/http_get.h"
 #include "tests/support/temp_dir.h"
 
 namespace rumor::server {
@@ -311,6 +314,138 @@ TEST_F(NodeTest, HealthServiceReportsServing) {
   for (auto& s : slices) bytes.append(reinterpret_cast<const char*>(s.begin()), s.size());
   // HealthCheckResponse{status: SERVING (1)} encodes as field 1 varint 1.
   EXPECT_EQ(bytes, std::string("\x08\x01", 2));
+}
+
+TEST_F(NodeTest, HealthAnswersForEveryServiceName) {
+  for (const char* service :
+       {"", "rumor.v1.KV", "rumor.v1.Admin", "rumor.v1.Peer",
+        "rumor.v1.Replica"}) {
+    auto h = client_->Health(service);
+    ASSERT_TRUE(h.ok()) << service << ": " << h.status();
+    EXPECT_EQ(*h, client::ServingStatus::kServing) << service;
+  }
+  auto unknown = client_->Health("rumor.v1.Nope");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_TRUE(absl::IsNotFound(unknown.status())) << unknown.status();
+  EXPECT_NE(unknown.status().message().find("rumor.v1.Nope"),
+            std::string::npos);
+}
+
+TEST(NodeHealthTest, ANodeThatHasNotLearntItsRingIsNotServingClients) {
+  rumor::testing::TempDir dir;
+  NodeOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.data_dir = dir.Sub("node");
+  opts.seeds = {"127.0.0.1:1"};  // never answers: the node never joins
+  auto node = Node::Start(opts);
+  ASSERT_TRUE(node.ok()) << node.status();
+  ClientOptions o;
+  o.server = (*node)->address();
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  // Several polls of the health loop: it stays NOT_SERVING.
+  for (int i = 0; i < 5; ++i) {
+    for (const char* service : {"", "rumor.v1.KV"}) {
+      auto h = (*c)->Health(service);
+      ASSERT_TRUE(h.ok()) << h.status();
+      EXPECT_EQ(*h, client::ServingStatus::kNotServing) << service;
+    }
+    absl::SleepFor(absl::Milliseconds(100));
+  }
+  // Peers must reach it to let it join; operators can ask it questions.
+  for (const char* service : {"rumor.v1.Admin", "rumor.v1.Peer"}) {
+    auto h = (*c)->Health(service);
+    ASSERT_TRUE(h.ok()) << h.status();
+    EXPECT_EQ(*h, client::ServingStatus::kServing) << service;
+  }
+}
+
+// The value of the sample line `series` in the exposition `text`, or -1.
+double Sample(const std::string& text, const std::string& series) {
+  size_t at = text.find("\n" + series + " ");
+  if (at == std::string::npos) return -1;
+  return std::stod(text.substr(at + series.size() + 2));
+}
+
+TEST(NodeMetricsTest, MetricsCountRequestsByOperationAndOutcome) {
+  rumor::testing::TempDir dir;
+  NodeOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.data_dir = dir.Sub("node");
+  opts.metrics = "127.0.0.1:0";
+  auto node = Node::Start(opts);
+  ASSERT_TRUE(node.ok()) << node.status();
+  int port = (*node)->metrics_port();
+  ASSERT_GT(port, 0);
+  ClientOptions o;
+  o.server = (*node)->address();
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE((*c)->Put("k" + std::to_string(i), "v", "").ok());
+  }
+  ASSERT_TRUE((*c)->Get("k0").ok());
+  ASSERT_TRUE((*c)->Get("missing").ok());
+  EXPECT_FALSE((*c)->Put(std::string(100000, 'x'), "v", "").ok());
+
+  std::string response = rumor::testing::HttpGet(port, "/metrics");
+  ASSERT_NE(response.find("HTTP/1.1 200 OK"), std::string::npos) << response;
+  std::string text = rumor::testing::HttpBody(response);
+  const std::string count = "rumor_request_duration_seconds_count";
+  EXPECT_EQ(Sample(text, count + "{op=\"put\",outcome=\"ok\"}"), 3);
+  EXPECT_EQ(Sample(text, count + "{op=\"get\",outcome=\"ok\"}"), 1);
+  EXPECT_EQ(Sample(text, count + "{op=\"get\",outcome=\"not_found\"}"), 1);
+  EXPECT_EQ(
+      Sample(text, count + "{op=\"put\",outcome=\"invalid_argument\"}"), 1);
+  EXPECT_EQ(Sample(text, "rumor_members{status=\"alive\"}"), 1);
+  EXPECT_EQ(Sample(text, "rumor_serving"), 1);
+  // The coordinator counts every put it was handed, the refused one too.
+  EXPECT_EQ(Sample(text, "rumor_requests_put_total"), 4);
+  EXPECT_GT(Sample(text, "rumor_storage_disk_free_bytes"), 0);
+  for (const char* family :
+       {"rumor_swim_suspicions_raised_total", "rumor_peer_streams_opened_total",
+        "rumor_hints_stored_for_total", "rumor_aae_keys_compared_total",
+        "rumor_storage_pending_compaction_bytes", "rumor_storage_queue_depth",
+        "rumor_quorum_timeouts_total", "rumor_handoff_keys_sent_total"}) {
+    EXPECT_NE(text.find(std::string("# TYPE ") + family + " "),
+              std::string::npos)
+        << family;
+  }
+  // Every family once, every sample line a name and a number.
+  std::set<std::string> families;
+  for (absl::string_view line : absl::StrSplit(text, '\n', absl::SkipEmpty())) {
+    if (absl::StartsWith(line, "# TYPE ")) {
+      std::vector<std::string> parts = absl::StrSplit(line, ' ');
+      EXPECT_TRUE(families.insert(parts[2]).second) << line;
+    } else if (!absl::StartsWith(line, "# HELP ")) {
+      size_t space = line.rfind(' ');
+      ASSERT_NE(space, absl::string_view::npos) << line;
+      double v;
+      EXPECT_TRUE(absl::SimpleAtod(line.substr(space + 1), &v)) << line;
+    }
+  }
+  EXPECT_GT(families.size(), 60u);
+}
+
+TEST(NodeMetricsTest, ABusyMetricsPortStopsTheStartCleanly) {
+  rumor::testing::TempDir dir;
+  NodeOptions opts;
+  opts.listen = "127.0.0.1:0";
+  opts.data_dir = dir.Sub("a");
+  opts.metrics = "127.0.0.1:0";
+  auto a = Node::Start(opts);
+  ASSERT_TRUE(a.ok()) << a.status();
+  opts.data_dir = dir.Sub("b");
+  opts.metrics = "127.0.0.1:" + std::to_string((*a)->metrics_port());
+  auto b = Node::Start(opts);
+  ASSERT_FALSE(b.ok());
+  EXPECT_NE(b.status().message().find("cannot serve metrics on " +
+                                      opts.metrics),
+            std::string::npos)
+      << b.status();
+  // Its data dir was released: a node can start on it.
+  opts.metrics = "";
+  EXPECT_TRUE(Node::Start(opts).ok());
 }
 
 TEST(ClientTest, UnreachableServerIsUnavailableWithAddress) {
