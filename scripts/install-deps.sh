@@ -12,6 +12,7 @@ PACKAGES=(
   clang-14
   gnuplot-nox procps iproute2
   python3-grpcio python3-protobuf python3-pytest python3-pytest-asyncio
+  prometheus
 )
 
 missing=()
@@ -36,5 +37,15 @@ if [ "$(id -u)" -ne 0 ]; then
   fi
 fi
 export DEBIAN_FRONTEND=noninteractive
+# Debian's prometheus package starts a system-wide Prometheus on install
+# where an init system runs; the tests start their own and want none
+# running. A policy-rc.d that refuses every start (unless one is in
+# place already) keeps the install from starting services.
+policy=/usr/sbin/policy-rc.d
+if [ ! -e "$policy" ]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+  $SUDO chmod 755 "$policy"
+  trap '$SUDO rm -f "$policy"' EXIT
+fi
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

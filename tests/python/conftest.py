@@ -21,6 +21,7 @@ time.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -164,6 +165,18 @@ class KvdNode:
             raise RuntimeError(f"{self.name} exited at start; its log:\n{self.log()}")
         self.address = self.port_file.read_text().strip()
         self.port = int(self.address.rsplit(":", 1)[1])
+
+    @property
+    def metrics_port(self) -> int:
+        """The port of /metrics (kvd ran with --metrics=127.0.0.1:0), from
+        the line kvd logs once it serves."""
+        found = re.findall(
+            r"metrics on http://127\.0\.0\.1:(\d+)/metrics",
+            self.log_path.read_text(errors="replace"),
+        )
+        if not found:
+            raise AssertionError(f"{self.name} logged no metrics address; its log:\n{self.log()}")
+        return int(found[-1])
 
     @property
     def pid(self) -> int:
