@@ -10,7 +10,7 @@ PACKAGES=(
   librocksdb-dev libabsl-dev libxxhash-dev libcli11-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   clang-14
-  gnuplot-nox procps iproute2
+  gnuplot-nox procps iproute2 openssl libssl-dev
   python3-grpcio python3-protobuf python3-pytest python3-pytest-asyncio
   prometheus
 )

@@ -85,6 +85,30 @@ int main(int argc, char** argv) {
                  "host:port to serve Prometheus metrics on, at /metrics over "
                  "plain HTTP (default: none; e.g. 127.0.0.1:9100)")
       ->envname("RUMOR_METRICS");
+  app.add_option("--peer-ca", options.tls.peer_ca,
+                 "PEM file of the cluster CA: turns on TLS. Peers must "
+                 "present a certificate from it to gossip, replicate or call "
+                 "leave/remove (docs: scripts/make-certs.sh makes one)")
+      ->envname("RUMOR_PEER_CA");
+  app.add_option("--peer-cert", options.tls.peer_cert,
+                 "PEM certificate from the cluster CA this node presents to "
+                 "peers (and to clients, without --tls-cert)")
+      ->envname("RUMOR_PEER_CERT");
+  app.add_option("--peer-key", options.tls.peer_key,
+                 "PEM private key of --peer-cert")
+      ->envname("RUMOR_PEER_KEY");
+  app.add_option("--tls-cert", options.tls.tls_cert,
+                 "PEM certificate to serve clients with instead of "
+                 "--peer-cert (issued by the cluster CA too: peers verify "
+                 "it); needs the --peer-* flags")
+      ->envname("RUMOR_TLS_CERT");
+  app.add_option("--tls-key", options.tls.tls_key,
+                 "PEM private key of --tls-cert")
+      ->envname("RUMOR_TLS_KEY");
+  app.add_option("--tls-client-ca", options.tls.tls_client_ca,
+                 "PEM file of the CA whose certificates clients must "
+                 "present (mutual TLS); default: clients need none")
+      ->envname("RUMOR_TLS_CLIENT_CA");
   app.add_flag("--sync", options.sync,
                "fsync every write before acknowledging it (survives power "
                "loss, slower)")

@@ -40,6 +40,7 @@
 #include "server/rpc/peer_transport.h"
 #include "server/rpc/replica_client.h"
 #include "server/rpc/replica_service.h"
+#include "server/rpc/tls.h"
 #include "storage/column_store.h"
 #include "storage/object_store.h"
 #include "storage/rocksdb_engine.h"
@@ -780,6 +781,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   RUMOR_RETURN_IF_ERROR(ValidateOptions(options));
   RUMOR_ASSIGN_OR_RETURN(HostPort listen,
                          ParseHostPort(options.listen, "listen address"));
+  // Certificates are checked before anything is opened or bound.
+  RUMOR_ASSIGN_OR_RETURN(NodeCredentials creds,
+                         LoadNodeCredentials(options.tls));
 
   auto st = std::make_unique<State>();
   st->options = options;
@@ -883,8 +887,7 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   grpc::reflection::InitProtoReflectionServerBuilderPlugin();
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(options.listen, grpc::InsecureServerCredentials(),
-                           &port);
+  builder.AddListeningPort(options.listen, creds.server, &port);
   // gRPC sets SO_REUSEPORT by default, which would let a second kvd bind the
   // same port and silently split the traffic.
   builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
@@ -897,10 +900,11 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
       NewKvService(st->coordinator.get(), &st->requests, &st->request_metrics,
                    [raw] { return raw->View()->ring_version; });
   builder.RegisterService(st->kv_service.get());
-  st->admin_service = NewAdminService(st.get(), &st->requests);
+  st->admin_service =
+      NewAdminService(st.get(), &st->requests, creds.authorizer);
   builder.RegisterService(st->admin_service.get());
   st->peer_service = std::make_unique<PeerService>(
-      PeerServiceOptions{st->id, options.cluster});
+      PeerServiceOptions{st->id, options.cluster, creds.authorizer});
   builder.RegisterService(st->peer_service->service());
   st->replica_service = std::make_unique<ReplicaService>(
       options.cluster, [raw](ReplicaOp op, ReplyCallback done) {
@@ -910,7 +914,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
           return;
         }
         raw->coordinator->Serve(std::move(op), std::move(done));
-      });
+      },
+      creds.authorizer);
   builder.RegisterService(st->replica_service->service());
   st->server = builder.BuildAndStart();
   if (st->server == nullptr || port == 0) {
@@ -953,11 +958,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   pto.self = st->id;
   pto.self_address = st->address;
   pto.cluster = options.cluster;
+  pto.credentials = creds.peer_channel;
   st->peer_transport = std::make_unique<PeerTransport>(pto);
   ReplicaClientOptions rco;
   rco.self = st->id;
   rco.self_address = st->address;
   rco.cluster = options.cluster;
+  rco.credentials = creds.peer_channel;
   st->replica_client = std::make_unique<ReplicaClient>(rco);
   st->replica_transport.Set(st->replica_client.get());
   st->membership_transport = std::make_unique<MembershipTransport>(
@@ -1078,7 +1085,13 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                   << incarnation.incarnation << ") serving on " << options.listen
                   << " (port " << port << "), advertising " << raw->address
                   << ", data in " << options.data_dir
-                  << (options.sync ? ", fsync per write" : "") << metrics_note
+                  << (options.sync ? ", fsync per write" : "")
+                  << (creds.secure()
+                          ? options.tls.tls_client_ca.empty()
+                                ? ", TLS (peers: mutual TLS)"
+                                : ", mutual TLS for clients and peers"
+                          : "")
+                  << metrics_note
                   << (!options.seeds.empty()
                           ? ", joining through seeds"
                           : remembered > 0

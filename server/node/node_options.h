@@ -10,6 +10,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "server/rpc/tls.h"
 #include "server/replication/limits.h"
 
 namespace rumor::server {
@@ -24,6 +25,9 @@ struct NodeOptions {
   // host:port to serve Prometheus metrics on (GET /metrics, plain HTTP);
   // empty: none. Port 0 picks a free port (see Node::metrics_port()).
   std::string metrics;
+  // Transport security (server/rpc/tls.h): certificate files; all empty
+  // is plaintext.
+  TlsFlags tls;
   // fsync every acknowledged write.
   bool sync = false;
   // Writes are refused (RESOURCE_EXHAUSTED) while the data directory's

@@ -11,6 +11,7 @@
 #include "common/version.h"
 #include "proto/admin.grpc.pb.h"
 #include "server/ring/ring_report.h"
+#include "common/log.h"
 #include "server/rpc/grpc_status.h"
 
 namespace rumor::server {
@@ -32,8 +33,12 @@ void FillMember(const MemberState& m, v1::Member* out) {
 
 class AdminService final : public v1::Admin::CallbackService {
  public:
-  AdminService(AdminBackend* backend, RequestTracker* tracker)
-      : backend_(backend), tracker_(tracker), blocking_(1, "admin") {}
+  AdminService(AdminBackend* backend, RequestTracker* tracker,
+               std::shared_ptr<const PeerAuthorizer> authorizer)
+      : backend_(backend),
+        tracker_(tracker),
+        authorizer_(std::move(authorizer)),
+        blocking_(1, "admin") {}
 
   grpc::ServerUnaryReactor* Status(grpc::CallbackServerContext* ctx,
                                    const v1::StatusRequest*,
@@ -131,6 +136,7 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Leave(grpc::CallbackServerContext* ctx,
                                   const v1::LeaveRequest*,
                                   v1::LeaveResponse* resp) override {
+    if (absl::Status s = Authorize(*ctx, "leave"); !s.ok()) return Done(ctx, s);
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
       reactor->Finish(
@@ -151,6 +157,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Remove(grpc::CallbackServerContext* ctx,
                                    const v1::RemoveRequest* req,
                                    v1::RemoveResponse*) override {
+    if (absl::Status s = Authorize(*ctx, "remove"); !s.ok()) {
+      return Done(ctx, s);
+    }
     return Done(ctx, backend_->Remove(req->id()));
   }
 
@@ -324,16 +333,32 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
+  // Leave and Remove change the cluster: with peer security on, only
+  // holders of a certificate from the cluster CA may call them.
+  absl::Status Authorize(const grpc::ServerContextBase& ctx,
+                         const char* what) const {
+    if (authorizer_ == nullptr) return absl::OkStatus();
+    absl::Status s = authorizer_->Check(ctx, what);
+    if (!s.ok()) {
+      RUMOR_LOG(WARNING) << "refused " << what << " from " << ctx.peer()
+                         << ": " << s;
+    }
+    return s;
+  }
+
   AdminBackend* const backend_;
   RequestTracker* const tracker_;
+  const std::shared_ptr<const PeerAuthorizer> authorizer_;
   ThreadPool blocking_;
 };
 
 }  // namespace
 
-std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
-                                               RequestTracker* tracker) {
-  return std::make_unique<AdminService>(backend, tracker);
+std::unique_ptr<grpc::Service> NewAdminService(
+    AdminBackend* backend, RequestTracker* tracker,
+    std::shared_ptr<const PeerAuthorizer> authorizer) {
+  return std::make_unique<AdminService>(backend, tracker,
+                                        std::move(authorizer));
 }
 
 }  // namespace rumor::server

@@ -7,6 +7,7 @@
 
 #include "server/rpc/admin_backend.h"
 #include "server/rpc/request_tracker.h"
+#include "server/rpc/tls.h"
 
 namespace grpc {
 class Service;
@@ -16,9 +17,12 @@ namespace rumor::server {
 
 // `backend` and `tracker` must outlive the service. Thread-safe. Leave and
 // Replicas are tracked: Leave ends with a shutdown that must not cut off its
-// answer, and Replicas waits for other nodes.
-std::unique_ptr<grpc::Service> NewAdminService(AdminBackend* backend,
-                                               RequestTracker* tracker);
+// answer, and Replicas waits for other nodes. With `authorizer` (peer
+// security on), Leave and Remove, which change the cluster, are refused
+// to callers without a certificate from the cluster CA.
+std::unique_ptr<grpc::Service> NewAdminService(
+    AdminBackend* backend, RequestTracker* tracker,
+    std::shared_ptr<const PeerAuthorizer> authorizer = nullptr);
 
 }  // namespace rumor::server
 

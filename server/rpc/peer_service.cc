@@ -158,10 +158,25 @@ class GossipReceiver final : public grpc::ServerReadReactor<v1::PeerFrame> {
   std::string peer_address_;
 };
 
+// A stream refused before it starts (no certificate from the cluster CA).
+class RefusedGossip final : public grpc::ServerReadReactor<v1::PeerFrame> {
+ public:
+  explicit RefusedGossip(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerReadReactor<v1::PeerFrame>* PeerService::Impl::Gossip(
     grpc::CallbackServerContext* ctx, v1::PeerClose*) {
+  if (options.authorizer != nullptr) {
+    absl::Status s = options.authorizer->Check(*ctx, "gossip");
+    if (!s.ok()) {
+      RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+          << "refused a gossip stream from " << ctx->peer() << ": " << s;
+      return new RefusedGossip(ToGrpcStatus(s));
+    }
+  }
   return new GossipReceiver(this, ctx);
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/types.h"
 #include "server/membership/message.h"
+#include "server/rpc/tls.h"
 
 namespace grpc {
 class Service;
@@ -26,6 +27,9 @@ namespace rumor::server {
 struct PeerServiceOptions {
   NodeId self = kNoNode;
   std::string cluster = "rumor";
+  // Set when peer security is on: streams from callers without a
+  // certificate from the cluster CA are refused.
+  std::shared_ptr<const PeerAuthorizer> authorizer;
 };
 
 class PeerService {

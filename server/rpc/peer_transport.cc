@@ -200,7 +200,10 @@ std::shared_ptr<Link> PeerTransport::Impl::GetLink(
     args.SetInt(GRPC_ARG_MIN_RECONNECT_BACKOFF_MS, 2000);
     args.SetMaxReceiveMessageSize(-1);
     link->channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+        address,
+        options.credentials ? options.credentials
+                             : grpc::InsecureChannelCredentials(),
+        args);
     link->stub = v1::Peer::NewStub(link->channel);
   }
   link->last_used_ns.store(now_ns, std::memory_order_relaxed);

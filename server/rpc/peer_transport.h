@@ -28,12 +28,19 @@
 #include "common/types.h"
 #include "server/membership/message.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace rumor::server {
 
 struct PeerTransportOptions {
   NodeId self = kNoNode;
   std::string self_address;
   std::string cluster = "rumor";
+  // How to reach peers (mutual TLS with the cluster CA when security is
+  // on); null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   size_t max_queued_frames = 256;  // per destination
   absl::Duration min_backoff = absl::Milliseconds(100);
   absl::Duration max_backoff = absl::Seconds(5);

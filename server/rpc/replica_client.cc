@@ -264,7 +264,10 @@ std::shared_ptr<Conn> ReplicaClient::Impl::GetConn(const std::string& address) {
     // delay failure detection.
     args.SetInt("rumor.replica_channel", 1);
     conn->channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+        address,
+        options.credentials ? options.credentials
+                             : grpc::InsecureChannelCredentials(),
+        args);
     conn->stub = v1::Replica::NewStub(conn->channel);
   }
   return conn;

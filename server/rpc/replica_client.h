@@ -23,12 +23,18 @@
 #include "common/types.h"
 #include "server/replication/replica_ops.h"
 
+namespace grpc {
+class ChannelCredentials;
+}  // namespace grpc
+
 namespace rumor::server {
 
 struct ReplicaClientOptions {
   NodeId self = kNoNode;
   std::string self_address;
   std::string cluster = "rumor";
+  // As PeerTransportOptions::credentials; null: plaintext.
+  std::shared_ptr<grpc::ChannelCredentials> credentials;
   // A frame carries queued requests up to about this many bytes.
   size_t max_frame_bytes = 4 << 20;
   absl::Duration min_backoff = absl::Milliseconds(100);

@@ -27,6 +27,7 @@ class ReplicaReceiver;
 struct ReplicaService::Impl final : public v1::Replica::CallbackService {
   std::string cluster;
   Handler handler;
+  std::shared_ptr<const PeerAuthorizer> authorizer;
   absl::Mutex mu;
   // Open streams. Shutdown pins a receiver while it cancels the call
   // without the lock; the last of OnDone and the unpin deletes it.
@@ -278,10 +279,26 @@ class ReplicaReceiver final
   absl::Status refusal_ ABSL_GUARDED_BY(mu_);
 };
 
+// A stream refused before it starts (no certificate from the cluster CA).
+class RefusedExchange final
+    : public grpc::ServerBidiReactor<v1::ReplicaFrame, v1::ReplicaFrame> {
+ public:
+  explicit RefusedExchange(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 grpc::ServerBidiReactor<v1::ReplicaFrame, v1::ReplicaFrame>*
 ReplicaService::Impl::Exchange(grpc::CallbackServerContext* ctx) {
+  if (authorizer != nullptr) {
+    absl::Status s = authorizer->Check(*ctx, "replication");
+    if (!s.ok()) {
+      RUMOR_LOG_EVERY_SECONDS(WARNING, 10)
+          << "refused a replication stream from " << ctx->peer() << ": " << s;
+      return new RefusedExchange(ToGrpcStatus(s));
+    }
+  }
   return new ReplicaReceiver(this, ctx);
 }
 
@@ -330,10 +347,13 @@ void ReplicaService::Impl::Unpin(ReplicaReceiver* r) {
   if (remove) delete r;
 }
 
-ReplicaService::ReplicaService(std::string cluster, Handler handler)
+ReplicaService::ReplicaService(
+    std::string cluster, Handler handler,
+    std::shared_ptr<const PeerAuthorizer> authorizer)
     : impl_(std::make_unique<Impl>()) {
   impl_->cluster = std::move(cluster);
   impl_->handler = std::move(handler);
+  impl_->authorizer = std::move(authorizer);
 }
 
 ReplicaService::~ReplicaService() = default;

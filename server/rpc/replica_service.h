@@ -19,6 +19,7 @@
 #include <string>
 
 #include "server/replication/replica_ops.h"
+#include "server/rpc/tls.h"
 
 namespace grpc {
 class Service;
@@ -30,7 +31,10 @@ class ReplicaService {
  public:
   using Handler = std::function<void(ReplicaOp op, ReplyCallback done)>;
 
-  ReplicaService(std::string cluster, Handler handler);
+  // With `authorizer` (peer security on), streams from callers without a
+  // certificate from the cluster CA are refused.
+  ReplicaService(std::string cluster, Handler handler,
+                 std::shared_ptr<const PeerAuthorizer> authorizer = nullptr);
   ~ReplicaService();
   ReplicaService(const ReplicaService&) = delete;
   ReplicaService& operator=(const ReplicaService&) = delete;
