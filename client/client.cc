@@ -7,7 +7,9 @@
 #include <chrono>
 #include <functional>
 #include <future>
+#include <fstream>
 #include <map>
+#include <sstream>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -40,6 +42,22 @@ constexpr std::chrono::milliseconds kRefreshRetryAfter(1000);
 
 bool NeverSent(const grpc::Status& s, bool node_answered);
 
+// What a connection that failed during TLS set-up most likely means.
+std::string TlsHint(const std::string& error) {
+  if (absl::StrContains(error, "Ssl handshake failed") ||
+      absl::StrContains(error, "certificate verify failed")) {
+    return " (TLS: is --tls-ca the CA that issued the node's certificate, "
+           "and the host in the address one the certificate names?)";
+  }
+  if (absl::StrContains(error, "Socket closed")) {
+    return " (the node closed the connection as it was set up: a node "
+           "started with --peer-ca needs --tls-ca, and one with "
+           "--tls-client-ca also a client certificate from that CA, "
+           "--tls-cert and --tls-key)";
+  }
+  return "";
+}
+
 // The one place a grpc::Status becomes an absl::Status on the client side.
 // A connection that failed says "cannot reach"; a node that answered with
 // an error of its own (a quorum it could not gather, say) is named as the
@@ -49,9 +67,13 @@ absl::Status FromGrpc(const grpc::Status& s, const std::string& server,
   if (s.ok()) return absl::OkStatus();
   std::string msg = s.error_message();
   if (s.error_code() == grpc::StatusCode::UNAVAILABLE) {
-    msg = NeverSent(s, node_answered)
-              ? absl::StrCat("cannot reach ", server, ": ", msg)
-              : absl::StrCat(server, ": ", msg);
+    bool never_sent = NeverSent(s, node_answered);
+    msg = never_sent ? absl::StrCat("cannot reach ", server, ": ", msg)
+                     : absl::StrCat(server, ": ", msg);
+    if (never_sent) msg += TlsHint(s.error_message());
+  } else if (s.error_code() == grpc::StatusCode::UNKNOWN && !node_answered &&
+             absl::StrContains(msg, "Ssl handshake failed")) {
+    msg = absl::StrCat("cannot reach ", server, ": ", msg, TlsHint(msg));
   } else if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
     msg = absl::StrCat("no answer from ", server, " before the deadline",
                        write ? "; the write may or may not have been applied"
@@ -234,8 +256,20 @@ struct Client::Impl {
     // exceed gRPC's 4 MiB default.
     args.SetMaxReceiveMessageSize(-1);
     args.SetInt(GRPC_ARG_MAX_RECONNECT_BACKOFF_MS, 1000);
-    ep->channel = grpc::CreateCustomChannel(
-        address, grpc::InsecureChannelCredentials(), args);
+    std::shared_ptr<grpc::ChannelCredentials> creds =
+        grpc::InsecureChannelCredentials();
+    const ClientOptions::Tls& tls = options.tls;
+    if (!tls.ca.empty()) {
+      grpc::SslCredentialsOptions so;
+      so.pem_root_certs = tls.ca;
+      so.pem_cert_chain = tls.cert;
+      so.pem_private_key = tls.key;
+      creds = grpc::SslCredentials(so);
+      if (!tls.server_name.empty()) {
+        args.SetSslTargetNameOverride(tls.server_name);
+      }
+    }
+    ep->channel = grpc::CreateCustomChannel(address, creds, args);
     ep->kv = v1::KV::NewStub(ep->channel);
     ep->admin = v1::Admin::NewStub(ep->channel);
     return ep;
@@ -1025,6 +1059,48 @@ std::vector<std::pair<std::string, uint64_t>> Client::RequestsByAddress()
     if (v > 0) out.push_back({address, v});
   }
   return out;
+}
+
+namespace {
+
+absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", path, ": cannot read the file"));
+  }
+  std::ostringstream s;
+  s << in.rdbuf();
+  if (!absl::StrContains(s.str(), "-----BEGIN ")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", path, ": not a PEM file"));
+  }
+  return s.str();
+}
+
+}  // namespace
+
+absl::StatusOr<ClientOptions::Tls> LoadClientTls(const std::string& ca_path,
+                                                 const std::string& cert_path,
+                                                 const std::string& key_path) {
+  ClientOptions::Tls tls;
+  if (cert_path.empty() != key_path.empty()) {
+    return absl::InvalidArgumentError("--tls-cert and --tls-key go together");
+  }
+  if (ca_path.empty()) {
+    if (!cert_path.empty()) {
+      return absl::InvalidArgumentError(
+          "--tls-cert needs --tls-ca (the CA that issued the nodes' "
+          "certificates): TLS is on only with it");
+    }
+    return tls;
+  }
+  RUMOR_ASSIGN_OR_RETURN(tls.ca, ReadPem(ca_path, "--tls-ca"));
+  if (!cert_path.empty()) {
+    RUMOR_ASSIGN_OR_RETURN(tls.cert, ReadPem(cert_path, "--tls-cert"));
+    RUMOR_ASSIGN_OR_RETURN(tls.key, ReadPem(key_path, "--tls-key"));
+  }
+  return tls;
 }
 
 }  // namespace rumor::client

@@ -77,7 +77,27 @@ struct ClientOptions {
   // kRing sends each straight to a replica of its key, kAny to `server`.
   enum class Routing { kRing, kAny };
   Routing routing = Routing::kRing;
+  // TLS, for nodes started with --peer-ca: PEM contents (LoadClientTls
+  // reads files). A `ca` turns TLS on and verifies every node against it;
+  // `cert` and `key`, when set, are presented to nodes that require client
+  // certificates (--tls-client-ca), or authorise leave/remove when they
+  // come from the cluster CA.
+  struct Tls {
+    std::string ca, cert, key;
+    // Verify nodes' certificates against this name instead of the host of
+    // each address (e.g. through a forwarded port).
+    std::string server_name;
+  };
+  Tls tls;
 };
+
+// Reads the PEM files of ClientOptions::Tls: `ca_path` (empty: plaintext,
+// and the others must be empty too), `cert_path` and `key_path` (both or
+// neither). INVALID_ARGUMENT naming the flag (--tls-ca, --tls-cert,
+// --tls-key) when a file cannot be read or is not PEM.
+absl::StatusOr<ClientOptions::Tls> LoadClientTls(const std::string& ca_path,
+                                                 const std::string& cert_path,
+                                                 const std::string& key_path);
 
 struct CallOptions {
   // Zero: ClientOptions::timeout.

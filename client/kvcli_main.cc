@@ -9,6 +9,7 @@
 // (rumor::client::Client does the routing, and falls back to --server when
 // no replica can be connected to); --routing=any sends everything to
 // --server.
+#include <grpc/support/log.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -47,6 +48,7 @@ struct Globals {
   std::string routing = "ring";
   bool json = false;
   bool base64 = false;
+  std::string tls_ca, tls_cert, tls_key, tls_server_name;
 };
 
 // The kind of command a failed call belongs to: get, put or delete of a
@@ -760,6 +762,11 @@ int RunReplicas(Client& client, const Globals& g, const std::string& key) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // gRPC logs a failed TLS handshake to stderr itself; kvcli reports every
+  // failure in one line of its own (GRPC_VERBOSITY brings them back).
+  if (std::getenv("GRPC_VERBOSITY") == nullptr) {
+    gpr_set_log_function([](gpr_log_func_args*) {});
+  }
   Globals g;
   CLI::App app{
       "kvcli: talk to a rumor cluster.\n\n"
@@ -789,6 +796,20 @@ int main(int argc, char** argv) {
   app.add_option("--server", g.server, "host:port of any rumor node")
       ->envname("RUMOR_SERVER")
       ->capture_default_str();
+  app.add_option("--tls-ca", g.tls_ca,
+                 "PEM file of the CA that issued the nodes' certificates: "
+                 "talk TLS (nodes started with --peer-ca)")
+      ->envname("RUMOR_CLIENT_TLS_CA");
+  app.add_option("--tls-cert", g.tls_cert,
+                 "PEM client certificate, for nodes that require one "
+                 "(--tls-client-ca); one from the cluster CA also "
+                 "authorises leave and remove")
+      ->envname("RUMOR_CLIENT_TLS_CERT");
+  app.add_option("--tls-key", g.tls_key, "PEM private key of --tls-cert")
+      ->envname("RUMOR_CLIENT_TLS_KEY");
+  app.add_option("--tls-server-name", g.tls_server_name,
+                 "verify the node's certificate against this name instead "
+                 "of --server's host (e.g. node1 through a forwarded port)");
   app.add_option("--timeout", g.timeout,
                  "deadline per request, e.g. 500ms, 5s, 2 (seconds)")
       ->capture_default_str();
@@ -884,7 +905,9 @@ int main(int argc, char** argv) {
   // CLI11 reports an unknown command as "a subcommand is required"; name it.
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg == "--server" || arg == "--timeout" || arg == "--routing") {
+    if (arg == "--server" || arg == "--timeout" || arg == "--routing" ||
+        arg == "--tls-ca" || arg == "--tls-cert" || arg == "--tls-key" ||
+        arg == "--tls-server-name") {
       ++i;  // skip the option's value
       continue;
     }
@@ -920,6 +943,12 @@ int main(int argc, char** argv) {
                                        : rumor::client::ClientOptions::Routing::kRing;
   if (!ParseTimeout(g.timeout, &options.timeout)) {
     return Fail(kExitUsage, "--timeout must be a positive duration like 5s or 500ms");
+  }
+  {
+    auto tls = rumor::client::LoadClientTls(g.tls_ca, g.tls_cert, g.tls_key);
+    if (!tls.ok()) return Fail(kExitUsage, std::string(tls.status().message()));
+    options.tls = std::move(*tls);
+    options.tls.server_name = g.tls_server_name;
   }
   auto client = Client::Connect(options);
   if (!client.ok()) return Fail(kExitUsage, std::string(client.status().message()));
