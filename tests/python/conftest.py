@@ -235,7 +235,10 @@ class Cluster:
         size: int = 3,
         flags: Optional[List[str]] = None,
         probe_interval: str = "1s",
+        tls: Optional[rumor.Tls] = None,
     ) -> None:
+        # How the fixture's own clients reach nodes started with TLS flags.
+        self.tls = tls
         kvd = kvd_binary()
         directory.mkdir(parents=True, exist_ok=True)
         # Joins that finish within a second or two. Probes every second
@@ -294,7 +297,9 @@ class Cluster:
         """A client that sends everything to `address` (for its status)."""
         client = self._clients.get(address)
         if client is None:
-            client = self._clients[address] = rumor.Client(address, routing="any", timeout=10)
+            client = self._clients[address] = rumor.Client(
+                address, routing="any", timeout=10, tls=self.tls
+            )
         return client
 
     def counters(self, nodes: Optional[List[KvdNode]] = None) -> Dict[str, Dict[str, int]]:

@@ -28,6 +28,7 @@ from rumor.errors import (
 )
 from rumor.model import Member, NodeStatus, Object, RingInfo, RingOwner
 from rumor.ring import RingLayout, RingNode, RingView, ring_position
+from rumor.tls import Tls
 
 __version__ = "0.1.0"
 
@@ -38,6 +39,7 @@ __all__ = [
     "FailedPrecondition",
     "InvalidArgument",
     "Member",
+    "Tls",
     "NodeStatus",
     "Object",
     "RingInfo",

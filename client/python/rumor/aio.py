@@ -27,6 +27,7 @@ from rumor.client import _ClientBase
 from rumor.errors import RumorError, error_from_status
 from rumor.model import Member, NodeStatus, Object, RingInfo
 from rumor.ring import RingLayout
+from rumor.tls import Tls
 
 __all__ = ["AsyncClient", "AsyncResolver"]
 
@@ -36,9 +37,14 @@ AsyncResolver = Callable[[List[bytes]], Union[BytesLike, Awaitable[BytesLike]]]
 class _Node:
     """One node address: its channel and stubs."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: Optional[Tls]) -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(address, options=_proto.CHANNEL_OPTIONS)
+        if tls is None:
+            self.channel = grpc.aio.insecure_channel(address, options=_proto.CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.aio.secure_channel(
+                address, tls.credentials(), options=_proto.CHANNEL_OPTIONS + tls.channel_options()
+            )
         self.kv = kv_pb2_grpc.KVStub(self.channel)
         self.admin = admin_pb2_grpc.AdminStub(self.channel)
 
@@ -62,8 +68,9 @@ class AsyncClient(_ClientBase):
         timeout: float = 5.0,
         routing: str = "ring",
         resolver: Optional[AsyncResolver] = None,
+        tls: Optional[Tls] = None,
     ) -> None:
-        super().__init__(server, timeout, routing, resolver)
+        super().__init__(server, timeout, routing, resolver, tls)
         self._nodes: Dict[str, _Node] = {}
         self._refresh: Optional["asyncio.Task[Optional[RumorError]]"] = None
         self._closed = False
@@ -218,7 +225,7 @@ class AsyncClient(_ClientBase):
         self._check_open()
         node = self._nodes.get(address)
         if node is None:
-            node = self._nodes[address] = _Node(address)
+            node = self._nodes[address] = _Node(address, self._tls)
         return node
 
     def _start_refresh(self, sources: Optional[List[str]]) -> None:

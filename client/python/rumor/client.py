@@ -37,6 +37,7 @@ from rumor._routing import KvCall, Router, refresh_error
 from rumor.errors import DeadlineExceeded, InvalidArgument, RumorError, error_from_status
 from rumor.model import Member, NodeStatus, Object, RingInfo
 from rumor.ring import RingLayout
+from rumor.tls import Tls
 
 __all__ = ["Client", "Resolver"]
 
@@ -57,9 +58,14 @@ def _check_options(server: str, timeout: float, routing: str, resolver) -> float
 class _Node:
     """One node address: its channel and stubs."""
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: Optional[Tls]) -> None:
         self.address = address
-        self.channel = grpc.insecure_channel(address, options=_proto.CHANNEL_OPTIONS)
+        if tls is None:
+            self.channel = grpc.insecure_channel(address, options=_proto.CHANNEL_OPTIONS)
+        else:
+            self.channel = grpc.secure_channel(
+                address, tls.credentials(), options=_proto.CHANNEL_OPTIONS + tls.channel_options()
+            )
         self.kv = kv_pb2_grpc.KVStub(self.channel)
         self.admin = admin_pb2_grpc.AdminStub(self.channel)
 
@@ -143,8 +149,11 @@ class _ClientBase:
 
     _closed: bool
 
-    def __init__(self, server: str, timeout: float, routing: str, resolver) -> None:
+    def __init__(self, server: str, timeout: float, routing: str, resolver, tls: Optional[Tls]) -> None:
         self._timeout = _check_options(server, timeout, routing, resolver)
+        if tls is not None and not isinstance(tls, Tls):
+            raise TypeError("tls must be a rumor.Tls or None")
+        self._tls = tls
         self._server = server
         self._resolver = resolver
         self._router = Router(server, by_ring=routing == "ring")
@@ -170,7 +179,8 @@ class Client(_ClientBase):
     (everything to `server`, which forwards). With a `resolver`, get
     merges two or more siblings with it (a callable taking the list of
     values and returning one, bytes or str) and writes the result back with
-    the read context, so the key converges to one value.
+    the read context, so the key converges to one value. With `tls` (a
+    rumor.Tls), every node is reached over TLS.
 
     Nothing connects until the first call: an unreachable server shows up
     as Unavailable then.
@@ -183,8 +193,9 @@ class Client(_ClientBase):
         timeout: float = 5.0,
         routing: str = "ring",
         resolver: Optional[Resolver] = None,
+        tls: Optional[Tls] = None,
     ) -> None:
-        super().__init__(server, timeout, routing, resolver)
+        super().__init__(server, timeout, routing, resolver, tls)
         self._lock = threading.Lock()  # guards the fields below
         self._nodes: Dict[str, _Node] = {}
         self._refresh: Optional[_Refresh] = None
@@ -364,7 +375,7 @@ class Client(_ClientBase):
             self._check_open()
             node = self._nodes.get(address)
             if node is None:
-                node = self._nodes[address] = _Node(address)
+                node = self._nodes[address] = _Node(address, self._tls)
             return node
 
     def _start_refresh(self, claim: Callable[[], Optional[List[str]]]) -> None:

@@ -137,6 +137,23 @@ def never_sent(code: grpc.StatusCode, details: str, answered: bool = False) -> b
     )
 
 
+def tls_hint(details: str) -> str:
+    """What a connection that failed while it was set up most likely means
+    (as the C++ client says it)."""
+    if "Ssl handshake failed" in details or "certificate verify failed" in details:
+        return (
+            " (TLS: is the Tls's ca the CA that issued the node's certificate, "
+            "and the host in the address one the certificate names?)"
+        )
+    if "Socket closed" in details:
+        return (
+            " (the node closed the connection as it was set up: a node started "
+            "with --peer-ca needs tls=rumor.Tls(ca), and one with --tls-client-ca "
+            "also a client certificate from that CA, Tls(ca, cert, key))"
+        )
+    return ""
+
+
 def error_from_status(
     code: grpc.StatusCode,
     details: str,
@@ -164,11 +181,14 @@ def error_from_status(
         if write and _says_outcome_unknown(details):
             cls, message = UnknownOutcome, f"{address}: {details}"
         elif never_sent(code, details, answered):
-            cls, message = Unavailable, f"cannot reach {address}: {details}"
+            cls, message = Unavailable, f"cannot reach {address}: {details}{tls_hint(details)}"
         elif write and "nothing was written" not in details:
             cls, message = UnknownOutcome, f"{address}: {details}; {_MAY_HAVE_BEEN_APPLIED}"
         else:
             cls, message = Unavailable, f"{address}: {details}"
+    elif code == grpc.StatusCode.UNKNOWN and not answered and "Ssl handshake failed" in details:
+        # The handshake failed: nothing was sent.
+        cls, message = Unavailable, f"cannot reach {address}: {details}{tls_hint(details)}"
     elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
         message = f"no answer from {address} before the deadline ({details})"
         if write:
