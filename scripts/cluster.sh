@@ -4,8 +4,15 @@
 # each log line prefixed with its node. Ctrl-C (or SIGTERM) stops them all
 # cleanly. Node 1 starts the cluster; the others join through it.
 #
+# Each node serves Prometheus metrics on 127.0.0.1:METRICS_BASE_PORT+i-1
+# (default BASE_PORT+1000: 8379, 8380, ...; METRICS_BASE_PORT=0: none).
+# TLS=1 makes a throwaway CA and node certificates under DATA/certs (once,
+# with scripts/make-certs.sh) and runs every node with mutual TLS between
+# peers; clients then need --tls-ca=DATA/certs/ca.pem.
+#
 #   NODES=5 PROBE_INTERVAL=200ms scripts/cluster.sh
 #   BASE_PORT=9000 DATA=/tmp/rumor scripts/cluster.sh
+#   TLS=1 scripts/cluster.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
@@ -14,11 +21,18 @@ NODES=${NODES:-3}
 BASE_PORT=${BASE_PORT:-7379}
 PROBE_INTERVAL=${PROBE_INTERVAL:-1s}
 DATA=${DATA:-data}
+METRICS_BASE_PORT=${METRICS_BASE_PORT:-$((BASE_PORT + 1000))}
+TLS=${TLS:-0}
 KVD="$BUILD/kvd"
 
 if [ ! -x "$KVD" ]; then
   echo "cluster: $KVD not found; run 'make build' first" >&2
   exit 2
+fi
+
+certs="$DATA/certs"
+if [ "$TLS" = 1 ] && [ ! -f "$certs/node$NODES.pem" ]; then
+  bash scripts/make-certs.sh "$certs" --nodes "$NODES" || exit 2
 fi
 
 pids=()
@@ -55,6 +69,13 @@ for i in $(seq 1 "$NODES"); do
   args=(--listen="127.0.0.1:$port" --data-dir="$DATA/node$i"
         --probe-interval="$PROBE_INTERVAL")
   if [ "$i" -gt 1 ]; then args+=(--seeds="127.0.0.1:$BASE_PORT"); fi
+  if [ "$METRICS_BASE_PORT" != 0 ]; then
+    args+=(--metrics="127.0.0.1:$((METRICS_BASE_PORT + i - 1))")
+  fi
+  if [ "$TLS" = 1 ]; then
+    args+=(--peer-ca="$certs/ca.pem" --peer-cert="$certs/node$i.pem"
+           --peer-key="$certs/node$i.key")
+  fi
   mkdir -p "$DATA/node$i"
   # Own session: a terminal Ctrl-C reaches this script only, which then
   # sends each node exactly one SIGTERM (a second signal forces an exit).
@@ -69,8 +90,14 @@ for i in $(seq 1 "$NODES"); do
 done
 
 last=$((BASE_PORT + NODES - 1))
+try="build/kvcli members"
+[ "$TLS" = 1 ] && try="build/kvcli --tls-ca=$certs/ca.pem members"
 echo "cluster: $NODES nodes on 127.0.0.1:$BASE_PORT..$last, data under $DATA;" \
-     "try: build/kvcli members. Ctrl-C stops them." >&2
+     "try: $try. Ctrl-C stops them." >&2
+if [ "$METRICS_BASE_PORT" != 0 ]; then
+  echo "cluster: metrics at http://127.0.0.1:$METRICS_BASE_PORT/metrics .." \
+       "$((METRICS_BASE_PORT + NODES - 1))" >&2
+fi
 
 # Report nodes that exit on their own (a failed start, or 'kvcli leave');
 # the others keep running.

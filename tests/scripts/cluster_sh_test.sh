@@ -101,7 +101,7 @@ run_case() {
   # bash cannot trap a signal ignored on entry; a terminal job has it.)
   # (Started from a subshell, so it is not our job: no job-status noise.)
   group=$(setsid env --default-signal=INT,QUIT bash -c '
-      BUILD="$1" DATA="$2" NODES=2 BASE_PORT="$3" PROBE_INTERVAL=200ms \
+      BUILD="$1" DATA="$2" NODES=2 BASE_PORT="$3" PROBE_INTERVAL=200ms METRICS_BASE_PORT=0 \
         bash "$4/scripts/cluster.sh" 2>&1 | ( '"$reader"' )' \
       _ "$build" "$data" "$base" "$repo" "$log" </dev/null >/dev/null 2>&1 &
     echo $!)
