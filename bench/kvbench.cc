@@ -9,9 +9,33 @@
 //   a    50% reads, 50% updates (update heavy)
 //   b    95% reads,  5% updates (read mostly)
 //   c    100% reads            (read only)
+//   d    95% reads,  5% inserts (read latest)
+//   f    50% reads, 50% read-modify-writes
 // Workloads that read first load every key once ("load phase"); put does not.
 // Keys are "<prefix>user<n>" with n in [0, records), chosen by YCSB's
-// scrambled zipfian generator (theta 0.99) or uniformly.
+// scrambled zipfian generator (theta 0.99), uniformly, or (--distribution=
+// latest, the default of d) by YCSB's skewed-latest generator: zipfian over
+// the distance from the newest readable key.
+//
+// d inserts new keys records, records + 1, ... (one counter shared by every
+// slot) and reads only keys whose insert has been acknowledged
+// (AcknowledgedCounter, bench/workload/key_chooser.h), so no read races the
+// insert of its key; an insert is acknowledged when it answers, failed or
+// not, as in YCSB (a failed one would otherwise hold every later key back).
+// A read that finds nothing is a success; the report counts them. Inserts
+// are blind writes: running d again over the same keys (same --key-prefix)
+// gives each re-inserted key one more sibling, so give each d run a fresh
+// prefix or cluster.
+//
+// f's read-modify-write reads a key and writes it back with the context the
+// read returned, so it replaces what it read and the benchmark adds no
+// siblings of its own (two of them racing on one key leave two siblings,
+// which the next one replaces). It is one operation, timed from the read's
+// start to the write's answer, within one operation deadline, and reported
+// in its own row ("rmw"), as YCSB reports READ-MODIFY-WRITE.
+//
+// YCSB's workload e (short range scans) is not offered: rumor has no range
+// scans (keys are hashed over the ring), and --workload=e is a usage error.
 //
 // Closed loop: exactly --concurrency operations are in flight; each
 // completion issues the next one until --duration has passed. The in-flight
@@ -20,6 +44,16 @@
 // Throughput is successful operations over the time from the start to the
 // last completion. A phase in which the first 1000 operations all fail
 // stops early.
+//
+// --timeline=FILE writes one CSV line per second of the run phase: the
+// seconds since its start at the end of the window, successful operations,
+// errors, ops/s, and p50/p95/p99/p99.9 latency in µs of the window's
+// successful operations of every kind (empty when it had none). Each line
+// is flushed as it is written, so a killed run leaves what it measured. The
+// last line covers the rest of the run: from the last whole second before
+// --duration ended to the last answer (so it also holds the operations
+// still in flight at the end, and those that never answered as errors).
+// scripts/bench-plot.sh draws these files.
 //
 // Routing (--routing): with "ring" (the default) every client learns the
 // ring before the load and sends each request straight to a replica of its
@@ -31,16 +65,19 @@
 // what ran (a script can run a load for exactly as long as something else
 // takes). A second signal kills kvbench.
 //
-// Exit codes: 0 the run completed (any errors are reported), 2 bad flags,
-// 3 every operation failed (e.g. no server reachable).
+// Exit codes: 0 the run completed (any errors are reported), 2 bad flags
+// (--workload=e included), 3 every operation failed (e.g. no server
+// reachable).
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <cerrno>
 #include <csignal>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <optional>
@@ -52,6 +89,7 @@
 #include "CLI/CLI.hpp"
 #include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -210,13 +248,23 @@ class ContextCache {
 // ---------------------------------------------------------------------------
 // Phases and the closed loop.
 
-enum class OpKind { kRead = 0, kWrite = 1 };
-constexpr int kNumOpKinds = 2;
+// kWrite is an update (or a load write): a write with the key's cached
+// context. kInsert writes a new key (no context). kRmw reads a key, then
+// writes it with the context the read returned.
+enum class OpKind { kRead = 0, kWrite = 1, kInsert = 2, kRmw = 3 };
+constexpr int kNumOpKinds = 4;
+// Report rows (and the JSON objects of the kinds), by OpKind.
+constexpr std::array<const char*, kNumOpKinds> kOpKindNames = {
+    "reads", "updates", "inserts", "rmw"};
 
 struct Op {
   OpKind kind;
   uint64_t key;
 };
+
+// The share of each kind of operation in a workload, by OpKind; they sum
+// to 1.
+using Mix = std::array<double, kNumOpKinds>;
 
 // What a closed loop runs. Thread-safe: Next is called from gRPC threads.
 class Phase {
@@ -227,6 +275,9 @@ class Phase {
   // Whether a write that comes back with several siblings is immediately
   // written again with the returned context, to leave one value.
   virtual bool CollapsesSiblings() const = 0;
+  // Called once `op` (from Next) has answered, successfully or not, before
+  // the slot's next Next.
+  virtual void Done(const Op& /*op*/) {}
 };
 
 // Writes every key in [0, records) once, in order.
@@ -270,26 +321,52 @@ void StopRunOnSignal() {
   sigaction(SIGTERM, &sa, nullptr);
 }
 
-// A read/write mix over chosen keys until a deadline (or a signal).
+// A mix of operations over chosen keys until a deadline (or a signal).
+// Inserts take the next number of `inserts` as their key and acknowledge it
+// when they answer; reads, updates and read-modify-writes choose theirs
+// with `chooser` (which, for "latest", reads the same counter).
 class RunPhase final : public Phase {
  public:
-  RunPhase(double read_fraction, const KeyChooser* chooser,
-           Clock::time_point deadline)
-      : read_fraction_(read_fraction), chooser_(chooser), deadline_(deadline) {}
+  RunPhase(const Mix& mix, const KeyChooser* chooser,
+           AcknowledgedCounter* inserts, Clock::time_point deadline)
+      : mix_(mix), chooser_(chooser), inserts_(inserts), deadline_(deadline) {
+    for (int k = 0; k < kNumOpKinds; ++k) {
+      if (mix_[k] > 0) last_kind_ = static_cast<OpKind>(k);
+    }
+  }
   std::optional<Op> Next(Rng& rng) override {
     if (Clock::now() >= deadline_ || g_stop_run.load(std::memory_order_relaxed)) {
       return std::nullopt;
     }
-    OpKind kind =
-        rng.NextDouble() < read_fraction_ ? OpKind::kRead : OpKind::kWrite;
+    // One draw for the kind, then (but for inserts) one for the key: the
+    // draws, and so the keys of a --seed, of the workloads that predate
+    // inserts and read-modify-writes are what they always were. Whatever
+    // rounding leaves above the last share's sum goes to the last kind.
+    double draw = rng.NextDouble();
+    OpKind kind = last_kind_;
+    double sum = 0;
+    for (int k = 0; k < kNumOpKinds; ++k) {
+      sum += mix_[k];
+      if (draw < sum) {
+        kind = static_cast<OpKind>(k);
+        break;
+      }
+    }
+    if (kind == OpKind::kInsert) return Op{kind, inserts_->Issue()};
     return Op{kind, chooser_->Next(rng)};
   }
   bool CollapsesSiblings() const override { return false; }
+  // Readers may choose an inserted key once it has answered.
+  void Done(const Op& op) override {
+    if (op.kind == OpKind::kInsert) inserts_->Acknowledge(op.key);
+  }
 
  private:
-  const double read_fraction_;
+  const Mix mix_;
   const KeyChooser* const chooser_;
+  AcknowledgedCounter* const inserts_;
   const Clock::time_point deadline_;
+  OpKind last_kind_ = OpKind::kRead;
 };
 
 struct PhaseResult {
@@ -300,6 +377,10 @@ struct PhaseResult {
   double seconds = 0;
   // Operations with no answer when the loop stopped waiting (also errors).
   uint64_t stuck = 0;
+  // Successful reads (read-modify-writes' included) that found no value,
+  // and that found more than one (siblings).
+  uint64_t reads_not_found = 0;
+  uint64_t reads_with_siblings = 0;
   // The phase stopped early: kGiveUpAfterErrors failures, no success.
   bool gave_up = false;
 
@@ -315,6 +396,14 @@ struct LoopOptions {
   // Store the contexts reads return (mixed workloads: the next update of
   // the key then replaces what was read).
   bool cache_read_contexts = false;
+  // Keep per-second windows of the results for TakeWindow (--timeline).
+  bool windows = false;
+};
+
+// What completed since the previous ClosedLoop::TakeWindow.
+struct Window {
+  LatencyHistogram latency;  // successful operations of every kind
+  uint64_t errors = 0;
 };
 
 // Keeps exactly `concurrency` operations in flight: slot i always has one
@@ -339,8 +428,10 @@ class ClosedLoop {
       Slot& s = slots_[i];
       s.index = i;
       s.client = clients_[i % clients_.size()];
-      s.rng = Rng(Rng(options_.seed ^ (options_.phase_salt << 32)).Next() +
-                  static_cast<uint64_t>(i) * 0x9e3779b97f4a7c15ULL);
+      // An independent stream per slot (see StreamRng: slots that draw
+      // one shifted sequence request the same keys in near lockstep).
+      s.rng = StreamRng(Rng(options_.seed ^ (options_.phase_salt << 32)).Next(),
+                        static_cast<uint64_t>(i));
     }
   }
   ClosedLoop(const ClosedLoop&) = delete;
@@ -360,6 +451,29 @@ class ClosedLoop {
   // Operations completed so far, successful or not.
   uint64_t completed() const {
     return completed_.load(std::memory_order_relaxed);
+  }
+
+  // When Start ran.
+  Clock::time_point started() const { return started_; }
+
+  // What completed since the previous call (since Start for the first),
+  // with LoopOptions::windows; empty without. Each shard's window is
+  // swapped for an empty one under its lock (O(1)), and merged after.
+  Window TakeWindow() {
+    Window w;
+    if (!options_.windows) return w;
+    for (StatsShard& shard : shards_) {
+      LatencyHistogram latency;
+      uint64_t errors;
+      {
+        absl::MutexLock lock(&shard.mu);
+        std::swap(latency, shard.window);
+        errors = std::exchange(shard.window_errors, 0);
+      }
+      w.latency.Merge(latency);
+      w.errors += errors;
+    }
+    return w;
   }
 
   // The results so far. When not every slot has finished, the missing
@@ -386,6 +500,9 @@ class ClosedLoop {
           r.stuck);
     }
     r.gave_up = giving_up_.load(std::memory_order_relaxed);
+    r.reads_not_found = reads_not_found_.load(std::memory_order_relaxed);
+    r.reads_with_siblings =
+        reads_with_siblings_.load(std::memory_order_relaxed);
     r.errors = errors_.total();
     r.error_samples = errors_.samples();
     r.seconds = std::chrono::duration<double>(end - started_).count();
@@ -409,10 +526,14 @@ class ClosedLoop {
   };
 
   // Latencies are recorded into shard (slot index % kShards), so callbacks
-  // on different threads rarely contend.
+  // on different threads rarely contend. With LoopOptions::windows each
+  // shard also keeps the current second's results, which TakeWindow swaps
+  // out: recording costs one more histogram increment under the same lock.
   struct StatsShard {
     absl::Mutex mu;
     std::array<LatencyHistogram, kNumOpKinds> latency ABSL_GUARDED_BY(mu);
+    LatencyHistogram window ABSL_GUARDED_BY(mu);
+    uint64_t window_errors ABSL_GUARDED_BY(mu) = 0;
   };
   static constexpr int kShards = 16;
 
@@ -441,14 +562,65 @@ class ClosedLoop {
     auto done = [this, slot](absl::StatusOr<Object> result) {
       OnDone(slot, std::move(result));
     };
-    if (op->kind == OpKind::kRead) {
-      slot->start = Clock::now();
-      slot->client->GetAsync(slot->key, call_options_, std::move(done));
-    } else {
-      std::string context = contexts_->Lookup(op->key);
-      slot->start = Clock::now();
-      slot->client->PutAsync(slot->key, *value_, context, call_options_,
-                             /*return_body=*/true, std::move(done));
+    switch (op->kind) {
+      case OpKind::kRead:
+        slot->start = Clock::now();
+        slot->client->GetAsync(slot->key, call_options_, std::move(done));
+        break;
+      case OpKind::kWrite: {
+        std::string context = contexts_->Lookup(op->key);
+        slot->start = Clock::now();
+        slot->client->PutAsync(slot->key, *value_, context, call_options_,
+                               /*return_body=*/true, std::move(done));
+        break;
+      }
+      case OpKind::kInsert:
+        // A new key: nothing to replace, and no context to keep (nothing
+        // updates it later), so no body either.
+        slot->start = Clock::now();
+        slot->client->PutAsync(slot->key, *value_, /*context=*/"",
+                               call_options_, /*return_body=*/false,
+                               std::move(done));
+        break;
+      case OpKind::kRmw:
+        slot->start = Clock::now();
+        slot->client->GetAsync(
+            slot->key, call_options_,
+            [this, slot](absl::StatusOr<Object> read) {
+              OnRmwRead(slot, std::move(read));
+            });
+        break;
+    }
+  }
+
+  // The read of a read-modify-write answered: write the key back with the
+  // read's context (replacing every sibling it saw), or finish the
+  // operation with the read's error. The write gets what is left of the
+  // operation's deadline, so a read-modify-write ends within kOpTimeout
+  // like every operation (which kDrainGrace relies on).
+  void OnRmwRead(Slot* slot, absl::StatusOr<Object> read) {
+    if (!read.ok()) {
+      OnDone(slot, std::move(read));
+      return;
+    }
+    CountRead(*read);
+    client::CallOptions write_options = call_options_;
+    write_options.timeout =
+        std::max(kOpTimeout - absl::FromChrono(Clock::now() - slot->start),
+                 absl::Milliseconds(1));
+    slot->client->PutAsync(slot->key, *value_, read->context, write_options,
+                           /*return_body=*/false,
+                           [this, slot](absl::StatusOr<Object> result) {
+                             OnDone(slot, std::move(result));
+                           });
+  }
+
+  // A successful read's outcome that the latency does not show.
+  void CountRead(const Object& read) {
+    if (!read.found) {
+      reads_not_found_.fetch_add(1, std::memory_order_relaxed);
+    } else if (read.values.size() > 1) {
+      reads_with_siblings_.fetch_add(1, std::memory_order_relaxed);
     }
   }
 
@@ -463,7 +635,9 @@ class ClosedLoop {
       {
         absl::MutexLock lock(&shard.mu);
         shard.latency[static_cast<int>(slot->op.kind)].Record(nanos);
+        if (options_.windows) shard.window.Record(nanos);
       }
+      if (slot->op.kind == OpKind::kRead) CountRead(*result);
       bool is_write = slot->op.kind == OpKind::kWrite;
       if ((is_write || options_.cache_read_contexts) &&
           !result->context.empty()) {
@@ -477,11 +651,17 @@ class ClosedLoop {
     } else {
       uint64_t failed = failed_.fetch_add(1, std::memory_order_relaxed) + 1;
       errors_.Add(AsStd(result.status().message()));
+      if (options_.windows) {
+        StatsShard& shard = shards_[slot->index % kShards];
+        absl::MutexLock lock(&shard.mu);
+        ++shard.window_errors;
+      }
       if (failed >= kGiveUpAfterErrors &&
           succeeded_.load(std::memory_order_relaxed) == 0) {
         giving_up_.store(true, std::memory_order_relaxed);
       }
     }
+    if (!slot->collapsing) phase_->Done(slot->op);
     completed_.fetch_add(1, std::memory_order_relaxed);
     Issue(slot);
   }
@@ -506,6 +686,8 @@ class ClosedLoop {
   std::atomic<uint64_t> completed_{0};
   std::atomic<uint64_t> succeeded_{0};
   std::atomic<uint64_t> failed_{0};
+  std::atomic<uint64_t> reads_not_found_{0};
+  std::atomic<uint64_t> reads_with_siblings_{0};
   // Set when nothing succeeds (kGiveUpAfterErrors): every slot stops.
   std::atomic<bool> giving_up_{false};
   std::atomic<int> unfinished_slots_;
@@ -524,21 +706,42 @@ struct Config {
   double duration = 10;
   int concurrency = 64;
   int64_t value_size = 100;
-  std::string distribution = "zipfian";
+  // Resolved after parsing: "" on the command line means the workload's
+  // own (latest for d, zipfian otherwise).
+  std::string distribution;
   int connections = 2;
   bool json = false;
   uint64_t seed = 1;
   std::string key_prefix;
   std::string routing = "ring";
+  std::string tls_ca, tls_cert, tls_key;  // PEM files; tls_ca: TLS on
+  client::ClientOptions::Tls tls;         // their contents
+  std::string timeline;  // --timeline: the CSV to write, "" for none
 
-  double read_fraction() const {
-    if (workload == "put") return 0.0;
-    if (workload == "a") return 0.5;
-    if (workload == "b") return 0.95;
-    return 1.0;  // get, c
+  // YCSB's proportions (workloads/workload[a-f]).
+  Mix mix() const {
+    if (workload == "put") return {0.0, 1.0, 0.0, 0.0};
+    if (workload == "a") return {0.5, 0.5, 0.0, 0.0};
+    if (workload == "b") return {0.95, 0.05, 0.0, 0.0};
+    if (workload == "d") return {0.95, 0.0, 0.05, 0.0};
+    if (workload == "f") return {0.5, 0.0, 0.0, 0.5};
+    return {1.0, 0.0, 0.0, 0.0};  // get, c
   }
   bool loads() const { return workload != "put"; }
 };
+
+// "95% reads, 5% inserts": the kinds of `mix` with a share.
+std::string MixDescription(const Mix& mix) {
+  constexpr std::array<const char*, kNumOpKinds> kWords = {
+      "reads", "updates", "inserts", "read-modify-writes"};
+  std::vector<std::string> parts;
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    if (mix[k] > 0) {
+      parts.push_back(absl::StrFormat("%.0f%% %s", mix[k] * 100, kWords[k]));
+    }
+  }
+  return absl::StrJoin(parts, ", ");
+}
 
 double Micros(uint64_t nanos) { return static_cast<double>(nanos) / 1000.0; }
 
@@ -588,10 +791,15 @@ void PrintJson(const Config& c, const PhaseResult* load,
       ",\"distribution\":", client::JsonQuote(c.distribution), ",\"servers\":[",
       absl::StrJoin(servers, ","), "]", ",\"connections\":", c.connections,
       ",\"seed\":", c.seed, ",\"routing\":", client::JsonQuote(c.routing),
-      ",\"reads\":{\"ops\":", run.latency[0].count(), ",",
-      LatencyJson(run.latency[0]), "}",
-      ",\"updates\":{\"ops\":", run.latency[1].count(), ",",
-      LatencyJson(run.latency[1]), "}");
+      ",\"reads_not_found\":", run.reads_not_found,
+      ",\"reads_with_siblings\":", run.reads_with_siblings);
+  // One object per kind, every kind (zeros when the workload has none),
+  // after the top-level fields: scripts take the first "p99_us".
+  for (int k = 0; k < kNumOpKinds; ++k) {
+    absl::StrAppend(&out, ",\"", kOpKindNames[k], "\":{\"ops\":",
+                    run.latency[k].count(), ",", LatencyJson(run.latency[k]),
+                    "}");
+  }
   std::vector<std::string> counts;
   for (const auto& [address, n] : by_address) {
     counts.push_back(absl::StrCat(client::JsonQuote(address), ":", n));
@@ -610,10 +818,10 @@ void PrintJson(const Config& c, const PhaseResult* load,
 void PrintHuman(const Config& c, const PhaseResult* load,
                 const PhaseResult& run, const AddressCounts& by_address) {
   std::string out = absl::StrFormat(
-      "workload     %s (%.0f%% reads)\n"
+      "workload     %s (%s)\n"
       "servers      %s (%d connection%s each, routing %s)\n"
       "records      %d (%s), value size %d bytes, concurrency %d\n",
-      c.workload, c.read_fraction() * 100, absl::StrJoin(c.servers, ","),
+      c.workload, MixDescription(c.mix()), absl::StrJoin(c.servers, ","),
       c.connections, c.connections == 1 ? "" : "s", c.routing, c.records,
       c.distribution,
       c.value_size, c.concurrency);
@@ -632,13 +840,20 @@ void PrintHuman(const Config& c, const PhaseResult* load,
                         run.ops(), run.seconds,
                         PerSecond(run.ops(), run.seconds),
                         LatencyHuman(run.all));
-  const char* kNames[kNumOpKinds] = {"reads", "updates"};
   for (int k = 0; k < kNumOpKinds; ++k) {
     if (run.latency[k].count() == 0 || run.latency[k].count() == run.ops()) {
       continue;  // a single kind is already the line above
     }
-    absl::StrAppendFormat(&out, "  %-10s %d ops, %s\n", kNames[k],
+    absl::StrAppendFormat(&out, "  %-10s %d ops, %s\n", kOpKindNames[k],
                           run.latency[k].count(), LatencyHuman(run.latency[k]));
+  }
+  Mix mix = c.mix();
+  if (mix[static_cast<int>(OpKind::kRead)] > 0 ||
+      mix[static_cast<int>(OpKind::kRmw)] > 0) {
+    // Every key read was loaded or acknowledged, so "not found" means a
+    // failed load write or insert, or a lost write.
+    absl::StrAppendFormat(&out, "read results %d not found, %d with siblings\n",
+                          run.reads_not_found, run.reads_with_siblings);
   }
   absl::StrAppendFormat(&out, "errors       %d\n", run.errors);
   for (const auto& s : run.error_samples) {
@@ -666,19 +881,36 @@ int ParseFlags(int argc, char** argv, Config* config) {
       "kvbench: load generator for rumor. Runs a YCSB-style workload against\n"
       "one or more nodes with a fixed number of operations in flight and\n"
       "reports throughput and latency percentiles.\n\n"
-      "Workloads: put (100% writes), get (100% reads), a (50% reads, 50%\n"
-      "updates), b (95% reads), c (100% reads). All but put first load\n"
-      "--records keys. SIGINT or SIGTERM ends the run phase early and\n"
-      "reports what ran; a second one kills.\n\n"
-      "Exit codes: 0 ok, 2 bad flags, 3 every operation failed.",
+      "Workloads (YCSB's core workloads): put (100% writes), get (100%\n"
+      "reads), a (50% reads, 50% updates), b (95% reads, 5% updates),\n"
+      "c (100% reads), d (95% reads, 5% inserts of new keys; reads favour\n"
+      "the newest acknowledged keys), f (50% reads, 50% read-modify-writes:\n"
+      "a read, then a write with the read's context, timed as one\n"
+      "operation, row \"rmw\"). YCSB's e (short range scans) is not\n"
+      "offered: rumor has no range scans. All but put first load --records\n"
+      "keys. SIGINT or SIGTERM ends the run phase early and reports what\n"
+      "ran; a second one kills.\n\n"
+      "Exit codes: 0 ok, 2 bad flags (--workload=e included), 3 every\n"
+      "operation failed.",
       "kvbench"};
   std::string servers;
   app.add_option("--servers", servers,
                  "comma-separated host:port of the nodes to load")
       ->required();
-  app.add_option("--workload", config->workload, "a, b, c, put or get")
+  // e gets its own message: it is a YCSB workload, just not one rumor can
+  // serve.
+  CLI::Validator no_scans(
+      [](std::string& workload) -> std::string {
+        if (workload != "e") return "";
+        return "workload e (YCSB's short range scans) is not offered: rumor "
+               "has no range scans (keys are hashed over the ring)";
+      },
+      "");
+  app.add_option("--workload", config->workload,
+                 "a, b, c, d, f, put or get (not e: no range scans)")
       ->required()
-      ->check(CLI::IsMember({"a", "b", "c", "put", "get"}));
+      ->check(no_scans)
+      ->check(CLI::IsMember({"a", "b", "c", "d", "f", "put", "get"}));
   app.add_option("--records", config->records,
                  "number of distinct keys (loaded first by reading workloads)")
       ->check(CLI::Range(int64_t{1}, int64_t{1'000'000'000'000}))
@@ -695,10 +927,12 @@ int ParseFlags(int argc, char** argv, Config* config) {
       ->check(CLI::Range(int64_t{0}, int64_t{32} << 20))
       ->capture_default_str();
   app.add_option("--distribution", config->distribution,
-                 "key popularity: zipfian (YCSB scrambled, theta 0.99) or "
-                 "uniform")
-      ->check(CLI::IsMember({"zipfian", "uniform"}))
-      ->capture_default_str();
+                 "key popularity: zipfian (YCSB scrambled, theta 0.99), "
+                 "uniform, or latest (YCSB skewed latest: zipfian over the "
+                 "distance from the newest acknowledged key). Default: "
+                 "latest for d, zipfian for the others. With zipfian or "
+                 "uniform, d reads only the loaded keys")
+      ->check(CLI::IsMember({"zipfian", "uniform", "latest"}));
   app.add_option("--connections", config->connections,
                  "clients (gRPC channels) per server")
       ->check(CLI::Range(1, 64))
@@ -715,6 +949,16 @@ int ParseFlags(int argc, char** argv, Config* config) {
                  "any: each client sends everything to its --servers node")
       ->check(CLI::IsMember({"ring", "any"}))
       ->capture_default_str();
+  app.add_option("--tls-ca", config->tls_ca,
+                 "PEM file of the CA that issued the nodes' certificates: "
+                 "talk TLS (nodes started with --peer-ca)");
+  app.add_option("--tls-cert", config->tls_cert,
+                 "PEM client certificate (nodes with --tls-client-ca)");
+  app.add_option("--tls-key", config->tls_key, "PEM key of --tls-cert");
+  app.add_option("--timeline", config->timeline,
+                 "write one CSV line per second of the run phase to this "
+                 "file: second,ops,errors,ops_per_sec,p50_us,p95_us,p99_us,"
+                 "p999_us (scripts/bench-plot.sh draws it)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
@@ -729,6 +973,9 @@ int ParseFlags(int argc, char** argv, Config* config) {
           absl::StrCat("--servers: empty address in '", servers, "'"));
     }
     config->servers.emplace_back(s);
+  }
+  if (config->distribution.empty()) {
+    config->distribution = config->workload == "d" ? "latest" : "zipfian";
   }
   return -1;
 }
@@ -755,9 +1002,120 @@ bool RunLoad(ClosedLoop& loop, uint64_t records) {
   return true;
 }
 
+double Seconds(Clock::duration d) {
+  return std::chrono::duration<double>(d).count();
+}
+
+// The --timeline file: a header, then one line per window of the run phase,
+// each flushed at once (a killed kvbench leaves every line it wrote). Not
+// thread-safe: only the main thread writes.
+class Timeline {
+ public:
+  // A usage error (exit 2) when `path` cannot be created.
+  static absl::StatusOr<std::unique_ptr<Timeline>> Create(
+      const std::string& path) {
+    std::FILE* file = std::fopen(path.c_str(), "w");
+    if (file == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--timeline: cannot create '", path, "': ", std::strerror(errno)));
+    }
+    auto timeline = std::unique_ptr<Timeline>(new Timeline(path, file));
+    timeline->Put(
+        "second,ops,errors,ops_per_sec,p50_us,p95_us,p99_us,p999_us\n");
+    return timeline;
+  }
+  ~Timeline() { std::fclose(file_); }
+  Timeline(const Timeline&) = delete;
+  Timeline& operator=(const Timeline&) = delete;
+
+  // The window from the previous line's end (the run's start for the
+  // first) to `end_seconds` after the run's start.
+  void Write(double end_seconds, const Window& w) {
+    double length = end_seconds - last_end_;
+    last_end_ = end_seconds;
+    uint64_t ops = w.latency.count();
+    std::string line = absl::StrFormat("%.3f,%d,%d,%.1f", end_seconds, ops,
+                                       w.errors, PerSecond(ops, length));
+    if (ops > 0) {
+      absl::StrAppendFormat(&line, ",%.1f,%.1f,%.1f,%.1f\n",
+                            Micros(w.latency.Quantile(0.50)),
+                            Micros(w.latency.Quantile(0.95)),
+                            Micros(w.latency.Quantile(0.99)),
+                            Micros(w.latency.Quantile(0.999)));
+    } else {
+      line += ",,,,\n";  // no latency to report: empty, not 0 (log plots)
+    }
+    Put(line);
+  }
+
+ private:
+  Timeline(std::string path, std::FILE* file)
+      : path_(std::move(path)), file_(file) {}
+
+  void Put(const std::string& text) {
+    if (std::fputs(text.c_str(), file_) < 0 || std::fflush(file_) != 0) {
+      if (!failed_) {
+        std::fprintf(stderr,
+                     "kvbench: warning: cannot write --timeline %s: %s\n",
+                     path_.c_str(), std::strerror(errno));
+      }
+      failed_ = true;
+    }
+  }
+
+  const std::string path_;
+  std::FILE* const file_;
+  double last_end_ = 0;
+  bool failed_ = false;
+};
+
+// Waits until the run `loop` finishes or `give_up` passes; returns whether
+// it finished. With a timeline, writes a line at each whole second since
+// the loop's start until `deadline` meanwhile (a late wake-up makes a
+// longer window, not a burst of short ones). After the deadline only the
+// operations in flight answer: they go to the caller's last line, not to
+// a line of their own a few of them would make (at --duration=5 the tick
+// at 5 s comes about when the last operations answer).
+bool AwaitRun(ClosedLoop& loop, Clock::time_point deadline,
+              Clock::time_point give_up, Timeline* timeline) {
+  const Clock::time_point start = loop.started();
+  Clock::time_point next_tick = start + std::chrono::seconds(1);
+  while (true) {
+    Clock::time_point wake = give_up;
+    if (timeline != nullptr && next_tick < deadline) {
+      wake = std::min(wake, next_tick);
+    }
+    if (loop.WaitFor(absl::FromChrono(wake - Clock::now()))) return true;
+    Clock::time_point now = Clock::now();
+    if (now >= give_up) return false;
+    if (timeline != nullptr && now >= next_tick) {
+      if (now < deadline) {
+        timeline->Write(Seconds(now - start), loop.TakeWindow());
+      }
+      // The next whole second after now.
+      auto elapsed =
+          std::chrono::duration_cast<std::chrono::seconds>(now - start);
+      next_tick = start + elapsed + std::chrono::seconds(1);
+    }
+  }
+}
+
 int Main(int argc, char** argv) {
   Config config;
   if (int code = ParseFlags(argc, argv, &config); code >= 0) return code;
+  {
+    auto tls = client::LoadClientTls(config.tls_ca, config.tls_cert,
+                                     config.tls_key);
+    if (!tls.ok()) return UsageError(std::string(tls.status().message()));
+    config.tls = *std::move(tls);
+  }
+  // Before any work: a timeline that cannot be written is a bad flag.
+  std::unique_ptr<Timeline> timeline;
+  if (!config.timeline.empty()) {
+    auto t = Timeline::Create(config.timeline);
+    if (!t.ok()) return UsageError(std::string(t.status().message()));
+    timeline = *std::move(t);
+  }
   // Debian's abseil is built in debug mode, where every absl::Mutex
   // acquisition (gRPC's included) updates a global deadlock-detection graph
   // and records a stack trace: several percent of a load generator's CPU,
@@ -769,9 +1127,13 @@ int Main(int argc, char** argv) {
   for (char& ch : value) ch = static_cast<char>('a' + value_rng.Uniform(26));
 
   ContextCache contexts;
+  // Numbers the keys inserts write (d): after the loaded ones.
+  AcknowledgedCounter inserts(static_cast<uint64_t>(config.records));
   std::unique_ptr<KeyChooser> chooser;
   if (config.distribution == "uniform") {
     chooser = std::make_unique<UniformChooser>(config.records);
+  } else if (config.distribution == "latest") {
+    chooser = std::make_unique<SkewedLatestChooser>(&inserts);
   } else {
     chooser = std::make_unique<ScrambledZipfianChooser>(config.records);
   }
@@ -794,6 +1156,7 @@ int Main(int argc, char** argv) {
       options.routing = config.routing == "any"
                             ? client::ClientOptions::Routing::kAny
                             : client::ClientOptions::Routing::kRing;
+      options.tls = config.tls;
       auto c = Client::Connect(options);
       if (!c.ok()) {
         return UsageError(absl::StrCat("--servers: ", c.status().message()));
@@ -872,10 +1235,16 @@ int Main(int argc, char** argv) {
   auto deadline =
       Clock::now() + std::chrono::duration_cast<Clock::duration>(
                          std::chrono::duration<double>(config.duration));
-  run_phase = std::make_unique<RunPhase>(config.read_fraction(), chooser.get(),
+  // In-flight operations are awaited for kDrainGrace after the duration.
+  auto give_up = deadline + std::chrono::duration_cast<Clock::duration>(
+                                absl::ToChronoNanoseconds(kDrainGrace));
+  Mix mix = config.mix();
+  run_phase = std::make_unique<RunPhase>(mix, chooser.get(), &inserts,
                                          deadline);
   loop_options.phase_salt = 2;
-  loop_options.cache_read_contexts = config.read_fraction() < 1.0;
+  // Updates replace what the latest read or write of their key returned.
+  loop_options.cache_read_contexts = mix[static_cast<int>(OpKind::kWrite)] > 0;
+  loop_options.windows = timeline != nullptr;
   run_loop = std::make_unique<ClosedLoop>(loop_options, client_ptrs, &value,
                                           &contexts, run_phase.get());
   std::map<std::string, uint64_t> before_run = requests_by_address();
@@ -883,9 +1252,17 @@ int Main(int argc, char** argv) {
   std::fprintf(stderr, "kvbench: run phase: %g s, %d operations in flight\n",
                config.duration, config.concurrency);
   run_loop->Start();
-  bool finished =
-      run_loop->WaitFor(absl::Seconds(config.duration) + kDrainGrace);
+  bool finished = AwaitRun(*run_loop, deadline, give_up, timeline.get());
   PhaseResult run = run_loop->Result();
+  if (timeline != nullptr) {
+    // The rest of the run: from the last whole second to the last answer
+    // (or to now, counting what never answered as errors).
+    Window rest = run_loop->TakeWindow();
+    rest.errors += run.stuck;
+    if (rest.latency.count() > 0 || rest.errors > 0) {
+      timeline->Write(run.seconds, rest);
+    }
+  }
   AddressCounts by_address;
   for (const auto& [address, n] : requests_by_address()) {
     uint64_t in_run = n - before_run[address];

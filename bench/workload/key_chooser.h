@@ -1,18 +1,25 @@
 // Key choice of kvbench: the random numbers (Rng, SplitMix64) and the
 // choosers that turn them into key numbers in [0, records): uniformly
-// (UniformChooser) or with YCSB's scrambled zipfian popularity
-// (ScrambledZipfianChooser, over ZipfianGenerator). The zipfian generators
-// and FnvHash64 follow YCSB's, so a workload's skew matches YCSB's.
+// (UniformChooser), with YCSB's scrambled zipfian popularity
+// (ScrambledZipfianChooser, over ZipfianGenerator), or favouring the most
+// recently inserted keys (SkewedLatestChooser, YCSB's "latest", over the
+// insert numbering of an AcknowledgedCounter). The generators and FnvHash64
+// follow YCSB's, so a workload's skew matches YCSB's.
 //
 // Thread safety: Rng is not thread-safe (kvbench gives each closed-loop slot
 // its own). ZipfianGenerator and the choosers are immutable once built and
-// keep no state between draws (it is all in the Rng passed in), so one
-// instance may be shared by any number of threads, each drawing with its
-// own Rng.
+// keep no state between draws (it is all in the Rng passed in, and for
+// SkewedLatestChooser in the thread-safe counter it reads), so one instance
+// may be shared by any number of threads, each drawing with its own Rng.
+// AcknowledgedCounter is thread-safe.
 #ifndef RUMOR_BENCH_WORKLOAD_KEY_CHOOSER_H_
 #define RUMOR_BENCH_WORKLOAD_KEY_CHOOSER_H_
 
+#include <atomic>
 #include <cstdint>
+#include <mutex>
+#include <unordered_set>
+#include <vector>
 
 namespace rumor::bench {
 
@@ -42,6 +49,17 @@ class Rng {
  private:
   uint64_t state_;
 };
+
+// Stream `stream` of `seed`: an Rng starting at a point of the SplitMix64
+// sequence unrelated to the other streams' (the state is a SplitMix64
+// output, as SplitMix64's authors seed independent generators), so
+// kvbench's slots draw independent keys. Seeding stream i with
+// seed + i * 0x9e3779b97f4a7c15, SplitMix64's own increment, would not do:
+// stream i would be stream 0 shifted by i draws, and with two draws per
+// operation slot i + 2 would repeat slot i's operations one step behind.
+inline Rng StreamRng(uint64_t seed, uint64_t stream) {
+  return Rng(Rng(seed + stream * 0x9e3779b97f4a7c15ULL).Next());
+}
 
 // YCSB's Utils.fnvhash64: FNV-1a over the 8 bytes of `value`, low byte
 // first, then the absolute value of the result as a signed 64-bit integer
@@ -125,6 +143,96 @@ class ScrambledZipfianChooser final : public KeyChooser {
  private:
   const uint64_t records_;
   const ZipfianGenerator zipfian_;
+};
+
+// YCSB's AcknowledgedCounterGenerator: numbers the keys a workload inserts
+// (start, start + 1, ...) and tracks which inserts have completed, so that
+// readers only choose keys whose insert has been acknowledged. Inserts
+// complete out of order (a closed loop has many in flight); Limit() is the
+// end of the longest acknowledged prefix: every number below it was issued
+// and acknowledged. The numbers below `start` (the loaded keys) count as
+// acknowledged from the outset.
+//
+// Unlike YCSB's, which keeps a fixed window of 2^20 numbers and throws when
+// an old insert holds up more than that, numbers acknowledged ahead of an
+// older one still in flight wait in a set (kvbench: at most the inserts of
+// one operation deadline), and every Acknowledge advances the limit as far
+// as it can (YCSB's try-lock may leave that to the next one).
+//
+// Thread-safe. Limit() is one atomic load (readers call it on every draw),
+// Issue() one atomic increment, Acknowledge() takes a mutex (it runs once
+// per insert, a small share of the operations).
+class AcknowledgedCounter {
+ public:
+  // Numbers below `start` are acknowledged; Issue() starts at `start`.
+  explicit AcknowledgedCounter(uint64_t start)
+      : next_(start), limit_(start) {}
+  AcknowledgedCounter(const AcknowledgedCounter&) = delete;
+  AcknowledgedCounter& operator=(const AcknowledgedCounter&) = delete;
+
+  // The next number to insert; each number is issued once.
+  uint64_t Issue() { return next_.fetch_add(1, std::memory_order_relaxed); }
+
+  // Marks `n`, a number Issue() returned, as done. Call exactly once per
+  // issued number, also when the insert failed: YCSB acknowledges in a
+  // `finally`, because a number never acknowledged would freeze Limit()
+  // for the rest of the run. Numbers already below Limit() are ignored.
+  void Acknowledge(uint64_t n);
+
+  // Every number below this was issued and acknowledged. Never decreases.
+  // Everything the acknowledging threads did before Acknowledge happens
+  // before a Limit() that returns a value above that number (release /
+  // acquire).
+  uint64_t Limit() const { return limit_.load(std::memory_order_acquire); }
+
+  // How many numbers (from `start` on) were issued so far.
+  uint64_t issued() const { return next_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> next_;
+  std::atomic<uint64_t> limit_;  // written under mu_
+  std::mutex mu_;
+  // Acknowledged numbers above limit_, waiting for the gap below them to
+  // close. Guarded by mu_.
+  std::unordered_set<uint64_t> pending_;
+};
+
+// YCSB's SkewedLatestGenerator, the "latest" request distribution of
+// workload D: a zipfian draw (theta 0.99) over the distance from the newest
+// readable key, so the most recently inserted keys are the most popular,
+// and the popular keys move along as inserts are acknowledged. With
+// n = counter.Limit() keys readable, key n - 1 - i is drawn with probability
+// about 1 / ((i + 1)^0.99 Zeta(n)): the newest key 1/Zeta(n) of the time
+// (13% at n = 1000, 8% at n = 10^5), the newest 10 about 40% at n = 1000.
+// Never a key at or above Limit().
+//
+// YCSB draws max - zipfian(max) with max the newest acknowledged key,
+// which never yields key 0; this draws over all n keys, so key 0 can be
+// drawn (as the least popular), and a single readable key is always drawn.
+//
+// Zeta(n) changes with every acknowledged insert, and summing it is O(n):
+// it is exact up to kExactZetaItems (a table) and extended in O(1) beyond
+// (Euler-Maclaurin), so a draw costs a few pow() calls, whatever n.
+class SkewedLatestChooser final : public KeyChooser {
+ public:
+  static constexpr double kTheta = 0.99;
+  static constexpr uint64_t kExactZetaItems = 1024;
+
+  // `counter` must outlive the chooser and have start > 0 (there must be a
+  // readable key).
+  explicit SkewedLatestChooser(const AcknowledgedCounter* counter);
+
+  // A key in [0, counter.Limit()), favouring the newest, one Rng draw.
+  uint64_t Next(Rng& rng) const override;
+
+  // Zeta(n, kTheta) (ZipfianGenerator::Zeta), in O(1): exact up to
+  // kExactZetaItems, within 10^-12 relative beyond.
+  double Zeta(uint64_t n) const;
+
+ private:
+  const AcknowledgedCounter* const counter_;
+  // zeta_[i] = ZipfianGenerator::Zeta(i, kTheta), i <= kExactZetaItems.
+  std::vector<double> zeta_;
 };
 
 }  // namespace rumor::bench

@@ -1,10 +1,12 @@
 #include "bench/workload/key_chooser.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <numeric>
+#include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -79,6 +81,32 @@ TEST(RngTest, DoublesAndUniformDrawsAreInRangeAndUseTheTopBits) {
     EXPECT_NEAR(static_cast<double>(mean / n), (n - 1.0) / 2 / n, 0.01)
         << "n " << n;
   }
+}
+
+TEST(RngTest, StreamsOfOneSeedDoNotOverlap) {
+  // kvbench's slots each draw from one stream. Streams that were one
+  // sequence shifted (seeds apart by SplitMix64's increment) would share
+  // almost every value; independent ones share none in 64 x 2000 draws.
+  constexpr int kStreams = 64;
+  constexpr int kDrawsPerStream = 2000;
+  std::vector<uint64_t> all;
+  for (int s = 0; s < kStreams; ++s) {
+    Rng rng = StreamRng(12345, s);
+    for (int i = 0; i < kDrawsPerStream; ++i) all.push_back(rng.Next());
+  }
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
+
+  // The shifted seeding the streams replace does overlap (the check above
+  // can tell).
+  Rng shifted0(12345), shifted1(12345 + 0x9e3779b97f4a7c15ULL);
+  shifted0.Next();
+  EXPECT_EQ(shifted0.Next(), shifted1.Next());
+
+  // Repeatable: the same seed and stream, the same draws.
+  Rng a = StreamRng(7, 3), b = StreamRng(7, 3), c = StreamRng(8, 3);
+  EXPECT_EQ(a.Next(), b.Next());
+  EXPECT_NE(a.Next(), c.Next());
 }
 
 TEST(FnvHash64Test, MatchesYcsbFnvHash64) {
@@ -300,6 +328,252 @@ TEST(ScrambledZipfianChooserTest, SkewDoesNotDependOnRecords) {
                 0.0015)
         << "records " << records;
   }
+}
+
+
+// ---------------------------------------------------------------------------
+// Workload D: the insert numbering and the "latest" distribution.
+
+TEST(AcknowledgedCounterTest, LimitCoversOnlyTheAcknowledgedPrefix) {
+  AcknowledgedCounter counter(10);
+  EXPECT_EQ(counter.Limit(), 10u) << "the loaded keys are readable";
+  EXPECT_EQ(counter.issued(), 10u);
+  EXPECT_EQ(counter.Issue(), 10u);
+  EXPECT_EQ(counter.Issue(), 11u);
+  EXPECT_EQ(counter.Issue(), 12u);
+  EXPECT_EQ(counter.Issue(), 13u);
+  EXPECT_EQ(counter.issued(), 14u);
+
+  // Out of order: 12 and 11 wait for 10.
+  counter.Acknowledge(12);
+  EXPECT_EQ(counter.Limit(), 10u);
+  counter.Acknowledge(11);
+  EXPECT_EQ(counter.Limit(), 10u);
+  counter.Acknowledge(10);
+  EXPECT_EQ(counter.Limit(), 13u) << "10 closes the gap below 11 and 12";
+  counter.Acknowledge(13);
+  EXPECT_EQ(counter.Limit(), 14u);
+  counter.Acknowledge(3);  // a loaded key: ignored
+  counter.Acknowledge(12);  // again: ignored
+  EXPECT_EQ(counter.Limit(), 14u);
+  EXPECT_EQ(counter.Issue(), 14u) << "each number is issued once";
+}
+
+// Inserter threads issue numbers and acknowledge them out of order (each
+// keeps a few in flight and finishes a random one), marking each done just
+// before its acknowledgement, as kvbench does once the write has answered.
+class OutOfOrderInserts {
+ public:
+  static constexpr uint64_t kStart = 100;
+  static constexpr int kInsertsPerThread = 20'000;
+  static constexpr int kThreads = 3;
+
+  OutOfOrderInserts() : counter_(kStart), done_(kStart + kTotal) {
+    for (uint64_t k = 0; k < kStart; ++k) done_[k].store(true);
+  }
+
+  AcknowledgedCounter& counter() { return counter_; }
+  bool done(uint64_t key) const {
+    return key < done_.size() && done_[key].load(std::memory_order_relaxed);
+  }
+
+  // Runs the inserters to the end.
+  void Run() {
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+      threads.emplace_back([this, t] {
+        Rng rng(1000 + t);
+        std::vector<uint64_t> in_flight;
+        for (int i = 0; i < kInsertsPerThread; ++i) {
+          in_flight.push_back(counter_.Issue());
+          if (in_flight.size() > 8 || i + 1 == kInsertsPerThread) {
+            while (!in_flight.empty()) {
+              size_t pick = rng.Uniform(in_flight.size());
+              Finish(in_flight[pick]);
+              in_flight.erase(in_flight.begin() + pick);
+              if (rng.Uniform(2) == 0) break;  // leave some for later
+            }
+          }
+        }
+        while (!in_flight.empty()) {
+          Finish(in_flight.back());
+          in_flight.pop_back();
+        }
+      });
+    }
+    for (std::thread& t : threads) t.join();
+  }
+
+ private:
+  static constexpr uint64_t kTotal = uint64_t{kThreads} * kInsertsPerThread;
+
+  void Finish(uint64_t key) {
+    done_[key].store(true, std::memory_order_relaxed);
+    counter_.Acknowledge(key);
+  }
+
+  AcknowledgedCounter counter_;
+  std::vector<std::atomic<bool>> done_;
+};
+
+TEST(AcknowledgedCounterTest, ConcurrentOutOfOrderAcknowledgements) {
+  OutOfOrderInserts inserts;
+  std::atomic<bool> stop{false};
+  uint64_t checks = 0;
+  std::thread reader([&] {
+    uint64_t last = 0;
+    Rng rng(5);
+    while (!stop.load()) {
+      uint64_t limit = inserts.counter().Limit();
+      ASSERT_GE(limit, last) << "the limit never goes back";
+      last = limit;
+      // Every number below the limit is done, the newest ones included.
+      for (int i = 0; i < 8; ++i) {
+        uint64_t key = limit - 1 - rng.Uniform(std::min<uint64_t>(limit, 64));
+        ASSERT_TRUE(inserts.done(key)) << key << " below limit " << limit;
+      }
+      ++checks;
+    }
+  });
+  inserts.Run();
+  stop.store(true);
+  reader.join();
+  AcknowledgedCounter& counter = inserts.counter();
+  constexpr uint64_t kInserted = uint64_t{OutOfOrderInserts::kThreads} *
+                                 OutOfOrderInserts::kInsertsPerThread;
+  EXPECT_EQ(counter.issued(), OutOfOrderInserts::kStart + kInserted);
+  EXPECT_EQ(counter.Limit(), counter.issued()) << "everything acknowledged";
+  EXPECT_GT(checks, 0u);
+}
+
+// Zeta(n, 0.99) summed in long double, smallest terms first: a reference
+// more precise than the double sums under test.
+double PreciseZeta(uint64_t n) {
+  long double sum = 0;
+  for (uint64_t i = n; i >= 1; --i) {
+    sum += 1.0L / std::pow(static_cast<long double>(i), 0.99L);
+  }
+  return static_cast<double>(sum);
+}
+
+TEST(SkewedLatestChooserTest, ZetaMatchesTheSumAtAnyItemCount) {
+  AcknowledgedCounter counter(1);
+  SkewedLatestChooser chooser(&counter);
+  EXPECT_EQ(chooser.Zeta(0), 0.0);
+  EXPECT_EQ(chooser.Zeta(1), 1.0);
+  EXPECT_DOUBLE_EQ(chooser.Zeta(1000), ZipfianGenerator::Zeta(1000, 0.99));
+  for (uint64_t n : {uint64_t{2}, uint64_t{1023}, uint64_t{1024},
+                     uint64_t{1025}, uint64_t{1500}, uint64_t{100'000},
+                     uint64_t{1'000'000}}) {
+    double exact = PreciseZeta(n);
+    EXPECT_NEAR(chooser.Zeta(n), exact, exact * 1e-12) << "n " << n;
+  }
+  // Far beyond summing: the constant YCSB precomputed for 10^10 items.
+  EXPECT_NEAR(chooser.Zeta(ScrambledZipfianChooser::kItemCount),
+              ScrambledZipfianChooser::kZetan, 1e-9);
+}
+
+TEST(SkewedLatestChooserTest, FavoursTheNewestKeysAndFollowsInserts) {
+  constexpr uint64_t kRecords = 1000;
+  AcknowledgedCounter counter(kRecords);
+  SkewedLatestChooser chooser(&counter);
+  std::vector<uint64_t> counts = CountDraws(chooser, kRecords, kDraws, 41);
+
+  // The newest key is the zipfian's item 0: 1 / Zeta(1000) = 12.9% of the
+  // draws (sd 0.3%), the next one 2^-0.99 of that.
+  double zetan = ZipfianGenerator::Zeta(kRecords, 0.99);
+  double newest = static_cast<double>(counts[kRecords - 1]) / kDraws;
+  EXPECT_NEAR(newest * zetan, 1.0, 0.015);
+  EXPECT_NEAR(static_cast<double>(counts[kRecords - 1]) / counts[kRecords - 2],
+              std::pow(2.0, 0.99), 0.05);
+  // Popularity falls with age.
+  std::vector<uint64_t> top = ByPopularity(counts);
+  for (uint64_t i = 0; i < 5; ++i) {
+    EXPECT_EQ(top[i], kRecords - 1 - i) << "rank " << i;
+  }
+  uint64_t newest_10 = 0, oldest_half = 0;
+  for (uint64_t k = kRecords - 10; k < kRecords; ++k) newest_10 += counts[k];
+  for (uint64_t k = 0; k < kRecords / 2; ++k) oldest_half += counts[k];
+  // The newest 1% of the keys get about 40% of the draws (the zipfian's
+  // first 10 items, with its overweighting of items 2..9), the oldest half
+  // about (Zeta(1000) - Zeta(500)) / Zeta(1000) = 9.6% (a little less, for
+  // the same overweighting: 9.2% in a simulation).
+  EXPECT_NEAR(static_cast<double>(newest_10) / kDraws, 0.40, 0.01);
+  EXPECT_NEAR(static_cast<double>(oldest_half) / kDraws,
+              1 - ZipfianGenerator::Zeta(500, 0.99) / zetan, 0.01);
+
+  // 500 inserts later the hot spot has moved to them: key 1499 is now the
+  // newest, and the former newest key is 500 items down the tail.
+  for (int i = 0; i < 500; ++i) counter.Acknowledge(counter.Issue());
+  ASSERT_EQ(counter.Limit(), 1500u);
+  std::vector<uint64_t> after = CountDraws(chooser, 1500, kDraws, 43);
+  EXPECT_NEAR(static_cast<double>(after[1499]) / kDraws *
+                  ZipfianGenerator::Zeta(1500, 0.99),
+              1.0, 0.015);
+  EXPECT_LT(after[999], after[1499] / 200);
+}
+
+TEST(SkewedLatestChooserTest, NeverDrawsAnUnacknowledgedInsert) {
+  AcknowledgedCounter counter(100);
+  SkewedLatestChooser chooser(&counter);
+  // 100..149 issued, all but 100 acknowledged: the limit stays at 100, and
+  // no draw goes past it, however hot the newest keys are.
+  for (int i = 0; i < 50; ++i) counter.Issue();
+  for (uint64_t k = 101; k < 150; ++k) counter.Acknowledge(k);
+  ASSERT_EQ(counter.Limit(), 100u);
+  std::vector<uint64_t> counts = CountDraws(chooser, 100, 200'000, 47);
+  EXPECT_EQ(ByPopularity(counts)[0], 99u);
+  // Once 100 is acknowledged they all are, and the newest is 149.
+  counter.Acknowledge(100);
+  ASSERT_EQ(counter.Limit(), 150u);
+  counts = CountDraws(chooser, 150, 200'000, 53);
+  EXPECT_EQ(ByPopularity(counts)[0], 149u);
+}
+
+TEST(SkewedLatestChooserTest, ConcurrentReadersOnlySeeAcknowledgedKeys) {
+  OutOfOrderInserts inserts;
+  SkewedLatestChooser chooser(&inserts.counter());
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> draws{0}, newest_hits{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 2; ++r) {
+    readers.emplace_back([&, r] {
+      Rng rng(77 + r);
+      while (!stop.load()) {
+        uint64_t key = chooser.Next(rng);
+        ASSERT_TRUE(inserts.done(key)) << "drew unacknowledged key " << key;
+        // The limit read after the draw is at least the one the draw used.
+        uint64_t limit = inserts.counter().Limit();
+        ASSERT_LT(key, limit);
+        draws.fetch_add(1);
+        if (key + 100 >= limit) newest_hits.fetch_add(1);
+      }
+    });
+  }
+  inserts.Run();
+  stop.store(true);
+  for (std::thread& t : readers) t.join();
+  EXPECT_GT(draws.load(), 1000u);
+  // While keys arrive, draws still cluster at the newest ones: the newest
+  // 100 of 100 to 60,100 keys get Zeta(100) / Zeta(n) = 43-100% of the
+  // draws (less the inserts acknowledged between a draw and the check).
+  EXPECT_GT(newest_hits.load(), draws.load() / 3);
+}
+
+TEST(SkewedLatestChooserTest, OneReadableKeyIsAlwaysDrawn) {
+  AcknowledgedCounter counter(1);
+  SkewedLatestChooser chooser(&counter);
+  Rng rng(3), twin(3);
+  for (int i = 0; i < 100; ++i) {
+    EXPECT_EQ(chooser.Next(rng), 0u);
+    twin.Next();
+  }
+  EXPECT_EQ(rng.Next(), twin.Next()) << "one Rng draw per key";
+  // Two keys: both drawn, the newer more often (1 : 2^-0.99).
+  counter.Acknowledge(counter.Issue());
+  std::vector<uint64_t> counts = CountDraws(chooser, 2, 100'000, 7);
+  EXPECT_NEAR(static_cast<double>(counts[1]) / counts[0], std::pow(2.0, 0.99),
+              0.05);
 }
 
 }  // namespace
