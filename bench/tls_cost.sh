@@ -130,4 +130,6 @@ for mode in plain tls mtls; do
   echo "| $label | $ops | $ratio | $p50 | $p99 |"
 done
 echo
-echo "each run: ops/s ${OPS[*]}" | tr -s ' ' >&2
+for mode in plain tls mtls; do
+  echo "tls_cost.sh: $mode, each round: ops/s ${OPS[$mode]}" >&2
+done
