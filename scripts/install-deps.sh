@@ -43,9 +43,9 @@ export DEBIAN_FRONTEND=noninteractive
 # place already) keeps the install from starting services.
 policy=/usr/sbin/policy-rc.d
 if [ ! -e "$policy" ]; then
+  trap '$SUDO rm -f "$policy"' EXIT
   printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
   $SUDO chmod 755 "$policy"
-  trap '$SUDO rm -f "$policy"' EXIT
 fi
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

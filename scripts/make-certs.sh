@@ -3,7 +3,7 @@
 # Docker rumor cluster (openssl; EC P-256 keys). Not for production: the
 # CA's key sits next to the certificates, unencrypted.
 #
-#   scripts/make-certs.sh DIR [--nodes N] [--days D] [--test-extras]
+#   scripts/make-certs.sh DIR [--nodes N] [--days D] [--test-extras] [--force]
 #
 # In DIR:
 #   ca.pem ca.key             the cluster CA (kvd --peer-ca; clients --tls-ca)
@@ -15,6 +15,10 @@
 #   client-ca.pem client-ca.key  a CA for application clients (kvd
 #                             --tls-client-ca turns mutual TLS on)
 #   client.pem client.key     a client certificate from client-ca
+# A DIR that already holds a ca.pem is left alone unless --force (new
+# certificates would not match the nodes already using the old CA).
+# Node certificates name nodeI, localhost and 127.0.0.1: a node's
+# certificate must name the host its peers and clients dial.
 # With --test-extras, also what the tests need to be refused:
 #   expired.pem expired.key   from the cluster CA, expired in 2020
 #   other-ca.pem stranger.pem stranger.key  a node certificate from another CA
@@ -35,6 +39,7 @@ dir=""
 nodes=5
 days=365
 extras=0
+force=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --nodes) nodes=${2:?--nodes needs a number}; shift ;;
@@ -42,6 +47,7 @@ while [ $# -gt 0 ]; do
     --days) days=${2:?--days needs a number}; shift ;;
     --days=*) days=${1#*=} ;;
     --test-extras) extras=1 ;;
+    --force) force=1 ;;
     -h|--help) usage ;;
     -*) echo "make-certs: unknown option '$1'" >&2; usage ;;
     *) [ -z "$dir" ] || { echo "make-certs: one DIR only" >&2; exit 2; }; dir=$1 ;;
@@ -53,6 +59,11 @@ done
 [[ $days =~ ^[1-9][0-9]*$ ]] || { echo "make-certs: --days must be a positive number" >&2; exit 2; }
 command -v openssl >/dev/null || { echo "make-certs: needs openssl (apt-get install openssl)" >&2; exit 2; }
 
+if [ -e "$dir/ca.pem" ] && [ "$force" = 0 ]; then
+  echo "make-certs: $dir already holds a CA (ca.pem); --force replaces it" >&2
+  exit 2
+fi
+umask 077  # keys readable by their owner only, from the start
 mkdir -p "$dir"
 cd "$dir"
 tmp=$(mktemp -d)

@@ -87,6 +87,19 @@ std::string AnswerHttpRequest(absl::string_view head,
 
 absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     const MetricsHttpOptions& options, Handler handler) {
+  absl::StatusOr<std::unique_ptr<MetricsHttpServer>> server = Bind(options);
+  if (server.ok()) (*server)->Serve(std::move(handler));
+  return server;
+}
+
+void MetricsHttpServer::Serve(Handler handler) {
+  if (thread_.joinable() || stopped_) return;
+  handler_ = std::move(handler);
+  thread_ = std::thread([this] { Loop(); });
+}
+
+absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Bind(
+    const MetricsHttpOptions& options) {
   std::string where = absl::StrCat(options.host, ":", options.port);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -135,17 +148,13 @@ absl::StatusOr<std::unique_ptr<MetricsHttpServer>> MetricsHttpServer::Start(
     close(fd);
     return absl::InternalError(absl::StrCat("eventfd: ", strerror(errno)));
   }
-  auto server = std::unique_ptr<MetricsHttpServer>(new MetricsHttpServer(
-      options, std::move(handler), fd, wake, port));
-  server->thread_ = std::thread([s = server.get()] { s->Loop(); });
-  return server;
+  return std::unique_ptr<MetricsHttpServer>(
+      new MetricsHttpServer(options, fd, wake, port));
 }
 
 MetricsHttpServer::MetricsHttpServer(MetricsHttpOptions options,
-                                     Handler handler, int listen_fd,
-                                     int wake_fd, int port)
+                                     int listen_fd, int wake_fd, int port)
     : options_(std::move(options)),
-      handler_(std::move(handler)),
       listen_fd_(listen_fd),
       wake_fd_(wake_fd),
       port_(port) {}
@@ -153,11 +162,14 @@ MetricsHttpServer::MetricsHttpServer(MetricsHttpOptions options,
 MetricsHttpServer::~MetricsHttpServer() { Stop(); }
 
 void MetricsHttpServer::Stop() {
-  if (!thread_.joinable()) return;
-  uint64_t one = 1;
-  ssize_t ignored = write(wake_fd_, &one, sizeof(one));
-  (void)ignored;
-  thread_.join();
+  if (stopped_) return;
+  stopped_ = true;
+  if (thread_.joinable()) {
+    uint64_t one = 1;
+    ssize_t ignored = write(wake_fd_, &one, sizeof(one));
+    (void)ignored;
+    thread_.join();
+  }
   close(listen_fd_);
   close(wake_fd_);
 }
@@ -165,12 +177,17 @@ void MetricsHttpServer::Stop() {
 void MetricsHttpServer::Loop() {
   std::vector<Conn> conns;
   std::vector<pollfd> fds;
+  // Out of descriptors, the listener stays readable: stop polling it for
+  // a moment rather than spin.
+  absl::Time accept_paused_until = absl::InfinitePast();
   for (;;) {
     fds.clear();
-    fds.push_back({wake_fd_, POLLIN, 0});
-    fds.push_back({listen_fd_, POLLIN, 0});
     absl::Time now = absl::Now();
     absl::Time next = now + absl::Seconds(1);
+    bool accepting = now >= accept_paused_until;
+    if (!accepting) next = std::min(next, accept_paused_until);
+    fds.push_back({wake_fd_, POLLIN, 0});
+    fds.push_back({listen_fd_, static_cast<short>(accepting ? POLLIN : 0), 0});
     for (const Conn& c : conns) {
       fds.push_back({c.fd, static_cast<short>(c.answered ? POLLOUT : POLLIN),
                      0});
@@ -231,10 +248,32 @@ void MetricsHttpServer::Loop() {
       for (;;) {
         int fd = accept4(listen_fd_, nullptr, nullptr,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) break;
+        if (fd < 0) {
+          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+              errno == ENOMEM) {
+            RUMOR_LOG_EVERY_SECONDS(WARNING, 60)
+                << "metrics server: cannot accept: " << strerror(errno);
+            accept_paused_until = now + absl::Milliseconds(100);
+          }
+          break;
+        }
         if (conns.size() >= options_.max_connections) {
-          close(fd);
-          continue;
+          // Full: the connection that has waited longest without sending
+          // a whole request makes room, so idle connections cannot lock
+          // scrapes out. With every one being answered, the new one goes.
+          auto oldest = conns.end();
+          for (auto it = conns.begin(); it != conns.end(); ++it) {
+            if (!it->answered &&
+                (oldest == conns.end() || it->deadline < oldest->deadline)) {
+              oldest = it;
+            }
+          }
+          if (oldest == conns.end()) {
+            close(fd);
+            continue;
+          }
+          close(oldest->fd);
+          conns.erase(oldest);
         }
         Conn c;
         c.fd = fd;

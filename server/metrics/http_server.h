@@ -4,10 +4,12 @@
 // poll(); each request is answered and its connection closed.
 //
 // Nothing a client sends can hurt the node: a request head over 8 KiB is
-// answered 431, one that has not arrived within 5 s is dropped, and beyond
-// 64 open connections new ones are closed at once. Prometheus needs nothing
-// more, and prometheus-cpp (not packaged in Debian 12) would bring an
-// embedded web server with it.
+// answered 431, a connection is dropped 5 s after it was accepted whatever
+// it is doing, and at 64 open connections a new one replaces the oldest
+// that has not sent a whole request (so idle connections cannot lock
+// scrapes out). Out of file descriptors, it stops accepting for 100 ms
+// rather than spin. Prometheus needs nothing more, and prometheus-cpp (not
+// packaged in Debian 12) would bring an embedded web server with it.
 #ifndef RUMOR_SERVER_METRICS_HTTP_SERVER_H_
 #define RUMOR_SERVER_METRICS_HTTP_SERVER_H_
 
@@ -34,8 +36,15 @@ class MetricsHttpServer {
   // Renders the body of GET /metrics; called on the server's thread.
   using Handler = std::function<std::string()>;
 
-  // Binds and starts serving. UNAVAILABLE (naming the address) when the
-  // address cannot be bound.
+  // Binds the address without serving yet (a node binds before it opens
+  // anything, so a busy port changes nothing). UNAVAILABLE (naming the
+  // address) when it cannot be bound, INVALID_ARGUMENT when the host does
+  // not resolve.
+  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Bind(
+      const MetricsHttpOptions& options);
+  // Starts answering, with `handler` rendering /metrics. Once.
+  void Serve(Handler handler);
+  // Bind, then Serve.
   static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
       const MetricsHttpOptions& options, Handler handler);
   ~MetricsHttpServer();  // Stop()
@@ -48,12 +57,13 @@ class MetricsHttpServer {
   void Stop();
 
  private:
-  MetricsHttpServer(MetricsHttpOptions options, Handler handler, int listen_fd,
-                    int wake_fd, int port);
+  MetricsHttpServer(MetricsHttpOptions options, int listen_fd, int wake_fd,
+                    int port);
   void Loop();
 
   const MetricsHttpOptions options_;
-  const Handler handler_;
+  Handler handler_;  // set once by Serve, before the thread starts
+  bool stopped_ = false;
   int listen_fd_;
   int wake_fd_;  // an eventfd that ends Loop
   const int port_;

@@ -612,11 +612,11 @@ struct Node::State final : public AdminBackend {
   std::unique_ptr<HandoffRunner> handoff;
   std::unique_ptr<MembershipRunner> runner;
   std::atomic<MembershipRunner*> runner_ready{nullptr};
+  // Client requests by operation and outcome (the KV service records).
+  RequestMetrics request_metrics;
   std::unique_ptr<grpc::Service> kv_service;
   std::unique_ptr<grpc::Service> admin_service;
   std::unique_ptr<grpc::Server> server;
-  // Client requests by operation and outcome (the KV service records).
-  RequestMetrics request_metrics;
   // Whether clients are served: the node knows its ring and is not
   // draining. Drives gRPC health (see HealthLoop).
   std::atomic<bool> serving{false};
@@ -784,6 +784,16 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   // Certificates are checked before anything is opened or bound.
   RUMOR_ASSIGN_OR_RETURN(NodeCredentials creds,
                          LoadNodeCredentials(options.tls));
+  // The metrics port too: bound now, served once the node is up.
+  std::unique_ptr<MetricsHttpServer> metrics;
+  if (!options.metrics.empty()) {
+    RUMOR_ASSIGN_OR_RETURN(HostPort mhp,
+                           ParseHostPort(options.metrics, "metrics address"));
+    MetricsHttpOptions mo;
+    mo.host = mhp.host;
+    mo.port = mhp.port;
+    RUMOR_ASSIGN_OR_RETURN(metrics, MetricsHttpServer::Bind(mo));
+  }
 
   auto st = std::make_unique<State>();
   st->options = options;
@@ -1064,22 +1074,14 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   st->health_thread = std::thread([raw] { raw->HealthLoop(); });
   std::unique_ptr<Node> node(new Node(std::move(st)));
   std::string metrics_note;
-  if (!options.metrics.empty()) {
-    // Started last: it reads every part of the node.
-    RUMOR_ASSIGN_OR_RETURN(HostPort mhp,
-                           ParseHostPort(options.metrics, "metrics address"));
-    MetricsHttpOptions mo;
-    mo.host = mhp.host;
-    mo.port = mhp.port;
-    absl::StatusOr<std::unique_ptr<MetricsHttpServer>> m =
-        MetricsHttpServer::Start(mo, [raw] { return raw->RenderMetrics(); });
-    if (!m.ok()) {
-      node->Shutdown(absl::ZeroDuration());
-      return m.status();
-    }
-    raw->metrics_server = std::move(*m);
-    metrics_note = absl::StrCat(", metrics on http://", mhp.host, ":",
-                                raw->metrics_server->port(), "/metrics");
+  if (metrics != nullptr) {
+    // Served last: rendering reads every part of the node.
+    metrics->Serve([raw] { return raw->RenderMetrics(); });
+    metrics_note = absl::StrCat(
+        ", metrics on http://",
+        ParseHostPort(options.metrics, "metrics address")->host, ":",
+        metrics->port(), "/metrics");
+    raw->metrics_server = std::move(metrics);
   }
   RUMOR_LOG(INFO) << "node " << NodeIdToString(raw->id) << " (incarnation "
                   << incarnation.incarnation << ") serving on " << options.listen

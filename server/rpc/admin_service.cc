@@ -254,6 +254,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* PauseAae(grpc::CallbackServerContext* ctx,
                                      const v1::PauseAaeRequest* req,
                                      v1::PauseAaeResponse* resp) override {
+    if (absl::Status s = Authorize(*ctx, "pausing anti-entropy"); !s.ok()) {
+      return Done(ctx, s);
+    }
     absl::Status s = backend_->PauseAae(req->paused());
     if (s.ok()) {
       absl::StatusOr<AntiEntropy::State> st = backend_->Aae();
@@ -265,6 +268,9 @@ class AdminService final : public v1::Admin::CallbackService {
   grpc::ServerUnaryReactor* Repair(grpc::CallbackServerContext* ctx,
                                    const v1::RepairRequest* req,
                                    v1::RepairResponse* resp) override {
+    if (absl::Status s = Authorize(*ctx, "repair"); !s.ok()) {
+      return Done(ctx, s);
+    }
     auto* reactor = ctx->DefaultReactor();
     if (!tracker_->Begin()) {
       reactor->Finish(
@@ -333,8 +339,9 @@ class AdminService final : public v1::Admin::CallbackService {
     return reactor;
   }
 
-  // Leave and Remove change the cluster: with peer security on, only
-  // holders of a certificate from the cluster CA may call them.
+  // Leave and Remove change the cluster, PauseAae and Repair what it does
+  // in the background: with peer security on, only holders of a
+  // certificate from the cluster CA may call them.
   absl::Status Authorize(const grpc::ServerContextBase& ctx,
                          const char* what) const {
     if (authorizer_ == nullptr) return absl::OkStatus();

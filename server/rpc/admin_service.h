@@ -18,8 +18,9 @@ namespace rumor::server {
 // `backend` and `tracker` must outlive the service. Thread-safe. Leave and
 // Replicas are tracked: Leave ends with a shutdown that must not cut off its
 // answer, and Replicas waits for other nodes. With `authorizer` (peer
-// security on), Leave and Remove, which change the cluster, are refused
-// to callers without a certificate from the cluster CA.
+// security on), Leave and Remove, which change the cluster, and PauseAae and
+// Repair, which change what it does in the background, are refused to
+// callers without a certificate from the cluster CA.
 std::unique_ptr<grpc::Service> NewAdminService(
     AdminBackend* backend, RequestTracker* tracker,
     std::shared_ptr<const PeerAuthorizer> authorizer = nullptr);

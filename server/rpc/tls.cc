@@ -108,9 +108,15 @@ absl::Status PeerAuthorizer::CheckPem(const std::string& cert_pem,
 absl::Status PeerAuthorizer::Check(const grpc::ServerContextBase& ctx,
                                    const char* what) const {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  std::vector<grpc::string_ref> pem =
-      auth ? auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME)
-           : std::vector<grpc::string_ref>();
+  // The whole chain the caller sent, when gRPC reports it (a certificate
+  // from an intermediate CA verifies through it), else the leaf alone.
+  std::vector<grpc::string_ref> pem;
+  if (auth) {
+    pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
+    if (pem.empty()) {
+      pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    }
+  }
   if (pem.empty()) {
     return absl::UnauthenticatedError(absl::StrCat(
         what, " needs a certificate from the cluster CA; the caller "

@@ -94,3 +94,12 @@ def test_tls_settings_are_checked(certs, tmp_path):
         rumor.Tls(certs / "ca.pem", cert=certs / "client.pem")
     with pytest.raises(TypeError):
         rumor.Client("127.0.0.1:1", tls="ca.pem")
+
+
+def test_pem_text_works_as_well_as_paths(tls_cluster, certs):
+    tls = rumor.Tls(
+        (certs / "ca.pem").read_text(), (certs / "client.pem").read_bytes(), str(certs / "client.key")
+    )
+    with rumor.Client(tls_cluster.seed, tls=tls) as client:
+        client.put("tls-text", "ok")
+        assert list(client.get("tls-text").values) == [b"ok"]

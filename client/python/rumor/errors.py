@@ -33,6 +33,7 @@ __all__ = [
     "RumorError",
     "InvalidArgument",
     "FailedPrecondition",
+    "PermissionDenied",
     "Unavailable",
     "DeadlineExceeded",
     "UnknownOutcome",
@@ -69,6 +70,12 @@ class FailedPrecondition(RumorError):
 class Unavailable(RumorError):
     """The request was not carried out (UNAVAILABLE, RESOURCE_EXHAUSTED):
     nothing was written. Safe to retry."""
+
+
+class PermissionDenied(RumorError):
+    """The node refused the caller (PERMISSION_DENIED, UNAUTHENTICATED):
+    with TLS on, leave, remove, pausing anti-entropy and repair need a
+    certificate from the cluster CA. Nothing was done."""
 
 
 class DeadlineExceeded(RumorError):
@@ -204,6 +211,8 @@ def error_from_status(
         cls, message = InvalidArgument, details
     elif code == grpc.StatusCode.FAILED_PRECONDITION:
         cls, message = FailedPrecondition, details
+    elif code in (grpc.StatusCode.PERMISSION_DENIED, grpc.StatusCode.UNAUTHENTICATED):
+        cls, message = PermissionDenied, f"{address}: {details}"
     elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
         cls, message = Unavailable, f"{address}: {details}"
     elif code == grpc.StatusCode.UNIMPLEMENTED:

@@ -16,9 +16,11 @@ PemSource = Union[bytes, str, "os.PathLike[str]"]
 
 
 def _pem(what: str, source: PemSource) -> bytes:
-    """PEM bytes given as such, or read from a path."""
+    """PEM given as bytes or text, or read from a path."""
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
+    elif isinstance(source, str) and "-----BEGIN " in source:
+        data = source.encode()
     else:
         path = os.fspath(source)
         try:
@@ -37,9 +39,10 @@ class Tls:
     `ca`: the CA that issued the nodes' certificates (the cluster CA, kvd's
     --peer-ca). `cert` and `key`: a client certificate and its key, for
     nodes that require one (--tls-client-ca); one from the cluster CA also
-    authorises leave and remove. Each is PEM bytes or a path to a PEM
-    file. `server_name`: verify nodes' certificates against this name
-    instead of the host of each address.
+    authorises leave and remove. Each is PEM (bytes or text) or a path to a
+    PEM file. `server_name`: verify every node's certificate against this
+    one name instead of the host of each address (with ring routing, only
+    when one certificate names every node).
 
         rumor.Client("127.0.0.1:7379", tls=rumor.Tls(ca="certs/ca.pem",
                      cert="certs/client.pem", key="certs/client.key"))

@@ -5,6 +5,8 @@
 #include <grpcpp/generic/generic_stub.h>
 #include <grpcpp/grpcpp.h>
 
+#include <unistd.h>
+
 #include <atomic>
 #include <set>
 #include <string>
@@ -343,7 +345,8 @@ TEST(NodeHealthTest, ANodeThatHasNotLearntItsRingIsNotServingClients) {
   o.server = (*node)->address();
   auto c = Client::Connect(o);
   ASSERT_TRUE(c.ok());
-  // Several polls of the health loop: it stays NOT_SERVING.
+  // An observation window of several polls of the health loop (not a
+  // wait for a condition): it stays NOT_SERVING throughout.
   for (int i = 0; i < 5; ++i) {
     for (const char* service : {"", "rumor.v1.KV"}) {
       auto h = (*c)->Health(service);
@@ -358,6 +361,36 @@ TEST(NodeHealthTest, ANodeThatHasNotLearntItsRingIsNotServingClients) {
     ASSERT_TRUE(h.ok()) << h.status();
     EXPECT_EQ(*h, client::ServingStatus::kServing) << service;
   }
+}
+
+TEST(NodeHealthTest, AJoiningNodeTurnsServingOnceItKnowsTheRing) {
+  rumor::testing::TempDir dir;
+  NodeOptions a;
+  a.listen = "127.0.0.1:0";
+  a.data_dir = dir.Sub("a");
+  a.probe_interval = absl::Milliseconds(100);
+  auto first = Node::Start(a);
+  ASSERT_TRUE(first.ok()) << first.status();
+  NodeOptions b = a;
+  b.data_dir = dir.Sub("b");
+  b.seeds = {(*first)->address()};
+  auto second = Node::Start(b);
+  ASSERT_TRUE(second.ok()) << second.status();
+  ClientOptions o;
+  o.server = (*second)->address();
+  auto c = Client::Connect(o);
+  ASSERT_TRUE(c.ok());
+  absl::Time deadline = absl::Now() + absl::Seconds(20);
+  for (;;) {
+    auto h = (*c)->Health("rumor.v1.KV");
+    ASSERT_TRUE(h.ok()) << h.status();
+    if (*h == client::ServingStatus::kServing) break;
+    ASSERT_LT(absl::Now(), deadline) << "the joined node never served";
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  // And it serves what it says: a read through it works.
+  auto got = (*c)->Get("k");
+  EXPECT_TRUE(got.ok()) << got.status();
 }
 
 // The value of the sample line `series` in the exposition `text`, or -1.
@@ -443,7 +476,12 @@ TEST(NodeMetricsTest, ABusyMetricsPortStopsTheStartCleanly) {
                                       opts.metrics),
             std::string::npos)
       << b.status();
-  // Its data dir was released: a node can start on it.
+  // Checked before anything was opened: no data dir was even created (a
+  // node with seeds would not have announced itself either).
+  EXPECT_NE(access(opts.data_dir.c_str(), F_OK), 0);
+  opts.metrics = "no-such-host.invalid:0";
+  EXPECT_FALSE(Node::Start(opts).ok());
+  EXPECT_NE(access(opts.data_dir.c_str(), F_OK), 0);
   opts.metrics = "";
   EXPECT_TRUE(Node::Start(opts).ok());
 }

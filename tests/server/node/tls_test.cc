@@ -9,10 +9,13 @@
 #include <string>
 #include <vector>
 
+#include <grpcpp/grpcpp.h>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/client.h"
+#include "proto/peer.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/node/node.h"
 #include "server/rpc/tls.h"
@@ -230,8 +233,8 @@ TEST_F(TlsTest, OnlyTheClusterCaMayRemoveOrLeave) {
 TEST_F(TlsTest, PeersWithoutAClusterCertificateCannotJoin) {
   StartCluster(2);
   std::set<std::string> members = AliveMembers();
-  // A plaintext node, a node of another CA (trusting it, or trusting ours
-  // but holding the other's certificate) seed themselves at node 0.
+  // A plaintext node and a node of another CA (its certificate and its
+  // CA) seed themselves at node 0; the handshake refuses both.
   NodeOptions plaintext;
   plaintext.listen = "127.0.0.1:0";
   plaintext.data_dir = dir_.Sub("plaintext");
@@ -258,6 +261,89 @@ TEST_F(TlsTest, PeersWithoutAClusterCertificateCannotJoin) {
     ASSERT_TRUE(h.ok()) << h.status();
     EXPECT_EQ(*h, client::ServingStatus::kNotServing) << n->address();
   }
+}
+
+// The handshake lets through a client certificate (with --tls-client-ca)
+// or no certificate at all (without): the peer services themselves must
+// refuse such callers.
+struct PeerCalls {
+  grpc::Status gossip, exchange;
+};
+PeerCalls CallPeerServices(const std::string& address,
+                           std::shared_ptr<grpc::ChannelCredentials> creds) {
+  auto channel = grpc::CreateChannel(address, creds);
+  PeerCalls out;
+  {
+    auto stub = v1::Peer::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::PeerClose close;
+    auto writer = stub->Gossip(&ctx, &close);
+    writer->WritesDone();
+    out.gossip = writer->Finish();
+  }
+  {
+    auto stub = v1::Replica::NewStub(channel);
+    grpc::ClientContext ctx;
+    ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    auto stream = stub->Exchange(&ctx);
+    stream->WritesDone();
+    v1::ReplicaFrame frame;
+    while (stream->Read(&frame)) {
+    }
+    out.exchange = stream->Finish();
+  }
+  return out;
+}
+
+TEST_F(TlsTest, PeerServicesRefuseCallersWithoutAClusterCertificate) {
+  StartCluster(1);
+  grpc::SslCredentialsOptions client_cert;
+  client_cert.pem_root_certs = ReadFile(Cert("ca.pem"));
+  client_cert.pem_cert_chain = ReadFile(Cert("client.pem"));
+  client_cert.pem_private_key = ReadFile(Cert("client.key"));
+  PeerCalls c = CallPeerServices(nodes_[0]->address(),
+                                 grpc::SslCredentials(client_cert));
+  EXPECT_EQ(c.gossip.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << c.gossip.error_message();
+  EXPECT_TRUE(absl::StartsWith(c.gossip.error_message(), "gossip is only for"))
+      << c.gossip.error_message();
+  EXPECT_EQ(c.exchange.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << c.exchange.error_message();
+  EXPECT_TRUE(absl::StartsWith(c.exchange.error_message(),
+                               "replication is only for"))
+      << c.exchange.error_message();
+  absl::Status pause = Connect(nodes_[0]->address(), "client").PauseAae(true);
+  EXPECT_TRUE(absl::IsPermissionDenied(pause)) << pause;
+
+  // A node that lets clients in without certificates (TLS, no
+  // --tls-client-ca): a caller without one gets through the handshake,
+  // and no further.
+  NodeOptions open = Options(1);
+  open.tls.tls_client_ca.clear();
+  Node* node = StartNode(open);
+  ASSERT_NE(node, nullptr);
+  grpc::SslCredentialsOptions ca_only;
+  ca_only.pem_root_certs = ReadFile(Cert("ca.pem"));
+  c = CallPeerServices(node->address(), grpc::SslCredentials(ca_only));
+  EXPECT_EQ(c.gossip.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << c.gossip.error_message();
+  EXPECT_EQ(c.exchange.error_code(), grpc::StatusCode::UNAUTHENTICATED)
+      << c.exchange.error_message();
+  Client& anonymous = Connect(node->address(), "");
+  auto got = anonymous.Get("k");  // clients need no certificate here
+  ASSERT_TRUE(got.ok()) << got.status();
+  for (absl::Status s : {anonymous.Remove(nodes_[0]->id()),
+                         anonymous.Leave().status(), anonymous.PauseAae(true),
+                         anonymous.Repair(0).status()}) {
+    EXPECT_TRUE(absl::IsUnauthenticated(s)) << s;
+    EXPECT_TRUE(absl::StrContains(s.message(), "presented none")) << s;
+  }
+  EXPECT_FALSE(node->StopRequested());
+  auto aae = Connect(node->address(), "admin").Aae();
+  ASSERT_TRUE(aae.ok()) << aae.status();
+  EXPECT_FALSE(aae->paused);
+  EXPECT_EQ(AliveMembers().size(), 1u);
 }
 
 TEST_F(TlsTest, BadCertificateFlagsStopTheStartNamingTheFlag) {
