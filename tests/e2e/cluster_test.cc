@@ -4,6 +4,7 @@
 // protocol's own timeouts.
 #include <signal.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <set>
@@ -189,6 +190,69 @@ TEST_F(ClusterTiming, SigkilledNodeIsDeclaredDeadEverywhereAndKeepsItsRange) {
                   std::chrono::duration_cast<std::chrono::milliseconds>(took)
                       .count()));
   EXPECT_EQ(Ring(0), before) << "a dead node keeps its ranges";
+}
+
+TEST_F(ClusterTiming, ADrainingNodeReportsNotServingUntilItExits) {
+  // A write held in flight keeps node 0 draining after SIGTERM: its other
+  // replica is stopped (SIGSTOP, so its connection stays up and the write
+  // waits for the acknowledgement until the request timeout).
+  StartCluster(2);
+  ASSERT_TRUE(WaitUntil([&] { return AllAlive(2); }, 10s)) << Logs();
+  ASSERT_TRUE(WaitUntil([&] { return Ring(0).size() == 2; }, 20s)) << Logs();
+  auto health = nodes_[0]->client().Health("rumor.v1.KV");
+  ASSERT_TRUE(health.ok()) << health.status();
+  ASSERT_EQ(*health, client::ServingStatus::kServing);
+
+  nodes_[1]->Signal(SIGSTOP);
+  client::ClientOptions o;
+  o.server = nodes_[0]->address();
+  o.routing = client::ClientOptions::Routing::kAny;
+  o.timeout = absl::Seconds(20);
+  auto writer = client::Client::Connect(o);
+  ASSERT_TRUE(writer.ok());
+  std::thread put([&] {
+    client::CallOptions w2;
+    w2.w = 2;
+    (void)(*writer)->Put("held", "v", "", w2);  // its outcome is not the point
+  });
+  // Node 0 coordinates the put (and waits for node 1) before it is told
+  // to stop.
+  auto puts_begun = [&] {
+    auto st = nodes_[0]->client().Status();
+    if (!st.ok()) return false;
+    for (const auto& [name, value] : st->counters) {
+      if (name == "requests_put") return value >= 1;
+    }
+    return false;
+  };
+  ASSERT_TRUE(WaitUntil(puts_begun, 10s)) << Logs();
+  nodes_[0]->Signal(SIGTERM);
+
+  // Until node 0 exits, its health checks answer NOT_SERVING once the
+  // drain began (the first may race the signal), and never SERVING again.
+  std::vector<client::ServingStatus> answers;
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (!nodes_[0]->Wait(0ms).has_value()) {
+    ASSERT_LT(std::chrono::steady_clock::now(), deadline) << Logs();
+    client::CallOptions quick;
+    quick.timeout = absl::Milliseconds(500);
+    for (const char* service : {"", "rumor.v1.KV"}) {
+      auto h = nodes_[0]->client().Health(service, quick);
+      if (h.ok()) answers.push_back(*h);  // else: no longer listening
+    }
+    std::this_thread::sleep_for(20ms);
+  }
+  nodes_[1]->Signal(SIGCONT);
+  put.join();
+  auto first = std::find(answers.begin(), answers.end(),
+                         client::ServingStatus::kNotServing);
+  ASSERT_NE(first, answers.end())
+      << "no health check saw the drain (" << answers.size() << " answers)\n"
+      << Logs();
+  EXPECT_EQ(std::count(first, answers.end(), client::ServingStatus::kServing),
+            0);
+  EXPECT_NE(nodes_[0]->Log().find("shutting down: draining requests"),
+            std::string::npos);
 }
 
 TEST_F(ClusterTiming, StoppedNodeRefutesAfterContinueAndIsNeverRemoved) {
