@@ -105,8 +105,8 @@ def test_a_write_failing_with_any_code_but_a_definite_refusal_has_an_unknown_out
         # kvd: the disk or the storage queue is full, nothing was written.
         grpc.StatusCode.RESOURCE_EXHAUSTED: rumor.Unavailable,
         grpc.StatusCode.UNIMPLEMENTED: rumor.RumorError,
-        grpc.StatusCode.PERMISSION_DENIED: rumor.RumorError,
-        grpc.StatusCode.UNAUTHENTICATED: rumor.RumorError,
+        grpc.StatusCode.PERMISSION_DENIED: rumor.PermissionDenied,
+        grpc.StatusCode.UNAUTHENTICATED: rumor.PermissionDenied,
     }
     for code, cls in refusals.items():
         e = error_from_status(code, "refused", "n:1", write=True, answered=True)
@@ -122,6 +122,24 @@ def test_reads_and_unsent_calls_are_not_unknown_outcomes():
     e = error_from_status(D, "Deadline Exceeded", "n:1", write=False)
     assert type(e) is rumor.DeadlineExceeded
     assert str(e) == "no answer from n:1 before the deadline (Deadline Exceeded)"
+
+
+def test_a_refused_tls_handshake_is_unsent_and_says_what_to_check():
+    closed = "failed to connect to all addresses; last error: UNAVAILABLE: ipv4:127.0.0.1:7: Socket closed"
+    e = error_from_status(U, closed, "n:1", write=True)
+    assert type(e) is rumor.Unavailable
+    assert str(e).startswith(f"cannot reach n:1: {closed} (the node closed the connection")
+    assert "--tls-client-ca" in str(e)
+    failed = (
+        "failed to connect to all addresses; last error: UNKNOWN: ipv4:127.0.0.1:7: "
+        "Ssl handshake failed: SSL_ERROR_SSL: error:0A000086:SSL routines::certificate verify failed"
+    )
+    e = error_from_status(grpc.StatusCode.UNKNOWN, failed, "n:1", write=True)
+    assert type(e) is rumor.Unavailable  # not an unknown outcome: nothing was sent
+    assert "is the Tls's ca the CA that issued" in str(e)
+    # A node that answered UNKNOWN itself is another matter.
+    e = error_from_status(grpc.StatusCode.UNKNOWN, failed, "n:1", write=True, answered=True)
+    assert type(e) is rumor.UnknownOutcome
 
 
 def test_codes_map_to_their_exceptions():
