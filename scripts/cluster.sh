@@ -32,7 +32,8 @@ fi
 
 certs="$DATA/certs"
 if [ "$TLS" = 1 ] && [ ! -f "$certs/node$NODES.pem" ]; then
-  bash scripts/make-certs.sh "$certs" --nodes "$NODES" || exit 2
+  # A new CA for all (every node restarts with the new certificates).
+  bash scripts/make-certs.sh "$certs" --nodes "$NODES" --force || exit 2
 fi
 
 pids=()

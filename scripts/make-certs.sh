@@ -134,4 +134,7 @@ CNF
   leaf stranger stranger other-ca serverAuth,clientAuth "DNS:localhost,IP:127.0.0.1"
 fi
 rm -f ./*.srl
+# Certificates are public, keys are not (umask 077 made both private).
+chmod 755 .
+chmod 644 ./*.pem
 echo "make-certs: CA and certificates for $nodes node(s) in $(pwd)" >&2

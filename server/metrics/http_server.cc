@@ -249,10 +249,11 @@ void MetricsHttpServer::Loop() {
         int fd = accept4(listen_fd_, nullptr, nullptr,
                          SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-          if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-              errno == ENOMEM) {
+          int err = errno;
+          if (err == EMFILE || err == ENFILE || err == ENOBUFS ||
+              err == ENOMEM) {
             RUMOR_LOG_EVERY_SECONDS(WARNING, 60)
-                << "metrics server: cannot accept: " << strerror(errno);
+                << "metrics server: cannot accept: " << strerror(err);
             accept_paused_until = now + absl::Milliseconds(100);
           }
           break;

@@ -7,7 +7,8 @@
 // answered 431, a connection is dropped 5 s after it was accepted whatever
 // it is doing, and at 64 open connections a new one replaces the oldest
 // that has not sent a whole request (so idle connections cannot lock
-// scrapes out). Out of file descriptors, it stops accepting for 100 ms
+// scrapes out; 64 that sent requests and do not read the answers can, for
+// up to 5 s each). Out of file descriptors, it stops accepting for 100 ms
 // rather than spin. Prometheus needs nothing more, and prometheus-cpp (not
 // packaged in Debian 12) would bring an embedded web server with it.
 #ifndef RUMOR_SERVER_METRICS_HTTP_SERVER_H_

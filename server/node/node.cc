@@ -786,8 +786,9 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
                          LoadNodeCredentials(options.tls));
   // The metrics port too: bound now, served once the node is up.
   std::unique_ptr<MetricsHttpServer> metrics;
+  HostPort mhp;
   if (!options.metrics.empty()) {
-    RUMOR_ASSIGN_OR_RETURN(HostPort mhp,
+    RUMOR_ASSIGN_OR_RETURN(mhp,
                            ParseHostPort(options.metrics, "metrics address"));
     MetricsHttpOptions mo;
     mo.host = mhp.host;
@@ -1077,10 +1078,8 @@ absl::StatusOr<std::unique_ptr<Node>> Node::Start(const NodeOptions& options) {
   if (metrics != nullptr) {
     // Served last: rendering reads every part of the node.
     metrics->Serve([raw] { return raw->RenderMetrics(); });
-    metrics_note = absl::StrCat(
-        ", metrics on http://",
-        ParseHostPort(options.metrics, "metrics address")->host, ":",
-        metrics->port(), "/metrics");
+    metrics_note = absl::StrCat(", metrics on http://", mhp.host, ":",
+                                metrics->port(), "/metrics");
     raw->metrics_server = std::move(metrics);
   }
   RUMOR_LOG(INFO) << "node " << NodeIdToString(raw->id) << " (incarnation "

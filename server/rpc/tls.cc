@@ -108,21 +108,27 @@ absl::Status PeerAuthorizer::CheckPem(const std::string& cert_pem,
 absl::Status PeerAuthorizer::Check(const grpc::ServerContextBase& ctx,
                                    const char* what) const {
   std::shared_ptr<const grpc::AuthContext> auth = ctx.auth_context();
-  // The whole chain the caller sent, when gRPC reports it (a certificate
-  // from an intermediate CA verifies through it), else the leaf alone.
-  std::vector<grpc::string_ref> pem;
+  // The caller's own certificate is what is checked. The rest of what it
+  // sent (on the server side gRPC's chain property holds the certificates
+  // after the caller's) may only serve as intermediates: never as the
+  // certificate checked, or a client could send its own certificate
+  // followed by the public cluster CA and pass as that CA.
+  std::vector<grpc::string_ref> leaf, chain;
   if (auth) {
-    pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
-    if (pem.empty()) {
-      pem = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
-    }
+    leaf = auth->FindPropertyValues(GRPC_X509_PEM_CERT_PROPERTY_NAME);
+    chain = auth->FindPropertyValues(GRPC_X509_PEM_CERT_CHAIN_PROPERTY_NAME);
   }
-  if (pem.empty()) {
+  if (leaf.empty() || leaf[0].empty()) {
     return absl::UnauthenticatedError(absl::StrCat(
         what, " needs a certificate from the cluster CA; the caller "
         "presented none"));
   }
-  return CheckPem(std::string(pem[0].data(), pem[0].size()), what);
+  std::string pem(leaf[0].data(), leaf[0].size());
+  if (!chain.empty()) {
+    absl::StrAppend(&pem, "\n",
+                    absl::string_view(chain[0].data(), chain[0].size()));
+  }
+  return CheckPem(pem, what);
 }
 
 absl::StatusOr<std::string> ReadPemFile(const std::string& path,

@@ -12,6 +12,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "client/client.h"
 #include "gtest/gtest.h"
@@ -215,6 +216,12 @@ TEST_F(ClusterTiming, ADrainingNodeReportsNotServingUntilItExits) {
     w2.w = 2;
     (void)(*writer)->Put("held", "v", "", w2);  // its outcome is not the point
   });
+  // However the test ends (a failed ASSERT returns early): node 1 runs
+  // again and the writer thread is joined.
+  absl::Cleanup resume = [&] {
+    nodes_[1]->Signal(SIGCONT);
+    if (put.joinable()) put.join();
+  };
   // Node 0 coordinates the put (and waits for node 1) before it is told
   // to stop.
   auto puts_begun = [&] {
@@ -242,8 +249,7 @@ TEST_F(ClusterTiming, ADrainingNodeReportsNotServingUntilItExits) {
     }
     std::this_thread::sleep_for(20ms);
   }
-  nodes_[1]->Signal(SIGCONT);
-  put.join();
+  std::move(resume).Invoke();
   auto first = std::find(answers.begin(), answers.end(),
                          client::ServingStatus::kNotServing);
   ASSERT_NE(first, answers.end())

@@ -39,7 +39,7 @@ class Tls:
     `ca`: the CA that issued the nodes' certificates (the cluster CA, kvd's
     --peer-ca). `cert` and `key`: a client certificate and its key, for
     nodes that require one (--tls-client-ca); one from the cluster CA also
-    authorises leave and remove. Each is PEM (bytes or text) or a path to a
+    authorises leave, remove, pausing anti-entropy and repair. Each is PEM (bytes or text) or a path to a
     PEM file. `server_name`: verify every node's certificate against this
     one name instead of the host of each address (with ring routing, only
     when one certificate names every node).

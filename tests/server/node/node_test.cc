@@ -479,7 +479,7 @@ TEST(NodeMetricsTest, ABusyMetricsPortStopsTheStartCleanly) {
   // Checked before anything was opened: no data dir was even created (a
   // node with seeds would not have announced itself either).
   EXPECT_NE(access(opts.data_dir.c_str(), F_OK), 0);
-  opts.metrics = "no-such-host.invalid:0";
+  opts.metrics = "192.0.2.1:0";  // TEST-NET-1: on no interface here
   EXPECT_FALSE(Node::Start(opts).ok());
   EXPECT_NE(access(opts.data_dir.c_str(), F_OK), 0);
   opts.metrics = "";

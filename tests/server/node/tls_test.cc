@@ -315,6 +315,15 @@ TEST_F(TlsTest, PeerServicesRefuseCallersWithoutAClusterCertificate) {
       << c.exchange.error_message();
   absl::Status pause = Connect(nodes_[0]->address(), "client").PauseAae(true);
   EXPECT_TRUE(absl::IsPermissionDenied(pause)) << pause;
+  // The cluster CA's own certificate sent after the client's (it is
+  // public) does not make the caller the CA.
+  client_cert.pem_cert_chain =
+      ReadFile(Cert("client.pem")) + ReadFile(Cert("ca.pem"));
+  c = CallPeerServices(nodes_[0]->address(), grpc::SslCredentials(client_cert));
+  EXPECT_EQ(c.gossip.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << c.gossip.error_message();
+  EXPECT_EQ(c.exchange.error_code(), grpc::StatusCode::PERMISSION_DENIED)
+      << c.exchange.error_message();
 
   // A node that lets clients in without certificates (TLS, no
   // --tls-client-ca): a caller without one gets through the handshake,
