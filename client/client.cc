@@ -7,9 +7,7 @@
 #include <chrono>
 #include <functional>
 #include <future>
-#include <fstream>
 #include <map>
-#include <sstream>
 
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/ascii.h"
@@ -20,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/ring_view.h"
 #include "common/hash.h"
+#include "common/pem.h"
 #include "common/status.h"
 #include "proto/admin.grpc.pb.h"
 #include "proto/callback_queue.h"
@@ -1061,25 +1060,6 @@ std::vector<std::pair<std::string, uint64_t>> Client::RequestsByAddress()
   return out;
 }
 
-namespace {
-
-absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, "=", path, ": cannot read the file"));
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  if (!absl::StrContains(s.str(), "-----BEGIN ")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, "=", path, ": not a PEM file"));
-  }
-  return s.str();
-}
-
-}  // namespace
-
 absl::StatusOr<ClientOptions::Tls> LoadClientTls(const std::string& ca_path,
                                                  const std::string& cert_path,
                                                  const std::string& key_path) {
@@ -1095,10 +1075,10 @@ absl::StatusOr<ClientOptions::Tls> LoadClientTls(const std::string& ca_path,
     }
     return tls;
   }
-  RUMOR_ASSIGN_OR_RETURN(tls.ca, ReadPem(ca_path, "--tls-ca"));
+  RUMOR_ASSIGN_OR_RETURN(tls.ca, ReadPemFile(ca_path, "--tls-ca"));
   if (!cert_path.empty()) {
-    RUMOR_ASSIGN_OR_RETURN(tls.cert, ReadPem(cert_path, "--tls-cert"));
-    RUMOR_ASSIGN_OR_RETURN(tls.key, ReadPem(key_path, "--tls-key"));
+    RUMOR_ASSIGN_OR_RETURN(tls.cert, ReadPemFile(cert_path, "--tls-cert"));
+    RUMOR_ASSIGN_OR_RETURN(tls.key, ReadPemFile(key_path, "--tls-key"));
   }
   return tls;
 }

@@ -158,26 +158,24 @@ struct Node::State final : public AdminBackend {
          "Gossip frames from peers that did not decode (dropped)."},
     };
     CoordinatorStats cs = coordinator->stats();
-    for (const NodeValue& v : std::initializer_list<NodeValue>{
-             {"requests_get", cs.gets, kC, "Gets coordinated."},
-             {"requests_put", cs.puts, kC, "Puts coordinated."},
-             {"requests_delete", cs.deletes, kC, "Deletes coordinated."},
-             {"requests_forwarded", cs.forwarded, kC,
-              "Requests forwarded to a replica of their key."},
-             {"quorum_unavailable", cs.unavailable, kC,
-              "Requests refused: too few replicas reachable for R or W."},
-             {"quorum_timeouts", cs.timeouts, kC,
-              "Requests whose quorum did not answer in time."},
-             {"read_repairs", cs.read_repairs, kC,
-              "Stale replicas updated by read repair."},
-             {"hints_sent", cs.hints_sent, kC,
-              "Writes sent to a fallback node as hints."},
-             {"replica_writes_received", cs.replica_writes, kC,
-              "Replica writes this node applied for a coordinator."},
-             {"hints_stored", cs.hints_stored, kC,
-              "Hints this node stored for other nodes."}}) {
-      out.push_back(v);
-    }
+    out.insert(out.end(), {
+        {"requests_get", cs.gets, kC, "Gets coordinated."},
+        {"requests_put", cs.puts, kC, "Puts coordinated."},
+        {"requests_delete", cs.deletes, kC, "Deletes coordinated."},
+        {"requests_forwarded", cs.forwarded, kC,
+         "Requests forwarded to a replica of their key."},
+        {"quorum_unavailable", cs.unavailable, kC,
+         "Requests refused: too few replicas reachable for R or W."},
+        {"quorum_timeouts", cs.timeouts, kC,
+         "Requests whose quorum did not answer in time."},
+        {"read_repairs", cs.read_repairs, kC,
+         "Stale replicas updated by read repair."},
+        {"hints_sent", cs.hints_sent, kC,
+         "Writes sent to a fallback node as hints."},
+        {"replica_writes_received", cs.replica_writes, kC,
+         "Replica writes this node applied for a coordinator."},
+        {"hints_stored", cs.hints_stored, kC,
+         "Hints this node stored for other nodes."}});
     uint64_t total = 0;
     for (const auto& [owner, count] : hints->Counts()) total += count;
     out.push_back({"hints_held", total, kG, "Hints held for other nodes."});
@@ -185,81 +183,75 @@ struct Node::State final : public AdminBackend {
                    "Hints refused because their owner's queue was full."});
     if (handoff != nullptr) {
       HandoffStats hs = handoff->stats();
-      for (const NodeValue& v : std::initializer_list<NodeValue>{
-               {"hints_delivered", hs.hints_delivered, kC,
-                "Hints delivered to their owner."},
-               {"hints_rehomed", hs.hints_rehomed, kC,
-                "Hints sent to current replicas after their owner left."},
-               {"handoff_keys_sent", hs.keys_sent, kC,
-                "Keys sent to new owners by range handoff."},
-               {"handoff_keys_dropped", hs.keys_dropped, kC,
-                "Keys deleted after every new owner had them."},
-               {"handoff_ranges_pending", hs.transfers_pending, kG,
-                "Ranges still to hand off."},
-               {"handoff_failures", hs.failures, kC,
-                "Handoff batches that failed (retried)."},
-               {"join_keys_pulled", hs.keys_pulled, kC,
-                "Objects pulled while joining."},
-               {"join_ranges_left", hs.bootstrap_ranges_left, kG,
-                "Joining: ranges not pulled yet."}}) {
-        out.push_back(v);
-      }
+      out.insert(out.end(), {
+          {"hints_delivered", hs.hints_delivered, kC,
+           "Hints delivered to their owner."},
+          {"hints_rehomed", hs.hints_rehomed, kC,
+           "Hints sent to current replicas after their owner left."},
+          {"handoff_keys_sent", hs.keys_sent, kC,
+           "Keys sent to new owners by range handoff."},
+          {"handoff_keys_dropped", hs.keys_dropped, kC,
+           "Keys deleted after every new owner had them."},
+          {"handoff_ranges_pending", hs.transfers_pending, kG,
+           "Ranges still to hand off."},
+          {"handoff_failures", hs.failures, kC,
+           "Handoff batches that failed (retried)."},
+          {"join_keys_pulled", hs.keys_pulled, kC,
+           "Objects pulled while joining."},
+          {"join_ranges_left", hs.bootstrap_ranges_left, kG,
+           "Joining: ranges not pulled yet."}});
     }
     if (replica_client != nullptr) {
       ReplicaClientStats rs = replica_client->stats();
-      for (const NodeValue& v : std::initializer_list<NodeValue>{
-               {"replica_calls", rs.calls, kC, "Replication calls made."},
-               {"replica_frames_sent", rs.frames_sent, kC,
-                "Replication frames sent."},
-               {"replica_calls_failed", rs.failed, kC,
-                "Replication calls that failed."},
-               {"replica_calls_timed_out", rs.timed_out, kC,
-                "Replication calls that timed out."},
-               {"replica_streams_opened", rs.streams_opened, kC,
-                "Replication streams opened (reconnects included)."}}) {
-        out.push_back(v);
-      }
+      out.insert(out.end(), {
+          {"replica_calls", rs.calls, kC, "Replication calls made."},
+          {"replica_frames_sent", rs.frames_sent, kC,
+           "Replication frames sent."},
+          {"replica_calls_failed", rs.failed, kC,
+           "Replication calls that failed."},
+          {"replica_calls_timed_out", rs.timed_out, kC,
+           "Replication calls that timed out."},
+          {"replica_streams_opened", rs.streams_opened, kC,
+           "Replication streams opened (reconnects included)."}});
     }
     if (antientropy != nullptr) {
       AntiEntropy::State ae = antientropy->GetState();
-      for (const NodeValue& v : std::initializer_list<NodeValue>{
-               {"aae_tree_ready", ae.ready ? 1u : 0u, kG,
-                "1 once the anti-entropy hash tree is built."},
-               {"aae_tree_keys_at_build", ae.build_keys, kG,
-                "Keys in the hash tree when it was built."},
-               {"aae_tree_bytes", ae.tree_bytes, kG,
-                "Memory of the hash tree."},
-               {"aae_exchanges", ae.counters.exchanges, kC,
-                "Anti-entropy exchanges with peers."},
-               {"aae_exchange_failures", ae.counters.exchange_failures, kC,
-                "Anti-entropy exchanges that failed."},
-               {"aae_keys_compared", ae.counters.keys_compared, kC,
-                "Keys compared by anti-entropy."},
-               {"aae_keys_repaired", ae.counters.keys_repaired, kC,
-                "Keys repaired by anti-entropy."},
-               {"aae_bytes", ae.counters.bytes, kC,
-                "Bytes moved by anti-entropy repair."},
-               {"aae_backoffs", ae.counters.backoffs, kC,
-                "Times anti-entropy backed off for client load."},
-               {"aae_rate_share_percent",
-                static_cast<uint64_t>(ae.pacing.share * 100 + 0.5), kG,
-                "Share of its rate limit anti-entropy runs at now."},
-               {"aae_slowdowns", ae.pacing.slowdowns, kC,
-                "Times client latency slowed anti-entropy down."},
-               {"aae_latency_probes", ae.pacing.probes, kC,
-                "Latency samples the repair governor took."},
-               {"aae_tree_checks", ae.verify.runs, kC,
-                "Verifications of the hash tree against the data."},
-               {"aae_tree_segments_corrected", ae.verify.segments_corrected,
-                kC, "Hash tree segments a verification corrected."},
-               {"tombstones_pending", ae.reaping.pending, kG,
-                "Tombstones waiting for their grace period to reap."},
-               {"tombstones_reaped", ae.reaping.reaped, kC,
-                "Tombstones removed everywhere."},
-               {"tombstones_kept", ae.reaping.kept, kC,
-                "Tombstones kept because a replica lacked them."}}) {
-        out.push_back(v);
-      }
+      out.insert(out.end(), {
+          {"aae_tree_ready", ae.ready ? 1u : 0u, kG,
+           "1 once the anti-entropy hash tree is built."},
+          {"aae_tree_keys_at_build", ae.build_keys, kG,
+           "Keys in the hash tree when it was built."},
+          {"aae_tree_bytes", ae.tree_bytes, kG,
+           "Memory of the hash tree."},
+          {"aae_exchanges", ae.counters.exchanges, kC,
+           "Anti-entropy exchanges with peers."},
+          {"aae_exchange_failures", ae.counters.exchange_failures, kC,
+           "Anti-entropy exchanges that failed."},
+          {"aae_keys_compared", ae.counters.keys_compared, kC,
+           "Keys compared by anti-entropy."},
+          {"aae_keys_repaired", ae.counters.keys_repaired, kC,
+           "Keys repaired by anti-entropy."},
+          {"aae_bytes", ae.counters.bytes, kC,
+           "Bytes moved by anti-entropy repair."},
+          {"aae_backoffs", ae.counters.backoffs, kC,
+           "Times anti-entropy backed off for client load."},
+          {"aae_rate_share_percent",
+           static_cast<uint64_t>(ae.pacing.share * 100 + 0.5), kG,
+           "Share of its rate limit anti-entropy runs at now."},
+          {"aae_slowdowns", ae.pacing.slowdowns, kC,
+           "Times client latency slowed anti-entropy down."},
+          {"aae_latency_probes", ae.pacing.probes, kC,
+           "Latency samples the repair governor took."},
+          {"aae_tree_checks", ae.verify.runs, kC,
+           "Verifications of the hash tree against the data."},
+          {"aae_tree_segments_corrected", ae.verify.segments_corrected,
+           kC, "Hash tree segments a verification corrected."},
+          {"tombstones_pending", ae.reaping.pending, kG,
+           "Tombstones waiting for their grace period to reap."},
+          {"tombstones_reaped", ae.reaping.reaped, kC,
+           "Tombstones removed everywhere."},
+          {"tombstones_kept", ae.reaping.kept, kC,
+           "Tombstones kept because a replica lacked them."}});
     }
     out.push_back({"actor_epoch", actor_epoch.load(), kG,
                    "This node's actor epoch (dots it writes)."});

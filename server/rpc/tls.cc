@@ -10,12 +10,11 @@
 #include <openssl/x509.h>
 #include <openssl/x509_vfy.h>
 
-#include <fstream>
-#include <sstream>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/pem.h"
 
 namespace rumor::server {
 namespace {
@@ -129,23 +128,6 @@ absl::Status PeerAuthorizer::Check(const grpc::ServerContextBase& ctx,
                     absl::string_view(chain[0].data(), chain[0].size()));
   }
   return CheckPem(pem, what);
-}
-
-absl::StatusOr<std::string> ReadPemFile(const std::string& path,
-                                        const char* flag) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, "=", path, ": cannot read the file"));
-  }
-  std::ostringstream s;
-  s << in.rdbuf();
-  std::string pem = s.str();
-  if (!absl::StrContains(pem, "-----BEGIN ")) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(flag, "=", path, ": not a PEM file"));
-  }
-  return pem;
 }
 
 namespace {

@@ -79,11 +79,6 @@ struct NodeCredentials {
 // without the peer flags. INVALID_ARGUMENT naming the flag otherwise.
 absl::StatusOr<NodeCredentials> LoadNodeCredentials(const TlsFlags& flags);
 
-// The contents of `path`; INVALID_ARGUMENT naming `flag` when it cannot be
-// read or holds no PEM block.
-absl::StatusOr<std::string> ReadPemFile(const std::string& path,
-                                        const char* flag);
-
 }  // namespace rumor::server
 
 #endif  // RUMOR_SERVER_RPC_TLS_H_

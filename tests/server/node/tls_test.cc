@@ -18,6 +18,7 @@
 #include "proto/peer.grpc.pb.h"
 #include "gtest/gtest.h"
 #include "server/node/node.h"
+#include "common/pem.h"
 #include "server/rpc/tls.h"
 #include "tests/support/temp_dir.h"
 
